@@ -1,0 +1,364 @@
+//! Configuration: YAML file → raw serde structs → validated, typed `Config`.
+//!
+//! `run`, `check`, `demo` and reload all go through [`load`]. Every semantic problem is
+//! collected and reported at once, each with file, line and key.
+
+pub mod duration;
+pub mod locate;
+pub mod raw;
+mod validate;
+
+pub use validate::validate;
+
+use crate::route::pattern::Pattern;
+use crate::secret::Secret;
+use http::Method;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A validated configuration; holding one means every check passed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Public listener.
+    pub listen: Listen,
+    /// Admin listener.
+    pub admin: Option<Admin>,
+    /// Durable state.
+    pub store: StoreConfig,
+    /// JWT signing.
+    pub signing: Signing,
+    /// Apps allowed to ask for tokens.
+    pub apps: Vec<App>,
+    /// Issuing dialects.
+    pub dialects: Dialects,
+    /// Upstream pools, referred to by index from routes.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Proxied routes in order; first match wins.
+    pub routes: Vec<RouteConfig>,
+    /// Edge limits.
+    pub limits: Limits,
+    /// Things accepted but worth saying (plain secrets, dialects not served yet).
+    pub warnings: Vec<String>,
+}
+
+/// `listen:`
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// Bind address.
+    pub address: SocketAddr,
+    /// TLS files; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Certificate chain and key files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `admin:`
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Bind address.
+    pub address: SocketAddr,
+    /// Bearer token required by the admin API.
+    pub token: Option<Secret>,
+}
+
+/// `store:`
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Embedded store file; generated keys live beside it.
+    pub path: PathBuf,
+    /// Bound of the hot-token map.
+    pub hot_tokens: usize,
+}
+
+/// JWT signing algorithm; the only one accepted on verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// ECDSA P-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+    /// HMAC-SHA-256 (no public JWKS).
+    HS256,
+}
+
+/// `signing:`
+#[derive(Debug, Clone)]
+pub struct Signing {
+    /// Algorithm.
+    pub alg: SigningAlg,
+    /// Key file; generated beside the store when `None`.
+    pub key_file: Option<PathBuf>,
+    /// `iss` claim and the only issuer accepted.
+    pub issuer: String,
+}
+
+/// How an app proves itself.
+#[derive(Debug, Clone)]
+pub enum AppSecret {
+    /// An argon2id PHC string.
+    Argon2(String),
+    /// A plain secret (accepted with a warning).
+    Plain(Secret),
+}
+
+/// One app.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Its id (`app_id`, `appKey`, `bk_app_code`).
+    pub id: String,
+    /// Its secret.
+    pub secret: AppSecret,
+    /// Display name.
+    pub name: Option<String>,
+    /// Values of the oauth `scope` claim.
+    pub oauth_scopes: Vec<String>,
+}
+
+/// Which issuing API a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Seed 003 / RFC 6749.
+    Oauth,
+    /// Seed 001.
+    Hosecloud,
+    /// Seed 002.
+    Feishu,
+    /// Seeds 000, 004.
+    Bkflow,
+}
+
+impl Dialect {
+    /// Lower-case name as written in YAML and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Oauth => "oauth",
+            Dialect::Hosecloud => "hosecloud",
+            Dialect::Feishu => "feishu",
+            Dialect::Bkflow => "bkflow",
+        }
+    }
+
+    /// Parses a YAML name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oauth" => Some(Dialect::Oauth),
+            "hosecloud" => Some(Dialect::Hosecloud),
+            "feishu" => Some(Dialect::Feishu),
+            "bkflow" => Some(Dialect::Bkflow),
+            _ => None,
+        }
+    }
+}
+
+/// `dialects:`
+#[derive(Debug, Clone, Default)]
+pub struct Dialects {
+    /// The oauth dialect, when enabled.
+    pub oauth: Option<OauthDialect>,
+}
+
+/// `dialects.oauth:`
+#[derive(Debug, Clone)]
+pub struct OauthDialect {
+    /// Seed 003 endpoint.
+    pub path: String,
+    /// RFC 6749 endpoint.
+    pub rfc_path: String,
+    /// Token lifetime.
+    pub ttl: Duration,
+}
+
+/// One upstream pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Its name.
+    pub name: String,
+    /// `host:port` of each target (http).
+    pub targets: Vec<http::uri::Authority>,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Time allowed until the response head arrives.
+    pub timeout: Duration,
+}
+
+/// `auth:` of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No token needed.
+    None,
+    /// A valid bearer token needed.
+    Bearer,
+}
+
+/// Body style of 401/403 answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorStyle {
+    /// `{statusCode, errMsg}`.
+    #[default]
+    Oauth,
+    /// `{code: "401", msg, data: null}`.
+    Hosecloud,
+    /// `{code: 9999166x, msg}`.
+    Feishu,
+    /// `{result: false, code, message, data: null}`.
+    Bkflow,
+}
+
+impl ErrorStyle {
+    /// Parses a YAML name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "oauth" => ErrorStyle::Oauth,
+            "hosecloud" => ErrorStyle::Hosecloud,
+            "feishu" => ErrorStyle::Feishu,
+            "bkflow" => ErrorStyle::Bkflow,
+            _ => return None,
+        })
+    }
+}
+
+/// One proxied route.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Compiled pattern.
+    pub pattern: Pattern,
+    /// Allowed methods; any when `None`.
+    pub methods: Option<Vec<Method>>,
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+    /// Token needed or not.
+    pub auth: AuthMode,
+    /// Error body style.
+    pub errors: ErrorStyle,
+    /// oauth scope the token must hold.
+    pub oauth_scope: Option<String>,
+    /// Dialects whose tokens are accepted; all when `None`.
+    pub dialects: Option<Vec<Dialect>>,
+    /// Keep the presented credential when forwarding.
+    pub forward_token: bool,
+}
+
+/// `limits:` with defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Simultaneous client connections.
+    pub max_connections: usize,
+    /// Time to read a request head (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// Time to finish a TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Most header fields in a request.
+    pub max_headers: usize,
+    /// Most bytes of a request head.
+    pub max_header_bytes: usize,
+    /// Most bytes of a token-endpoint body.
+    pub token_body_bytes: usize,
+    /// HTTP/2 concurrent streams per connection.
+    pub h2_max_streams: u32,
+    /// Grace period of a SIGTERM drain.
+    pub drain_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            max_header_bytes: 16 * 1024,
+            token_body_bytes: 64 * 1024,
+            h2_max_streams: 200,
+            drain_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Key path such as `routes[2].upstream`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A refused config: every problem found, each with file, line and key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong, in file order where known.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let file = self.file.display();
+            match p.line {
+                Some(line) => write!(f, "{file}:{line}: {}: {}", p.key, p.message)?,
+                None => write!(f, "{file}: {}: {}", p.key, p.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// One problem with no known line.
+    pub fn single(file: &Path, key: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_owned(),
+            problems: vec![Problem { line: None, key: key.to_owned(), message: message.into() }],
+        }
+    }
+}
+
+/// Reads, parses and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::single(path, "(file)", format!("cannot read: {e}")))?;
+    load_str(&text, path)
+}
+
+/// Parses and validates `text` as if read from `file` (relative paths resolve against its folder).
+pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let raw = parse_raw(text, file)?;
+    validate(raw, text, file)
+}
+
+/// YAML → raw structs; a syntax or type error names its line and key path.
+pub fn parse_raw(text: &str, file: &Path) -> Result<raw::RawConfig, ConfigError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line());
+        let mut message = inner.to_string();
+        // serde_yaml appends " at line L column C"; we print the line ourselves.
+        if let Some(cut) = message.find(" at line ") {
+            message.truncate(cut);
+        }
+        let key = if key == "." { "(document)".to_owned() } else { key };
+        ConfigError { file: file.to_owned(), problems: vec![Problem { line, key, message }] }
+    })
+}

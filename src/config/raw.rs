@@ -1,0 +1,354 @@
+//! Serde structs mirroring the YAML one to one; unknown keys are refused.
+
+use super::duration::ConfigDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Public listener.
+    pub listen: RawListen,
+    /// Admin listener (metrics, health, admin API).
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+    /// Durable state.
+    #[serde(default)]
+    pub store: RawStore,
+    /// JWT signing.
+    #[serde(default)]
+    pub signing: RawSigning,
+    /// Clients allowed to ask for tokens.
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
+    /// Issuing dialects, each enabled by its presence.
+    #[serde(default)]
+    pub dialects: RawDialects,
+    /// Named upstream pools.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, RawUpstream>,
+    /// Proxied routes, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// Edge limits and timeouts.
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// `listen:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    /// `host:port`.
+    pub address: String,
+    /// TLS files; plain HTTP when absent.
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+}
+
+/// `listen.tls:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `admin:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `host:port`.
+    pub address: String,
+    /// File holding the bearer token the admin API requires.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `store:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `embedded` or `redis`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Embedded store file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Redis URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Master key file.
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    /// Bound of the hot-token map.
+    #[serde(default)]
+    pub hot_tokens: Option<usize>,
+}
+
+/// `signing:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    /// RS256 | ES256 | EdDSA | HS256.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// PEM key (or HS256 secret) file; generated when absent.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// `iss` claim.
+    #[serde(default)]
+    pub issuer: Option<String>,
+}
+
+/// One entry of `apps:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    /// app_id / appKey / bk_app_code.
+    pub id: String,
+    /// argon2id PHC string, or a plain secret (warned about).
+    pub secret: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Hosecloud corp id.
+    #[serde(default)]
+    pub corp_id: Option<String>,
+    /// Hosecloud scope: tenant | platform.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// BKFlow space owned.
+    #[serde(default)]
+    pub space_id: Option<u64>,
+    /// Feishu event URL.
+    #[serde(default)]
+    pub event_url: Option<String>,
+    /// Default BKFlow user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// oauth `scope` claim values.
+    #[serde(default)]
+    pub oauth_scopes: Vec<String>,
+    /// What this app may apply for.
+    #[serde(default)]
+    pub grants: Vec<RawGrant>,
+}
+
+/// One grant of an app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrant {
+    /// TASK | TEMPLATE | SCOPE.
+    pub resource: String,
+    /// Resource id or `*`.
+    pub id: String,
+    /// VIEW | EDIT | OPERATE | MOCK.
+    pub permission: String,
+}
+
+/// `dialects:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDialects {
+    /// Seed 003 and RFC 6749.
+    #[serde(default)]
+    pub oauth: Option<RawOauth>,
+    /// Seed 001.
+    #[serde(default)]
+    pub hosecloud: Option<RawHosecloud>,
+    /// Seed 002.
+    #[serde(default)]
+    pub feishu: Option<RawFeishu>,
+    /// Seeds 000 and 004.
+    #[serde(default)]
+    pub bkflow: Option<RawBkflow>,
+}
+
+/// `dialects.oauth:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOauth {
+    /// Seed 003 path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// RFC 6749 client-credentials path.
+    #[serde(default)]
+    pub rfc_path: Option<String>,
+    /// Only `jwt`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Token lifetime.
+    #[serde(default)]
+    pub ttl: Option<ConfigDuration>,
+}
+
+/// `dialects.hosecloud:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHosecloud {
+    /// getAccessToken path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// refresh path.
+    #[serde(default)]
+    pub refresh_path: Option<String>,
+    /// Access token lifetime.
+    #[serde(default)]
+    pub ttl: Option<ConfigDuration>,
+    /// Refresh token lifetime.
+    #[serde(default)]
+    pub refresh_ttl: Option<ConfigDuration>,
+}
+
+/// `dialects.feishu:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeishu {
+    /// app_access_token path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Token lifetime.
+    #[serde(default)]
+    pub ttl: Option<ConfigDuration>,
+    /// Renewal window.
+    #[serde(default)]
+    pub renew_before: Option<ConfigDuration>,
+}
+
+/// `dialects.bkflow:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBkflow {
+    /// Path prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Token lifetime.
+    #[serde(default)]
+    pub ttl: Option<ConfigDuration>,
+    /// Whether a repeated apply renews.
+    #[serde(default)]
+    pub auto_renew: Option<bool>,
+    /// `seed` or `iso8601`.
+    #[serde(default)]
+    pub time_format: Option<String>,
+    /// Zone of `expired_time`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+/// One entry of `upstreams:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `http://host:port` targets.
+    pub targets: Vec<String>,
+    /// TCP connect timeout.
+    #[serde(default)]
+    pub connect_timeout: Option<ConfigDuration>,
+    /// Time allowed until the response head.
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Pattern.
+    pub path: String,
+    /// Allowed methods; all when absent.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// Upstream name.
+    pub upstream: String,
+    /// `none` or `bearer`.
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// Error body style.
+    #[serde(default)]
+    pub errors: Option<String>,
+    /// Permission required.
+    #[serde(default)]
+    pub require: Option<RawRequire>,
+    /// Dialects accepted.
+    #[serde(default)]
+    pub dialects: Option<Vec<String>>,
+    /// Keep the client's credential when forwarding.
+    #[serde(default)]
+    pub forward_token: bool,
+    /// Stored credential sent upstream.
+    #[serde(default)]
+    pub upstream_credential: Option<RawCredentialRef>,
+}
+
+/// `routes[].require:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequire {
+    /// TASK | TEMPLATE | SCOPE.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Resource id reference.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Permission.
+    #[serde(default)]
+    pub permission: Option<String>,
+    /// SCOPE id reference.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Template id reference.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Hosecloud level.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// oauth scope name.
+    #[serde(default)]
+    pub oauth_scope: Option<String>,
+}
+
+/// `routes[].upstream_credential:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentialRef {
+    /// Space id.
+    pub space: u64,
+    /// Credential name.
+    pub name: String,
+}
+
+/// `limits:` (edge defaults; every key optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Simultaneous client connections.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Time to read a request head.
+    #[serde(default)]
+    pub header_read_timeout: Option<ConfigDuration>,
+    /// Time to finish a TLS handshake.
+    #[serde(default)]
+    pub tls_handshake_timeout: Option<ConfigDuration>,
+    /// Most header fields in a request.
+    #[serde(default)]
+    pub max_headers: Option<usize>,
+    /// Most bytes of a request head.
+    #[serde(default)]
+    pub max_header_bytes: Option<usize>,
+    /// Most bytes of a token-endpoint body.
+    #[serde(default)]
+    pub token_body_bytes: Option<usize>,
+    /// HTTP/2 concurrent streams per connection.
+    #[serde(default)]
+    pub h2_max_streams: Option<u32>,
+    /// Grace period of a SIGTERM drain.
+    #[serde(default)]
+    pub drain_grace: Option<ConfigDuration>,
+}

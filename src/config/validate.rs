@@ -1,0 +1,383 @@
+//! Semantic checks that turn `RawConfig` into `Config`, collecting every problem.
+
+use super::locate::LineIndex;
+use super::raw::{RawConfig, RawRoute};
+use super::*;
+use std::collections::HashMap;
+
+/// Collects problems with their lines.
+struct Checker {
+    index: LineIndex,
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn fail(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = self.index.line_of(&key);
+        self.problems.push(Problem { line, key, message: message.into() });
+    }
+
+    fn addr(&mut self, key: &str, text: &str) -> Option<SocketAddr> {
+        match text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.fail(key, format!("{text:?} is not an ip:port address"));
+                None
+            }
+        }
+    }
+
+    fn readable(&mut self, key: &str, path: &Path) {
+        if let Err(e) = std::fs::metadata(path) {
+            self.fail(key, format!("cannot read {}: {e}", path.display()));
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Checks `raw` (parsed from `text`, read from `file`) and builds the typed config.
+pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let base = file.parent().map(Path::to_owned).unwrap_or_default();
+    let mut c = Checker { index: LineIndex::build(text), problems: Vec::new() };
+    let mut warnings = Vec::new();
+
+    let listen_addr = c.addr("listen.address", &raw.listen.address);
+    let tls = raw.listen.tls.as_ref().map(|t| {
+        let files = TlsFiles { cert: resolve(&base, &t.cert), key: resolve(&base, &t.key) };
+        c.readable("listen.tls.cert", &files.cert);
+        c.readable("listen.tls.key", &files.key);
+        files
+    });
+
+    let admin = raw.admin.as_ref().and_then(|a| {
+        let address = c.addr("admin.address", &a.address)?;
+        let token = match &a.token_file {
+            None => None,
+            Some(p) => match std::fs::read_to_string(resolve(&base, p)) {
+                Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
+                Ok(_) => {
+                    c.fail("admin.token_file", "token file is empty");
+                    None
+                }
+                Err(e) => {
+                    c.fail("admin.token_file", format!("cannot read {}: {e}", p.display()));
+                    None
+                }
+            },
+        };
+        Some(Admin { address, token })
+    });
+
+    match raw.store.kind.as_deref() {
+        None | Some("embedded") => {}
+        Some("redis") => c.fail("store.kind", "the redis store is not available in this build yet"),
+        Some(other) => c.fail("store.kind", format!("{other:?} is not embedded or redis")),
+    }
+    let store = StoreConfig {
+        path: resolve(&base, raw.store.path.as_deref().unwrap_or(Path::new("data/tollgate.db"))),
+        hot_tokens: raw.store.hot_tokens.unwrap_or(100_000),
+    };
+    if store.hot_tokens == 0 {
+        c.fail("store.hot_tokens", "must be at least 1");
+    }
+
+    let alg = match raw.signing.algorithm.as_deref().unwrap_or("RS256") {
+        "RS256" => SigningAlg::RS256,
+        "ES256" => SigningAlg::ES256,
+        "EdDSA" => SigningAlg::EdDSA,
+        "HS256" => SigningAlg::HS256,
+        other => {
+            c.fail("signing.algorithm", format!("{other:?} is not RS256, ES256, EdDSA or HS256"));
+            SigningAlg::RS256
+        }
+    };
+    let key_file = raw.signing.key_file.as_ref().map(|p| resolve(&base, p));
+    if let Some(p) = &key_file {
+        c.readable("signing.key_file", p);
+    }
+    let signing = Signing {
+        alg,
+        key_file,
+        issuer: raw.signing.issuer.clone().unwrap_or_else(|| "tollgate".to_owned()),
+    };
+
+    let apps = check_apps(&raw, &mut c, &mut warnings);
+    let dialects = check_dialects(&raw, &mut c, &mut warnings);
+    let (upstreams, by_name) = check_upstreams(&raw, &mut c);
+    let routes = raw
+        .routes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| check_route(i, r, &by_name, &mut c))
+        .collect();
+    let limits = check_limits(&raw, &mut c);
+
+    if !c.problems.is_empty() {
+        c.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        return Err(ConfigError { file: file.to_owned(), problems: c.problems });
+    }
+    Ok(Config {
+        file: file.to_owned(),
+        listen: Listen { address: listen_addr.expect("checked above"), tls },
+        admin,
+        store,
+        signing,
+        apps,
+        dialects,
+        upstreams,
+        routes,
+        limits,
+        warnings,
+    })
+}
+
+fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> Vec<App> {
+    let mut seen = HashMap::new();
+    let mut apps = Vec::new();
+    for (i, a) in raw.apps.iter().enumerate() {
+        let key = format!("apps[{i}]");
+        if a.id.is_empty() || a.id.len() > 64 || a.id.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.fail(format!("{key}.id"), "must be 1 to 64 characters without spaces");
+        }
+        if seen.insert(a.id.clone(), i).is_some() {
+            c.fail(format!("{key}.id"), format!("app id {:?} is defined twice", a.id));
+        }
+        let secret = if a.secret.starts_with("$argon2") {
+            if argon2::PasswordHash::new(&a.secret).is_err() {
+                c.fail(format!("{key}.secret"), "not a valid argon2 PHC string (use `tollgate hash-secret`)");
+            }
+            AppSecret::Argon2(a.secret.clone())
+        } else {
+            if a.secret.is_empty() {
+                c.fail(format!("{key}.secret"), "must not be empty");
+            }
+            warnings.push(format!(
+                "apps[{i}] ({}): plain secret in config; store an argon2id hash from `tollgate hash-secret`",
+                a.id
+            ));
+            AppSecret::Plain(Secret::new(a.secret.clone()))
+        };
+        if let Some(s) = &a.scope {
+            if s != "tenant" && s != "platform" {
+                c.fail(format!("{key}.scope"), format!("{s:?} is not tenant or platform"));
+            }
+        }
+        for (g, grant) in a.grants.iter().enumerate() {
+            let gk = format!("{key}.grants[{g}]");
+            let perms: &[&str] = match grant.resource.as_str() {
+                "TASK" => &["VIEW", "OPERATE"],
+                "TEMPLATE" => &["VIEW", "EDIT", "MOCK"],
+                "SCOPE" => &["VIEW", "EDIT", "OPERATE", "MOCK"],
+                other => {
+                    c.fail(format!("{gk}.resource"), format!("{other:?} is not TASK, TEMPLATE or SCOPE"));
+                    continue;
+                }
+            };
+            if !perms.contains(&grant.permission.as_str()) {
+                c.fail(
+                    format!("{gk}.permission"),
+                    format!("{:?} is not one of {perms:?} for {}", grant.permission, grant.resource),
+                );
+            }
+        }
+        apps.push(App {
+            id: a.id.clone(),
+            secret,
+            name: a.name.clone(),
+            oauth_scopes: a.oauth_scopes.clone(),
+        });
+    }
+    apps
+}
+
+fn check_path(c: &mut Checker, key: &str, p: &str) {
+    if !p.starts_with('/') || p.contains(['?', '#', ' ', '{', '*']) {
+        c.fail(key, format!("{p:?} must be a plain absolute path"));
+    }
+}
+
+fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> Dialects {
+    let oauth = raw.dialects.oauth.as_ref().map(|o| {
+        if let Some(t) = o.token.as_deref() {
+            if t != "jwt" {
+                c.fail("dialects.oauth.token", format!("{t:?}: only jwt tokens are issued by this dialect"));
+            }
+        }
+        let d = OauthDialect {
+            path: o.path.clone().unwrap_or_else(|| "/oauth/token/get".to_owned()),
+            rfc_path: o.rfc_path.clone().unwrap_or_else(|| "/oauth/token".to_owned()),
+            ttl: o.ttl.map_or(Duration::from_secs(3600), |d| d.0),
+        };
+        check_path(c, "dialects.oauth.path", &d.path);
+        check_path(c, "dialects.oauth.rfc_path", &d.rfc_path);
+        if d.ttl.is_zero() {
+            c.fail("dialects.oauth.ttl", "must be more than 0");
+        }
+        d
+    });
+    let pending = [
+        ("hosecloud", raw.dialects.hosecloud.is_some()),
+        ("feishu", raw.dialects.feishu.is_some()),
+        ("bkflow", raw.dialects.bkflow.is_some()),
+    ];
+    for (name, on) in pending {
+        if on {
+            warnings.push(format!("dialects.{name}: accepted but not served by this build yet"));
+        }
+    }
+    Dialects { oauth }
+}
+
+fn check_upstreams(raw: &RawConfig, c: &mut Checker) -> (Vec<UpstreamConfig>, HashMap<String, usize>) {
+    let mut out = Vec::new();
+    let mut by_name = HashMap::new();
+    for (name, u) in &raw.upstreams {
+        let key = format!("upstreams.{name}");
+        if u.targets.is_empty() {
+            c.fail(format!("{key}.targets"), "needs at least one target");
+        }
+        let mut targets = Vec::new();
+        for (i, t) in u.targets.iter().enumerate() {
+            let tk = format!("{key}.targets[{i}]");
+            match t.parse::<http::Uri>() {
+                Ok(uri)
+                    if uri.scheme_str() == Some("http")
+                        && uri.authority().is_some()
+                        && matches!(uri.path(), "" | "/") =>
+                {
+                    targets.push(uri.authority().expect("checked").clone())
+                }
+                Ok(uri) if uri.scheme_str() == Some("https") => {
+                    c.fail(tk, "https upstreams are not supported yet; use http:// on a trusted network")
+                }
+                _ => c.fail(tk, format!("{t:?} is not http://host:port")),
+            }
+        }
+        let connect_timeout = u.connect_timeout.map_or(Duration::from_secs(2), |d| d.0);
+        let timeout = u.timeout.map_or(Duration::from_secs(30), |d| d.0);
+        if connect_timeout.is_zero() {
+            c.fail(format!("{key}.connect_timeout"), "must be more than 0");
+        }
+        if timeout.is_zero() {
+            c.fail(format!("{key}.timeout"), "must be more than 0");
+        }
+        by_name.insert(name.clone(), out.len());
+        out.push(UpstreamConfig { name: name.clone(), targets, connect_timeout, timeout });
+    }
+    (out, by_name)
+}
+
+fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut Checker) -> Option<RouteConfig> {
+    let key = format!("routes[{i}]");
+    let pattern = Pattern::parse(&r.path).map_err(|e| c.fail(format!("{key}.path"), e)).ok();
+    let upstream = by_name.get(&r.upstream).copied();
+    if upstream.is_none() {
+        c.fail(format!("{key}.upstream"), format!("no upstream named {:?}", r.upstream));
+    }
+    let methods = r.methods.as_ref().map(|ms| {
+        ms.iter()
+            .enumerate()
+            .filter_map(|(m, name)| match Method::from_bytes(name.as_bytes()) {
+                Ok(method) if name.chars().all(|ch| ch.is_ascii_uppercase()) => Some(method),
+                _ => {
+                    c.fail(format!("{key}.methods[{m}]"), format!("{name:?} is not an HTTP method"));
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let auth = match r.auth.as_deref().unwrap_or("bearer") {
+        "none" => AuthMode::None,
+        "bearer" => AuthMode::Bearer,
+        other => {
+            c.fail(format!("{key}.auth"), format!("{other:?} is not none or bearer"));
+            AuthMode::Bearer
+        }
+    };
+    let errors = match r.errors.as_deref() {
+        None => ErrorStyle::Oauth,
+        Some(s) => ErrorStyle::parse(s).unwrap_or_else(|| {
+            c.fail(format!("{key}.errors"), format!("{s:?} is not oauth, hosecloud, feishu or bkflow"));
+            ErrorStyle::Oauth
+        }),
+    };
+    let dialects = r.dialects.as_ref().map(|ds| {
+        ds.iter()
+            .enumerate()
+            .filter_map(|(d, name)| {
+                Dialect::parse(name).or_else(|| {
+                    c.fail(format!("{key}.dialects[{d}]"), format!("{name:?} is not a dialect"));
+                    None
+                })
+            })
+            .collect()
+    });
+    let mut oauth_scope = None;
+    if let Some(req) = &r.require {
+        let rk = format!("{key}.require");
+        if auth == AuthMode::None {
+            c.fail(rk.clone(), "a requirement needs auth: bearer");
+        }
+        oauth_scope = req.oauth_scope.clone();
+        let pending = [
+            ("resource", req.resource.is_some() || req.id.is_some() || req.permission.is_some()),
+            ("scope", req.scope.is_some()),
+            ("template", req.template.is_some()),
+            ("level", req.level.is_some()),
+        ];
+        for (name, set) in pending {
+            if set {
+                c.fail(format!("{rk}.{name}"), "not enforced by this build yet; refusing rather than letting requests through");
+            }
+        }
+    }
+    if r.upstream_credential.is_some() {
+        c.fail(format!("{key}.upstream_credential"), "stored credentials are not available in this build yet");
+    }
+    Some(RouteConfig {
+        pattern: pattern?,
+        methods,
+        upstream: upstream?,
+        auth,
+        errors,
+        oauth_scope,
+        dialects,
+        forward_token: r.forward_token,
+    })
+}
+
+fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
+    let d = Limits::default();
+    let l = &raw.limits;
+    let limits = Limits {
+        max_connections: l.max_connections.unwrap_or(d.max_connections),
+        header_read_timeout: l.header_read_timeout.map_or(d.header_read_timeout, |x| x.0),
+        tls_handshake_timeout: l.tls_handshake_timeout.map_or(d.tls_handshake_timeout, |x| x.0),
+        max_headers: l.max_headers.unwrap_or(d.max_headers),
+        max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes),
+        token_body_bytes: l.token_body_bytes.unwrap_or(d.token_body_bytes),
+        h2_max_streams: l.h2_max_streams.unwrap_or(d.h2_max_streams),
+        drain_grace: l.drain_grace.map_or(d.drain_grace, |x| x.0),
+    };
+    if limits.max_connections == 0 {
+        c.fail("limits.max_connections", "must be at least 1");
+    }
+    if limits.header_read_timeout.is_zero() || limits.header_read_timeout > Duration::from_secs(60) {
+        c.fail("limits.header_read_timeout", "must be between 1s and 60s");
+    }
+    if limits.tls_handshake_timeout.is_zero() {
+        c.fail("limits.tls_handshake_timeout", "must be more than 0");
+    }
+    if limits.max_header_bytes < 8192 {
+        c.fail("limits.max_header_bytes", "must be at least 8192");
+    }
+    limits
+}

@@ -1,0 +1,177 @@
+//! The per-request function. Phases, in order:
+//!
+//! 1. `RequestCtx::start`: request id, start time.
+//! 2. Host check: exactly one `Host` (HTTP/1.1), or an authority.
+//! 3. Normalise the path (400 when unsafe); the normalised path is what is matched and forwarded.
+//! 4. Match the route table (404 / 405).
+//! 5. Issuing endpoint → served here. Proxied route → `guard::check` (401 / 403) → `proxy::forward` (502 / 504).
+//! 6. One exit: the refusal rendered in the route's error style, `X-Request-Id` set, one
+//!    access-log line, one metrics observation.
+
+use crate::body::{self, Body};
+use crate::config::ErrorStyle;
+use crate::guard::{self, Source};
+use crate::metrics::RouteMetrics;
+use crate::proxy::{self, headers::X_REQUEST_ID};
+use crate::reject::Reject;
+use crate::route::{self, Match};
+use crate::state::{Gateway, Handler, Runtime, Shared, Target};
+use crate::token::opaque;
+use http::uri::PathAndQuery;
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the connection tells about the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Whether it came over TLS.
+    pub tls: bool,
+}
+
+/// Per-request context, created first and finished at the one exit.
+struct RequestCtx {
+    started: Instant,
+    request_id: HeaderValue,
+    style: ErrorStyle,
+    app: Option<Box<str>>,
+    reason: Option<&'static str>,
+}
+
+impl RequestCtx {
+    fn start<B>(req: &Request<B>) -> Self {
+        let sent = req.headers().get(&X_REQUEST_ID).filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+        });
+        let request_id = match sent {
+            Some(v) => v.clone(),
+            None => HeaderValue::from_str(&opaque::random_hex128()).expect("hex is a valid header value"),
+        };
+        RequestCtx { started: Instant::now(), request_id, style: ErrorStyle::Oauth, app: None, reason: None }
+    }
+}
+
+/// Serves one request on the public listener.
+pub async fn handle(req: Request<Incoming>, conn: ConnInfo, gw: Arc<Gateway>) -> Result<Response<Body>, Infallible> {
+    let rt = gw.runtime();
+    let mut ctx = RequestCtx::start(&req);
+    let method = req.method().clone();
+    let uri = req.uri().clone(); // shares the parsed bytes; no copy
+    let mut handler: Option<&Handler> = None;
+    let result = serve(req, conn, &rt, &gw.shared, &mut ctx, &mut handler).await;
+    let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);
+    let mut res = match result {
+        Ok(res) => res,
+        Err(rej) => {
+            ctx.reason = Some(rej.reason());
+            if let Some(d) = rej.decision() {
+                metrics.decision(d);
+            }
+            rej.into_response(ctx.style)
+        }
+    };
+    res.headers_mut().insert(X_REQUEST_ID.clone(), ctx.request_id.clone());
+    let elapsed = ctx.started.elapsed();
+    let status = res.status().as_u16();
+    metrics.observe(&method, status, elapsed.as_secs_f64());
+    tracing::info!(
+        target: "tollgate::access",
+        method = %method,
+        path = uri.path(),
+        route = handler.map_or("(unmatched)", |h| route_label(&rt, h)),
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        request_id = ctx.request_id.to_str().unwrap_or(""),
+        peer = %conn.peer.ip(),
+        app = ctx.app.as_deref().unwrap_or(""),
+        reason = ctx.reason.unwrap_or(""),
+    );
+    Ok(res)
+}
+
+fn route_label<'a>(rt: &'a Runtime, h: &Handler) -> &'a str {
+    match h.target {
+        Target::Proxy(i) => rt.routes[i].config.pattern.as_str(),
+        Target::Issue(_) => "(issue)",
+        Target::Jwks => "(jwks)",
+    }
+}
+
+fn check_host<B>(req: &Request<B>) -> Result<(), Reject> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Reject::BadRequest("more than one Host header".into()));
+    }
+    if req.version() == Version::HTTP_11 && first.is_none() && req.uri().authority().is_none() {
+        return Err(Reject::BadRequest("missing Host header".into()));
+    }
+    Ok(())
+}
+
+/// The path and query sent upstream: the normalised path, the query minus a consumed `accessToken`.
+fn upstream_path(uri: &Uri, path: &str, strip_token: bool) -> Result<PathAndQuery, Reject> {
+    let query = match uri.query() {
+        Some(q) if strip_token => Some(Cow::Owned(proxy::headers::query_without_token(q))),
+        q => q.map(Cow::Borrowed),
+    };
+    if path == uri.path() && !strip_token {
+        if let Some(pq) = uri.path_and_query() {
+            return Ok(pq.clone());
+        }
+    }
+    let text = match query.as_deref() {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_owned(),
+    };
+    PathAndQuery::try_from(text).map_err(|_| Reject::BadRequest("request target cannot be forwarded".into()))
+}
+
+async fn serve<'rt>(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    rt: &'rt Runtime,
+    shared: &Shared,
+    ctx: &mut RequestCtx,
+    handler_out: &mut Option<&'rt Handler>,
+) -> Result<Response<Body>, Reject> {
+    check_host(&req)?;
+    let uri = req.uri().clone(); // shares the parsed bytes, so `path` may outlive `req`
+    let path = route::normalise(uri.path()).map_err(Reject::BadPath)?;
+    let handler = match rt.table.find(req.method(), &path) {
+        Match::Found(e) => &e.value,
+        Match::MethodNotAllowed => return Err(Reject::MethodNotAllowed),
+        Match::NotFound => return Err(Reject::NotFound),
+    };
+    *handler_out = Some(handler);
+    ctx.style = handler.errors;
+    let route = match handler.target {
+        Target::Proxy(i) => &rt.routes[i],
+        Target::Issue(ep) => {
+            drop(path);
+            return crate::issue::serve(ep, req, rt, shared).await;
+        }
+        Target::Jwks => {
+            let mut res = body::json_bytes(StatusCode::OK, rt.keys.jwks());
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            return Ok(res);
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let permit = guard::check(&parts, route, shared, &rt.keys)?;
+    if let Some(p) = permit.principal() {
+        handler.metrics.decision(0);
+        ctx.app = Some(p.app.clone());
+    }
+    let strip_token = permit.source() == Some(Source::Query) && !route.config.forward_token;
+    let pq = upstream_path(&uri, &path, strip_token)?;
+    drop(path);
+    proxy::forward(parts, body, pq, route, &permit, rt, conn, &ctx.request_id).await
+}

@@ -1,0 +1,142 @@
+//! What every dialect shares: authenticate the app, mint the token, count it.
+//!
+//! App secrets are argon2id hashes checked on a blocking thread (a bounded number at once).
+//! A secret that verified once is remembered as a keyed MAC, so a client asking again does
+//! not pay the argon2 cost each time; a wrong secret always does.
+
+use crate::config::{App, AppSecret, Dialect};
+use crate::secret::ct_eq;
+use crate::state::{Runtime, Shared};
+use crate::token::jwt::AccessClaims;
+use crate::token::{now_secs, opaque};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use aws_lc_rs::hmac;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Why an app was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// No such app id.
+    UnknownApp,
+    /// The secret does not match.
+    BadSecret,
+    /// Verification could not run.
+    Internal,
+}
+
+/// Secrets already verified, as MACs under a per-process key.
+#[derive(Debug)]
+pub struct VerifiedSecrets {
+    key: hmac::Key,
+    ok: DashMap<Box<str>, [u8; 32]>,
+    slots: Semaphore,
+}
+
+impl Default for VerifiedSecrets {
+    fn default() -> Self {
+        VerifiedSecrets {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
+            ok: DashMap::new(),
+            slots: Semaphore::new(4),
+        }
+    }
+}
+
+impl VerifiedSecrets {
+    fn mac(&self, app: &App, stored: &str, presented: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        for part in [app.id.as_bytes(), b"\0", stored.as_bytes(), b"\0", presented.as_bytes()] {
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+}
+
+/// Hashes a secret for the `secret:` key of an app (what `tollgate hash-secret` prints).
+pub fn hash_secret(secret: &str) -> String {
+    let salt = SaltString::encode_b64(&opaque::random_bytes::<16>()).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("argon2 with default parameters")
+        .to_string()
+}
+
+/// Checks `secret` for app `app_id` in constant time.
+pub async fn authenticate(rt: &Runtime, shared: &Shared, app_id: &str, secret: &str) -> Result<Arc<App>, AuthError> {
+    let app = rt.apps.get(app_id).cloned().ok_or(AuthError::UnknownApp)?;
+    let cache = &shared.secrets;
+    let stored = match &app.secret {
+        AppSecret::Argon2(phc) => phc.as_str(),
+        AppSecret::Plain(s) => s.expose(),
+    };
+    let mac = cache.mac(&app, stored, secret);
+    if cache.ok.get(app_id).is_some_and(|known| ct_eq(&known[..], &mac[..])) {
+        return Ok(app);
+    }
+    let good = match &app.secret {
+        AppSecret::Plain(s) => s.matches(secret.as_bytes()),
+        AppSecret::Argon2(phc) => {
+            let _slot = cache.slots.acquire().await.map_err(|_| AuthError::Internal)?;
+            let (phc, presented) = (phc.clone(), secret.to_owned());
+            tokio::task::spawn_blocking(move || {
+                PasswordHash::new(&phc)
+                    .map(|h| Argon2::default().verify_password(presented.as_bytes(), &h).is_ok())
+                    .unwrap_or(false)
+            })
+            .await
+            .map_err(|_| AuthError::Internal)?
+        }
+    };
+    if !good {
+        return Err(AuthError::BadSecret);
+    }
+    cache.ok.insert(app_id.into(), mac);
+    Ok(app)
+}
+
+/// A signed access token and what it says.
+#[derive(Debug)]
+pub struct Minted {
+    /// The compact JWT.
+    pub token: String,
+    /// Its claims.
+    pub claims: AccessClaims,
+}
+
+/// Signs a JWT for `app` from `dialect`, valid `ttl`, holding `scopes`, and counts it.
+pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, dialect: Dialect, ttl: Duration, scopes: Vec<String>) -> Result<Minted, String> {
+    let now = now_secs();
+    let claims = AccessClaims {
+        iss: rt.config.signing.issuer.clone(),
+        client_id: app.id.clone(),
+        jti: opaque::random_hex128().to_ascii_uppercase(),
+        iat: now,
+        nbf: now,
+        exp: now + ttl.as_secs(),
+        scope: scopes,
+        dialect: Some(dialect.as_str().to_owned()),
+    };
+    let token = rt.keys.sign(&claims, "at+jwt")?;
+    shared.metrics.tokens_issued.with_label_values(&[dialect.as_str()]).inc();
+    Ok(Minted { token, claims })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_secrets_verify_and_wrong_ones_do_not() {
+        let phc = hash_secret("coupangTest");
+        assert!(phc.starts_with("$argon2id$"));
+        let h = PasswordHash::new(&phc).unwrap();
+        assert!(Argon2::default().verify_password(b"coupangTest", &h).is_ok());
+        assert!(Argon2::default().verify_password(b"coupangTesT", &h).is_err());
+    }
+}

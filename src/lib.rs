@@ -1,0 +1,25 @@
+//! Tollgate: an API-gateway sidecar. It terminates TLS, issues access tokens in the dialects
+//! existing clients speak, checks the bearer token of every proxied request, and forwards
+//! what passes to the upstream.
+//!
+//! Start at [`server::start`] (bind and serve a [`config::Config`]) and [`dispatch`] (the
+//! per-request pipeline, whose module doc lists the phases in order).
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod demo;
+pub mod dispatch;
+pub mod guard;
+pub mod issue;
+pub mod metrics;
+pub mod proxy;
+pub mod reject;
+pub mod route;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod token;

@@ -1,0 +1,154 @@
+//! The `tollgate` command line: run | check | demo | hash-secret. Exit codes: 0 success,
+//! 1 refused config or runtime failure, 2 usage error.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "API-gateway sidecar: issues tokens, guards routes, forwards")]
+struct Cli {
+    /// Config file (runs the gateway when no command is given).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run,
+    /// Validate the config and print the resolved routes (exit 0 valid, 1 invalid).
+    Check,
+    /// Run the gateway on the bundled example with a demo product API.
+    Demo {
+        /// Public address of the demo gateway.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+    },
+    /// Read a secret on stdin, print its argon2id hash for the YAML.
+    HashSecret,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+fn need_config(cli: &Cli) -> Result<PathBuf, ExitCode> {
+    cli.config.clone().ok_or_else(|| {
+        eprintln!("error: --config FILE is required");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::HashSecret) => hash_secret(),
+        Some(Command::Check) => match need_config(&cli) {
+            Ok(path) => check(&path),
+            Err(code) => code,
+        },
+        Some(Command::Demo { listen }) => {
+            init_logs(cli.log_format);
+            runtime(async move { tollgate::demo::run(listen).await })
+        }
+        Some(Command::Run) | None => match need_config(&cli) {
+            Ok(path) => {
+                init_logs(cli.log_format);
+                runtime(async move { tollgate::server::run(path).await.map_err(anyhow::Error::from) })
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn hash_secret() -> ExitCode {
+    let mut input = String::new();
+    if std::io::stdin().read_to_string(&mut input).is_err() {
+        eprintln!("error: stdin is not UTF-8 text");
+        return ExitCode::from(1);
+    }
+    let secret = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&input);
+    if secret.is_empty() {
+        eprintln!("error: empty secret on stdin");
+        return ExitCode::from(1);
+    }
+    println!("{}", tollgate::issue::core::hash_secret(secret));
+    ExitCode::SUCCESS
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let config = match tollgate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(files) = &config.listen.tls {
+        if let Err(e) = tollgate::tls::server_config(files) {
+            eprintln!("{}: listen.tls: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(key) = &config.signing.key_file {
+        let text = std::fs::read_to_string(key).unwrap_or_default();
+        if let Err(e) = tollgate::token::jwt::JwtKeys::from_material(&config.signing, &text) {
+            eprintln!("{}: signing.key_file: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("{}: ok", path.display());
+    let scheme = if config.listen.tls.is_some() { "https" } else { "http" };
+    println!("listen {scheme}://{}", config.listen.address);
+    if let Some(o) = &config.dialects.oauth {
+        println!("issue  POST {:<40} oauth (seed 003), ttl {}s", o.path, o.ttl.as_secs());
+        println!("issue  POST {:<40} oauth (RFC 6749 client credentials)", o.rfc_path);
+    }
+    for r in &config.routes {
+        let methods = r.methods.as_ref().map_or("*".to_owned(), |m| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+        let up = &config.upstreams[r.upstream];
+        let targets: Vec<String> = up.targets.iter().map(|t| format!("http://{t}")).collect();
+        let auth = match r.auth {
+            tollgate::config::AuthMode::None => "none".to_owned(),
+            tollgate::config::AuthMode::Bearer => match &r.oauth_scope {
+                Some(s) => format!("bearer, oauth_scope {s}"),
+                None => "bearer".to_owned(),
+            },
+        };
+        println!("route  {methods:<4} {:<40} -> {} [{}] auth={auth}", r.pattern.as_str(), up.name, targets.join(" "));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,146 @@
+//! Header rewriting on the way to the upstream: hop-by-hop fields and every field named in
+//! `Connection` dropped, forged identity headers deleted before ours are set, the presented
+//! credential removed, `X-Forwarded-*` and `X-Request-Id` set.
+
+use crate::dispatch::ConnInfo;
+use crate::guard::{bearer::BKFLOW_TOKEN, Permit, Source};
+use crate::state::CompiledRoute;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+
+/// `X-Tollgate-App`.
+pub static X_TOLLGATE_APP: HeaderName = HeaderName::from_static("x-tollgate-app");
+/// `X-Tollgate-Scope`.
+pub static X_TOLLGATE_SCOPE: HeaderName = HeaderName::from_static("x-tollgate-scope");
+/// `X-Tollgate-Dialect`.
+pub static X_TOLLGATE_DIALECT: HeaderName = HeaderName::from_static("x-tollgate-dialect");
+/// `X-Request-Id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+];
+
+/// Removes hop-by-hop fields, including every field the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+}
+
+/// Deletes every `X-Tollgate-*` field a client sent.
+fn strip_identity(headers: &mut HeaderMap) {
+    let forged = headers.keys().any(|k| k.as_str().starts_with("x-tollgate-"));
+    if forged {
+        let names: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("x-tollgate-")).cloned().collect();
+        for n in names {
+            headers.remove(n);
+        }
+    }
+}
+
+/// Rewrites the request head for the upstream.
+pub fn prepare(parts: &mut Parts, route: &CompiledRoute, permit: &Permit, conn: ConnInfo, request_id: &HeaderValue) {
+    let original_host = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| parts.headers.get(header::HOST).cloned());
+    let h = &mut parts.headers;
+    strip_hop_by_hop(h);
+    strip_identity(h);
+    if !route.config.forward_token {
+        match permit.source() {
+            Some(Source::Authorization) => {
+                h.remove(header::AUTHORIZATION);
+            }
+            Some(Source::BkflowHeader) => {
+                h.remove(&BKFLOW_TOKEN);
+            }
+            Some(Source::Query) | None => {}
+        }
+    }
+    if let Some(p) = permit.principal() {
+        if let Ok(v) = HeaderValue::from_str(&p.app) {
+            h.insert(X_TOLLGATE_APP.clone(), v);
+        }
+        h.insert(X_TOLLGATE_DIALECT.clone(), HeaderValue::from_static(p.dialect.as_str()));
+        if !p.scopes.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&p.scopes.join(" ")) {
+                h.insert(X_TOLLGATE_SCOPE.clone(), v);
+            }
+        }
+    }
+    let ip = conn.peer.ip().to_string();
+    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    let proto = if conn.tls { "https" } else { "http" };
+    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    match original_host {
+        Some(host) => h.insert(X_FORWARDED_HOST.clone(), host),
+        None => h.remove(&X_FORWARDED_HOST),
+    };
+    h.insert(X_REQUEST_ID.clone(), request_id.clone());
+}
+
+/// The query without `accessToken` (a hosecloud-style credential is never forwarded).
+pub fn query_without_token(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|kv| !(kv.starts_with("accessToken=") || *kv == "accessToken"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_named_in_connection_are_removed_with_the_standard_ones() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, X-Secret-Hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn forged_identity_headers_are_deleted() {
+        let mut h = HeaderMap::new();
+        h.insert("x-tollgate-app", HeaderValue::from_static("admin"));
+        h.insert("x-tollgate-whatever", HeaderValue::from_static("x"));
+        h.insert("x-other", HeaderValue::from_static("1"));
+        strip_identity(&mut h);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn the_access_token_parameter_is_dropped_from_the_query() {
+        assert_eq!(query_without_token("a=1&accessToken=xyz&b=2"), "a=1&b=2");
+        assert_eq!(query_without_token("accessToken=xyz"), "");
+    }
+}

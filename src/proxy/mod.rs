@@ -1,0 +1,36 @@
+//! Forwarding what the guard let through to the upstream, bodies streamed both ways.
+
+pub mod headers;
+pub mod upstream;
+
+use crate::body::Body;
+use crate::dispatch::ConnInfo;
+use crate::guard::Permit;
+use crate::reject::Reject;
+use crate::state::{CompiledRoute, Runtime};
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Response};
+use http_body_util::Either;
+use hyper::body::Incoming;
+
+/// Sends the request to the route's upstream and returns its response.
+///
+/// `pq` is the normalised path (and filtered query): exactly what was matched and checked.
+pub async fn forward(
+    mut parts: Parts,
+    body: Incoming,
+    pq: PathAndQuery,
+    route: &CompiledRoute,
+    permit: &Permit,
+    rt: &Runtime,
+    conn: ConnInfo,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Reject> {
+    headers::prepare(&mut parts, route, permit, conn, request_id);
+    let pool = &rt.upstreams[route.config.upstream];
+    let res = pool.send(parts, body, pq).await?;
+    let (mut rparts, rbody) = res.into_parts();
+    headers::strip_hop_by_hop(&mut rparts.headers);
+    Ok(Response::from_parts(rparts, Either::Left(rbody)))
+}

@@ -1,0 +1,172 @@
+//! Every way a request is refused, mapped to status, headers and body in one place.
+//!
+//! The same value gives the `decision` metric label and the log reason.
+
+use crate::body::{self, Body};
+use crate::config::ErrorStyle;
+use crate::route::PathError;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::json;
+use std::borrow::Cow;
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    /// Not a token we issued, tampered, or malformed.
+    Bad,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// Issued by a dialect this route does not accept.
+    WrongDialect,
+}
+
+/// A refusal.
+#[derive(Debug, Clone)]
+pub enum Reject {
+    /// The path cannot be normalised safely.
+    BadPath(PathError),
+    /// Malformed request (reason given).
+    BadRequest(Cow<'static, str>),
+    /// No route for the path.
+    NotFound,
+    /// A route matched the path but not the method.
+    MethodNotAllowed,
+    /// No token presented.
+    MissingToken,
+    /// A token that is not accepted.
+    InvalidToken(Invalid),
+    /// A valid token lacking what the route requires (named).
+    Forbidden(String),
+    /// Body over the limit.
+    PayloadTooLarge,
+    /// No upstream target accepted the connection.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+}
+
+impl Reject {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reject::BadPath(_) | Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Reject::NotFound => StatusCode::NOT_FOUND,
+            Reject::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Reject::Forbidden(_) => StatusCode::FORBIDDEN,
+            Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reject::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Index into `metrics::DECISIONS` when this is an auth decision.
+    pub fn decision(&self) -> Option<usize> {
+        match self {
+            Reject::MissingToken => Some(1),
+            Reject::InvalidToken(Invalid::Expired) => Some(3),
+            Reject::InvalidToken(Invalid::Revoked) => Some(4),
+            Reject::InvalidToken(_) => Some(2),
+            Reject::Forbidden(_) => Some(5),
+            _ => None,
+        }
+    }
+
+    /// Stable short reason for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Reject::BadPath(_) => "bad_path",
+            Reject::BadRequest(_) => "bad_request",
+            Reject::NotFound => "no_route",
+            Reject::MethodNotAllowed => "method_not_allowed",
+            Reject::MissingToken => "missing",
+            Reject::InvalidToken(Invalid::Expired) => "expired",
+            Reject::InvalidToken(Invalid::Revoked) => "revoked",
+            Reject::InvalidToken(_) => "invalid",
+            Reject::Forbidden(_) => "forbidden",
+            Reject::PayloadTooLarge => "payload_too_large",
+            Reject::UpstreamUnavailable => "upstream_unavailable",
+            Reject::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// What is wrong, for the body.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            Reject::BadPath(e) => e.message().into(),
+            Reject::BadRequest(m) => m.clone(),
+            Reject::NotFound => "no route for path".into(),
+            Reject::MethodNotAllowed => "method not allowed on this route".into(),
+            Reject::MissingToken => "no access token: send Authorization: Bearer <token>".into(),
+            Reject::InvalidToken(Invalid::Bad) => "access token invalid".into(),
+            Reject::InvalidToken(Invalid::Expired) => "access token expired".into(),
+            Reject::InvalidToken(Invalid::Revoked) => "access token revoked".into(),
+            Reject::InvalidToken(Invalid::WrongDialect) => "access token of a dialect this route does not accept".into(),
+            Reject::Forbidden(what) => format!("access token lacks {what}").into(),
+            Reject::PayloadTooLarge => "request body too large".into(),
+            Reject::UpstreamUnavailable => "upstream unavailable".into(),
+            Reject::UpstreamTimeout => "upstream timed out".into(),
+        }
+    }
+
+    fn www_authenticate(&self) -> Option<String> {
+        let realm = "Bearer realm=\"tollgate\"";
+        match self {
+            Reject::MissingToken => Some(realm.to_owned()),
+            Reject::InvalidToken(_) => Some(format!(
+                "{realm}, error=\"invalid_token\", error_description=\"{}\"",
+                self.message()
+            )),
+            Reject::Forbidden(what) => Some(format!(
+                "{realm}, error=\"insufficient_scope\", error_description=\"access token lacks {}\"",
+                what.replace('"', "'")
+            )),
+            _ => None,
+        }
+    }
+
+    /// Renders the refusal in the route's error style.
+    pub fn into_response(self, style: ErrorStyle) -> Response<Body> {
+        let status = self.status();
+        let msg = self.message();
+        let code = status.as_u16();
+        let body = match style {
+            ErrorStyle::Oauth => json!({ "statusCode": code, "errMsg": msg }),
+            ErrorStyle::Hosecloud => json!({ "code": code.to_string(), "msg": msg, "data": null }),
+            ErrorStyle::Feishu => {
+                let feishu = match &self {
+                    Reject::MissingToken => 99991661,
+                    Reject::InvalidToken(_) => 99991664,
+                    Reject::Forbidden(_) => 99991672,
+                    _ => u32::from(code),
+                };
+                json!({ "code": feishu, "msg": msg })
+            }
+            ErrorStyle::Bkflow => json!({ "result": false, "code": code, "message": msg, "data": null }),
+        };
+        let mut res = body::json(status, &body);
+        if let Some(v) = self.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_token_gets_the_realm_and_each_style_its_body() {
+        let res = Reject::MissingToken.into_response(ErrorStyle::Oauth);
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"tollgate\"");
+        let res = Reject::InvalidToken(Invalid::Expired).into_response(ErrorStyle::Feishu);
+        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("error=\"invalid_token\""));
+        let res = Reject::Forbidden("oauth scope admin".into()).into_response(ErrorStyle::Bkflow);
+        assert_eq!(res.status(), 403);
+        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+    }
+}

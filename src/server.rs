@@ -1,0 +1,270 @@
+//! Listeners: bind, accept with a connection cap and backoff, TLS with a handshake deadline,
+//! HTTP/1.1 + HTTP/2 through hyper-util's auto builder, graceful drain, SIGHUP / file reload.
+
+use crate::admin;
+use crate::config::{self, Config, ConfigError, Limits};
+use crate::dispatch::{self, ConnInfo};
+use crate::state::Gateway;
+use crate::token::now_secs;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config was refused.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A port could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Public,
+    Admin,
+}
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound public address.
+    pub public_addr: SocketAddr,
+    /// Bound admin address.
+    pub admin_addr: Option<SocketAddr>,
+    /// State, for reloads and tests.
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests for the grace period, returns when done.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Builds the runtime (keys, TLS, routes) and binds; nothing is bound if the config is bad.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let gateway = Arc::new(Gateway::new(config)?);
+    let rt = gateway.runtime();
+    let public = bind(rt.config.listen.address).await?;
+    let admin = match &rt.config.admin {
+        Some(a) => Some(bind(a.address).await?),
+        None => None,
+    };
+    let public_addr = public.local_addr().map_err(|source| StartError::Bind { addr: rt.config.listen.address, source })?;
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tracing::info!(address = %public_addr, role = "public", tls = rt.tls.is_some(), "listening");
+    tasks.spawn(accept_loop(public, Kind::Public, Arc::clone(&gateway), stop_rx.clone()));
+    if let (Some(l), Some(a)) = (admin, admin_addr) {
+        tracing::info!(address = %a, role = "admin", "listening");
+        tasks.spawn(accept_loop(l, Kind::Admin, Arc::clone(&gateway), stop_rx.clone()));
+    }
+    tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));
+    Ok(Running { public_addr, admin_addr, gateway, stop, tasks })
+}
+
+async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = now_secs();
+        let left = gw.shared.hot.sweep(now);
+        gw.shared.revoked.sweep(now);
+        gw.shared.metrics.hot_tokens.set(left as i64);
+    }
+}
+
+fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(l.header_read_timeout)
+        .max_headers(l.max_headers)
+        .max_buf_size(l.max_header_bytes);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(l.h2_max_streams)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(256)
+        .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    b
+}
+
+async fn accept_loop(listener: TcpListener, kind: Kind, gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(gw.runtime().config.limits.max_connections));
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stop.changed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => {
+                backoff = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                // EMFILE and friends: wait for descriptors to free up instead of spinning.
+                tracing::warn!(error = %e, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let watcher = graceful.watcher();
+        let gw = Arc::clone(&gw);
+        tokio::spawn(async move {
+            serve_conn(tcp, peer, kind, gw, watcher).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let grace = gw.runtime().config.limits.drain_grace;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("drain grace period over; closing the remaining connections");
+    }
+}
+
+struct ConnGauge(prometheus::IntGauge);
+
+impl Drop for ConnGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+async fn serve_conn(tcp: TcpStream, peer: SocketAddr, kind: Kind, gw: Arc<Gateway>, watcher: Watcher) {
+    let _ = tcp.set_nodelay(true);
+    let rt = gw.runtime();
+    let builder = http_builder(&rt.config.limits);
+    if kind == Kind::Admin {
+        let svc = service_fn(move |req| admin::handle(req, Arc::clone(&gw)));
+        let _ = watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc)).await;
+        return;
+    }
+    let gauge = gw.shared.metrics.connections_active.clone();
+    gauge.inc();
+    let _gauge = ConnGauge(gauge);
+    let conn = ConnInfo { peer, tls: rt.tls.is_some() };
+    let gw2 = Arc::clone(&gw);
+    let svc = service_fn(move |req| dispatch::handle(req, conn, Arc::clone(&gw2)));
+    let result = match &rt.tls {
+        Some(cfg) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
+            let stream = match tokio::time::timeout(rt.config.limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    gw.shared.metrics.tls_handshake_errors.inc();
+                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    gw.shared.metrics.tls_handshake_errors.inc();
+                    tracing::debug!(peer = %peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            drop(rt);
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await
+        }
+        None => {
+            drop(rt);
+            watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc)).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Runs the gateway from a config file until SIGTERM or Ctrl-C, reloading on SIGHUP and on
+/// a change of the file.
+pub async fn run(path: PathBuf) -> Result<(), StartError> {
+    let config = config::load(&path)?;
+    let running = start(config).await?;
+    let gw = Arc::clone(&running.gateway);
+    tokio::spawn(reload_on_sighup(Arc::clone(&gw)));
+    tokio::spawn(reload_on_change(gw, path));
+    wait_for_stop().await;
+    tracing::info!("stopping: draining in-flight requests");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn wait_for_stop() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn reload_on_sighup(gw: Arc<Gateway>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading configuration");
+        let _ = gw.reload();
+    }
+}
+
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+async fn reload_on_change(gw: Arc<Gateway>, path: PathBuf) {
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now.is_some() && now != last {
+            last = now;
+            tracing::info!(file = %path.display(), "config file changed: reloading");
+            let _ = gw.reload();
+        }
+    }
+}

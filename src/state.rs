@@ -1,0 +1,190 @@
+//! Runtime state: `Runtime` is built whole from a `Config` and swapped atomically on reload;
+//! `Shared` (metrics, hot tokens, revocations) lives as long as the process.
+
+use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
+use crate::issue::core::VerifiedSecrets;
+use crate::issue::Endpoint;
+use crate::metrics::{Metrics, RouteMetrics};
+use crate::proxy::upstream::UpstreamPool;
+use crate::route::{Pattern, Table};
+use crate::store::{HotTokens, Revocations};
+use crate::token::jwt::JwtKeys;
+use arc_swap::ArcSwap;
+use http::Method;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a matched path leads to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// A proxied route (index into `Runtime::routes`).
+    Proxy(usize),
+    /// An issuing endpoint served here.
+    Issue(Endpoint),
+    /// `GET /.well-known/jwks.json`.
+    Jwks,
+}
+
+/// A table entry: target, error style and the metric handles of its label.
+#[derive(Debug)]
+pub struct Handler {
+    /// Where it leads.
+    pub target: Target,
+    /// Body style of refusals.
+    pub errors: ErrorStyle,
+    /// Metric handles.
+    pub metrics: RouteMetrics,
+}
+
+/// A proxied route, compiled.
+#[derive(Debug)]
+pub struct CompiledRoute {
+    /// As configured.
+    pub config: RouteConfig,
+}
+
+/// Process-wide state that survives reloads.
+#[derive(Debug)]
+pub struct Shared {
+    /// Metrics registry and handles.
+    pub metrics: Metrics,
+    /// Verified tokens.
+    pub hot: HotTokens,
+    /// Revoked token ids.
+    pub revoked: Revocations,
+    /// Secrets already verified.
+    pub secrets: VerifiedSecrets,
+}
+
+impl Shared {
+    /// Fresh state for a gateway whose hot map holds `hot_tokens`.
+    pub fn new(hot_tokens: usize) -> Self {
+        Shared {
+            metrics: Metrics::new(),
+            hot: HotTokens::new(hot_tokens),
+            revoked: Revocations::default(),
+            secrets: VerifiedSecrets::default(),
+        }
+    }
+}
+
+/// Everything a request needs from the config, compiled.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The config it was built from.
+    pub config: Arc<Config>,
+    /// Path → handler.
+    pub table: Table<Handler>,
+    /// Proxied routes.
+    pub routes: Vec<CompiledRoute>,
+    /// Metrics of requests that matched nothing.
+    pub unmatched: RouteMetrics,
+    /// JWT keys.
+    pub keys: Arc<JwtKeys>,
+    /// Apps by id.
+    pub apps: HashMap<String, Arc<App>>,
+    /// Upstream pools by index.
+    pub upstreams: Vec<UpstreamPool>,
+    /// TLS settings of the public listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+fn builtin(table: &mut Table<Handler>, shared: &Shared, path: &str, method: Method, target: Target) {
+    let pattern = Pattern::parse(path).expect("validated path");
+    let metrics = shared.metrics.route(path);
+    table.push(pattern, Some(vec![method]), Handler { target, errors: ErrorStyle::Oauth, metrics });
+}
+
+impl Runtime {
+    /// Compiles `config`: keys, TLS, routes and pools. Fails without side effects on the running gateway.
+    pub fn build(config: Config, shared: &Shared) -> Result<Self, ConfigError> {
+        let keys = JwtKeys::load_or_generate(&config.signing, &config.store.path)
+            .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e.to_string()))?;
+        let tls = match &config.listen.tls {
+            Some(files) => Some(
+                crate::tls::server_config(files).map_err(|e| ConfigError::single(&config.file, "listen.tls", e))?,
+            ),
+            None => None,
+        };
+        let mut table = Table::default();
+        if let Some(o) = &config.dialects.oauth {
+            builtin(&mut table, shared, &o.path, Method::POST, Target::Issue(Endpoint::OauthSeed));
+            builtin(&mut table, shared, &o.rfc_path, Method::POST, Target::Issue(Endpoint::OauthRfc));
+        }
+        builtin(&mut table, shared, "/.well-known/jwks.json", Method::GET, Target::Jwks);
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (i, r) in config.routes.iter().enumerate() {
+            let handler = Handler {
+                target: Target::Proxy(i),
+                errors: r.errors,
+                metrics: shared.metrics.route(r.pattern.as_str()),
+            };
+            table.push(r.pattern.clone(), r.methods.clone(), handler);
+            routes.push(CompiledRoute { config: r.clone() });
+        }
+        let upstreams = config.upstreams.iter().map(|u| UpstreamPool::new(u, &shared.metrics)).collect();
+        let apps = config.apps.iter().map(|a| (a.id.clone(), Arc::new(a.clone()))).collect();
+        Ok(Runtime {
+            unmatched: shared.metrics.route("(unmatched)"),
+            config: Arc::new(config),
+            table,
+            routes,
+            keys: Arc::new(keys),
+            apps,
+            upstreams,
+            tls,
+        })
+    }
+}
+
+/// A running gateway's state: the swappable runtime and the shared part.
+#[derive(Debug)]
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// Builds a gateway from a validated config.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let shared = Arc::new(Shared::new(config.store.hot_tokens));
+        let rt = Runtime::build(config, &shared)?;
+        Ok(Gateway { runtime: ArcSwap::from_pointee(rt), shared })
+    }
+
+    /// The current runtime (one atomic load).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Re-reads the config file and swaps in a new runtime; on error the old one keeps serving.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let current = self.runtime();
+        let result = crate::config::load(&current.config.file).and_then(|cfg| {
+            if cfg.listen.address != current.config.listen.address {
+                tracing::warn!("listen.address changed; the new address takes effect on restart");
+            }
+            Runtime::build(cfg, &self.shared)
+        });
+        match result {
+            Ok(rt) => {
+                if rt.keys.kid() != current.keys.kid() {
+                    self.shared.hot.clear();
+                }
+                for w in &rt.config.warnings {
+                    tracing::warn!("{w}");
+                }
+                self.runtime.store(Arc::new(rt));
+                self.shared.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!("configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.metrics.config_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "reload refused; the previous configuration keeps serving");
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! State that outlives a request: the hot-token map and revocations.
+//!
+//! The durable `Store` (embedded SQLite, Redis) arrives with its own issue; until then
+//! revocations live in memory and issued JWTs need no storage to be verified.
+
+pub mod hot;
+pub mod revoked;
+
+pub use hot::HotTokens;
+pub use revoked::Revocations;

@@ -1,0 +1,11 @@
+//! Tokens: signed JWTs (`jwt`) and the hashes opaque values are looked up by (`opaque`).
+
+pub mod jwt;
+pub mod opaque;
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
