@@ -1,1 +1,142 @@
-fn main(){}
+//! Hot-path benchmarks, each beside its baseline in the same run:
+//! normalise + match vs a `HashMap` lookup; token check on a hot hit vs a bare SHA-256 +
+//! dashmap lookup; header rewrite vs cloning the header map.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderMap, HeaderValue, Method, Request};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use tollgate::config::Dialect;
+use tollgate::dispatch::ConnInfo;
+use tollgate::guard;
+use tollgate::route::{normalise, Match};
+use tollgate::state::{Gateway, Target};
+
+const YAML: &str = r#"
+listen: { address: "127.0.0.1:0" }
+apps: [{ id: coupang, secret: plain-secret-for-bench, oauth_scopes: [bailunApi] }]
+dialects: { oauth: {} }
+upstreams: { product: { targets: ["http://127.0.0.1:9"] } }
+routes:
+  - { path: /product, methods: [GET], upstream: product, auth: none }
+  - { path: /product/get, methods: [GET], upstream: product }
+  - { path: /sdk/task/{task_id}/{action}/, upstream: product }
+  - { path: /static/*rest, upstream: product, auth: none }
+"#;
+
+fn gateway() -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("{YAML}store: {{ path: {}/db }}\n", dir.path().display());
+    let cfg = tollgate::config::load_str(&yaml, &dir.path().join("bench.yaml")).unwrap();
+    (Gateway::new(cfg).unwrap(), dir)
+}
+
+fn bench(c: &mut Criterion) {
+    let (gw, _dir) = gateway();
+    let rt = gw.runtime();
+    let shared = &gw.shared;
+
+    let mut g = c.benchmark_group("route");
+    let mut baseline: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in ["/product", "/product/get", "/sdk/task", "/static"]
+        .iter()
+        .enumerate()
+    {
+        baseline.insert(r, i);
+    }
+    g.bench_function("hashmap_lookup_baseline", |b| {
+        b.iter(|| black_box(baseline.get(black_box("/product/get"))))
+    });
+    g.bench_function("normalise_and_match", |b| {
+        b.iter(|| {
+            let p = normalise(black_box("/product/get")).unwrap();
+            matches!(rt.table.find(&Method::GET, &p), Match::Found(_))
+        })
+    });
+    g.bench_function("normalise_and_match_param", |b| {
+        b.iter(|| {
+            let p = normalise(black_box("/sdk/task/42/operate/")).unwrap();
+            matches!(rt.table.find(&Method::POST, &p), Match::Found(_))
+        })
+    });
+    g.bench_function("normalise_and_match_disguised", |b| {
+        b.iter(|| {
+            let p = normalise(black_box("//x/../product/%67et")).unwrap();
+            matches!(rt.table.find(&Method::GET, &p), Match::Found(_))
+        })
+    });
+    g.finish();
+
+    let app = rt.apps.get("coupang").unwrap().clone();
+    let minted = tollgate::issue::core::mint_jwt(
+        &rt,
+        shared,
+        &app,
+        Dialect::Oauth,
+        std::time::Duration::from_secs(3600),
+        vec!["bailunApi".into()],
+    )
+    .unwrap();
+    let token = minted.token;
+    guard::verify::principal(&token, &rt.keys, shared).unwrap();
+    let mut g = c.benchmark_group("token");
+    let map: dashmap::DashMap<[u8; 32], u64> = dashmap::DashMap::new();
+    map.insert(tollgate::token::opaque::hash(&token), 1);
+    g.bench_function("sha256_dashmap_baseline", |b| {
+        b.iter(|| {
+            black_box(
+                map.get(&tollgate::token::opaque::hash(black_box(&token)))
+                    .is_some(),
+            )
+        })
+    });
+    g.bench_function("check_hot_hit", |b| {
+        b.iter(|| black_box(guard::verify::principal(black_box(&token), &rt.keys, shared).unwrap()))
+    });
+    g.bench_function("check_cold_rs256_verify", |b| {
+        b.iter(|| black_box(rt.keys.verify(black_box(&token)).unwrap()))
+    });
+    g.finish();
+
+    let route = match rt.table.find(&Method::GET, "/product/get") {
+        Match::Found(e) => match e.value.target {
+            Target::Proxy(i) => &rt.routes[i],
+            _ => unreachable!(),
+        },
+        _ => unreachable!(),
+    };
+    let auth = format!("Bearer {token}");
+    let req = Request::get("/product/get?id=1")
+        .header("host", "gw.example")
+        .header("user-agent", "curl/8")
+        .header("accept", "*/*")
+        .header("authorization", &auth)
+        .body(())
+        .unwrap();
+    let (parts, ()) = req.into_parts();
+    let permit = guard::check(&parts, route, shared, &rt.keys).unwrap();
+    let conn = ConnInfo {
+        peer: "127.0.0.1:5555".parse().unwrap(),
+        tls: true,
+    };
+    let rid = HeaderValue::from_static("0123456789abcdef0123456789abcdef");
+    let mut g = c.benchmark_group("headers");
+    let headers: HeaderMap = parts.headers.clone();
+    g.bench_function("clone_baseline", |b| b.iter(|| black_box(headers.clone())));
+    g.bench_function("rewrite", |b| {
+        b.iter(|| {
+            let mut p = Request::new(());
+            *p.headers_mut() = headers.clone();
+            let (mut p, ()) = p.into_parts();
+            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid);
+            black_box(p)
+        })
+    });
+    g.finish();
+    drop(Arc::clone(&rt));
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -14,22 +14,35 @@ use std::sync::Arc;
 const BODY_LIMIT: usize = 64 * 1024;
 
 /// Serves one admin request.
-pub async fn handle(req: Request<Incoming>, gw: Arc<Gateway>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    req: Request<Incoming>,
+    gw: Arc<Gateway>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     let res = match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => {
             let mut res = body::text(StatusCode::OK, gw.shared.metrics.render());
-            res.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             res
         }
         (&Method::GET, "/healthz") => body::json(StatusCode::OK, &json!({ "status": "ok" })),
-        (&Method::GET, "/readyz") => body::json(StatusCode::OK, &json!({ "ready": true, "config": "loaded" })),
+        (&Method::GET, "/readyz") => body::json(
+            StatusCode::OK,
+            &json!({ "ready": true, "config": "loaded" }),
+        ),
         (_, p) if p.starts_with("/admin/") => match authorized(&req, &gw) {
             false => {
-                let mut res = body::json(StatusCode::UNAUTHORIZED, &json!({ "error": "admin token required" }));
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tollgate-admin\""));
+                let mut res = body::json(
+                    StatusCode::UNAUTHORIZED,
+                    &json!({ "error": "admin token required" }),
+                );
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tollgate-admin\""),
+                );
                 res
             }
             true => admin_api(req, &gw).await,
@@ -63,15 +76,22 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
     let rt = gw.runtime();
     match (&parts.method, parts.uri.path()) {
         (&Method::POST, "/admin/tokens/revoke") => {
-            let token = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("token")?.as_str().map(str::to_owned));
+            let token = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("token")?.as_str().map(str::to_owned));
             let Some(token) = token else {
-                return body::json(StatusCode::BAD_REQUEST, &json!({ "error": "body must be {\"token\": \"...\"}" }));
+                return body::json(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "error": "body must be {\"token\": \"...\"}" }),
+                );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             let revoked = match rt.keys.verify(token) {
                 Ok(claims) => {
                     let fresh = !gw.shared.revoked.contains(&claims.jti);
-                    gw.shared.revoked.add(&claims.jti, claims.exp + crate::token::jwt::LEEWAY_SECS);
+                    gw.shared
+                        .revoked
+                        .add(&claims.jti, claims.exp + crate::token::jwt::LEEWAY_SECS);
                     gw.shared.hot.revoke_jti(&claims.jti);
                     tracing::info!(token = %crate::secret::fingerprint(token), app = %claims.client_id, "token revoked");
                     fresh
@@ -81,9 +101,14 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
         (&Method::POST, "/admin/introspect") => {
-            let token = form_urlencoded::parse(&bytes).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
+            let token = form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned());
             let Some(token) = token else {
-                return body::json(StatusCode::BAD_REQUEST, &json!({ "error": "form field token is required" }));
+                return body::json(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "error": "form field token is required" }),
+                );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             match rt.keys.verify(token) {
@@ -94,7 +119,9 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                         "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.join(" "), "token_type": "Bearer",
                     }),
                 ),
-                Ok(_) | Err(VerifyError::Expired | VerifyError::Invalid) => body::json(StatusCode::OK, &json!({ "active": false })),
+                Ok(_) | Err(VerifyError::Expired | VerifyError::Invalid) => {
+                    body::json(StatusCode::OK, &json!({ "active": false }))
+                }
             }
         }
         _ => body::json(StatusCode::NOT_FOUND, &json!({ "error": "not found" })),

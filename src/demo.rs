@@ -18,14 +18,24 @@ pub const EXAMPLE_CONFIG: &str = include_str!("../config.example.yaml");
 /// The demo product API: `GET /product` and `GET /product/get?id=N`, as in seed 003.
 pub async fn product_api(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let res = match req.uri().path() {
-        "/product" => body::text(StatusCode::OK, "Products: 1 coupang-widget, 2 coupang-gadget\n"),
+        "/product" => body::text(
+            StatusCode::OK,
+            "Products: 1 coupang-widget, 2 coupang-gadget\n",
+        ),
         "/product/get" => {
             let id = req
                 .uri()
                 .query()
-                .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "id").map(|(_, v)| v.into_owned()))
+                .and_then(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == "id")
+                        .map(|(_, v)| v.into_owned())
+                })
                 .unwrap_or_default();
-            body::text(StatusCode::OK, format!("Ok!You successfully caught me. The Id is {id}"))
+            body::text(
+                StatusCode::OK,
+                format!("Ok!You successfully caught me. The Id is {id}"),
+            )
         }
         _ => body::text(StatusCode::NOT_FOUND, "not found\n"),
     };
@@ -35,10 +45,14 @@ pub async fn product_api(req: Request<Incoming>) -> Result<Response<Body>, Infal
 /// Serves [`product_api`] on `listener` until the task is dropped.
 pub async fn serve_product_api(listener: tokio::net::TcpListener) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder.serve_connection(TokioIo::new(tcp), service_fn(product_api)).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(tcp), service_fn(product_api))
+                .await;
         });
     }
 }
@@ -51,7 +65,10 @@ pub fn self_signed(dir: &Path) -> anyhow::Result<RawTls> {
     let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
     std::fs::write(&cert_path, cert.cert.pem())?;
     std::fs::write(&key_path, cert.signing_key.serialize_pem())?;
-    Ok(RawTls { cert: cert_path, key: key_path })
+    Ok(RawTls {
+        cert: cert_path,
+        key: key_path,
+    })
 }
 
 /// Runs the demo on `listen` until Ctrl-C.

@@ -52,14 +52,25 @@ impl RequestCtx {
         });
         let request_id = match sent {
             Some(v) => v.clone(),
-            None => HeaderValue::from_str(&opaque::random_hex128()).expect("hex is a valid header value"),
+            None => HeaderValue::from_str(&opaque::random_hex128())
+                .expect("hex is a valid header value"),
         };
-        RequestCtx { started: Instant::now(), request_id, style: ErrorStyle::Oauth, app: None, reason: None }
+        RequestCtx {
+            started: Instant::now(),
+            request_id,
+            style: ErrorStyle::Oauth,
+            app: None,
+            reason: None,
+        }
     }
 }
 
 /// Serves one request on the public listener.
-pub async fn handle(req: Request<Incoming>, conn: ConnInfo, gw: Arc<Gateway>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    gw: Arc<Gateway>,
+) -> Result<Response<Body>, Infallible> {
     let rt = gw.runtime();
     let mut ctx = RequestCtx::start(&req);
     let method = req.method().clone();
@@ -77,7 +88,8 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, gw: Arc<Gateway>) ->
             rej.into_response(ctx.style)
         }
     };
-    res.headers_mut().insert(X_REQUEST_ID.clone(), ctx.request_id.clone());
+    res.headers_mut()
+        .insert(X_REQUEST_ID.clone(), ctx.request_id.clone());
     let elapsed = ctx.started.elapsed();
     let status = res.status().as_u16();
     metrics.observe(&method, status, elapsed.as_secs_f64());
@@ -131,7 +143,8 @@ fn upstream_path(uri: &Uri, path: &str, strip_token: bool) -> Result<PathAndQuer
         Some(q) if !q.is_empty() => format!("{path}?{q}"),
         _ => path.to_owned(),
     };
-    PathAndQuery::try_from(text).map_err(|_| Reject::BadRequest("request target cannot be forwarded".into()))
+    PathAndQuery::try_from(text)
+        .map_err(|_| Reject::BadRequest("request target cannot be forwarded".into()))
 }
 
 async fn serve<'rt>(
@@ -160,7 +173,10 @@ async fn serve<'rt>(
         }
         Target::Jwks => {
             let mut res = body::json_bytes(StatusCode::OK, rt.keys.jwks());
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
             return Ok(res);
         }
     };
@@ -173,5 +189,14 @@ async fn serve<'rt>(
     let strip_token = permit.source() == Some(Source::Query) && !route.config.forward_token;
     let pq = upstream_path(&uri, &path, strip_token)?;
     drop(path);
-    proxy::forward(parts, body, pq, route, &permit, rt, conn, &ctx.request_id).await
+    proxy::forward(
+        Request::from_parts(parts, body),
+        pq,
+        route,
+        &permit,
+        rt,
+        conn,
+        &ctx.request_id,
+    )
+    .await
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "API-gateway sidecar: issues tokens, guards routes, forwards")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "API-gateway sidecar: issues tokens, guards routes, forwards"
+)]
 struct Cli {
     /// Config file (runs the gateway when no command is given).
     #[arg(long, global = true)]
@@ -44,7 +48,9 @@ enum Command {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),
         LogFormat::Text => b.init(),
@@ -73,7 +79,11 @@ fn main() -> ExitCode {
         Some(Command::Run) | None => match need_config(&cli) {
             Ok(path) => {
                 init_logs(cli.log_format);
-                runtime(async move { tollgate::server::run(path).await.map_err(anyhow::Error::from) })
+                runtime(async move {
+                    tollgate::server::run(path)
+                        .await
+                        .map_err(anyhow::Error::from)
+                })
             }
             Err(code) => code,
         },
@@ -81,7 +91,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -97,7 +110,10 @@ fn hash_secret() -> ExitCode {
         eprintln!("error: stdin is not UTF-8 text");
         return ExitCode::from(1);
     }
-    let secret = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&input);
+    let secret = input
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&input);
     if secret.is_empty() {
         eprintln!("error: empty secret on stdin");
         return ExitCode::from(1);
@@ -131,14 +147,27 @@ fn check(path: &std::path::Path) -> ExitCode {
         eprintln!("warning: {w}");
     }
     println!("{}: ok", path.display());
-    let scheme = if config.listen.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.listen.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!("listen {scheme}://{}", config.listen.address);
     if let Some(o) = &config.dialects.oauth {
-        println!("issue  POST {:<40} oauth (seed 003), ttl {}s", o.path, o.ttl.as_secs());
-        println!("issue  POST {:<40} oauth (RFC 6749 client credentials)", o.rfc_path);
+        println!(
+            "issue  POST {:<40} oauth (seed 003), ttl {}s",
+            o.path,
+            o.ttl.as_secs()
+        );
+        println!(
+            "issue  POST {:<40} oauth (RFC 6749 client credentials)",
+            o.rfc_path
+        );
     }
     for r in &config.routes {
-        let methods = r.methods.as_ref().map_or("*".to_owned(), |m| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+        let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {
+            m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
+        });
         let up = &config.upstreams[r.upstream];
         let targets: Vec<String> = up.targets.iter().map(|t| format!("http://{t}")).collect();
         let auth = match r.auth {
@@ -148,7 +177,12 @@ fn check(path: &std::path::Path) -> ExitCode {
                 None => "bearer".to_owned(),
             },
         };
-        println!("route  {methods:<4} {:<40} -> {} [{}] auth={auth}", r.pattern.as_str(), up.name, targets.join(" "));
+        println!(
+            "route  {methods:<4} {:<40} -> {} [{}] auth={auth}",
+            r.pattern.as_str(),
+            up.name,
+            targets.join(" ")
+        );
     }
     ExitCode::SUCCESS
 }

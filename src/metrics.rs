@@ -5,12 +5,20 @@
 
 use http::Method;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
 /// Auth decisions, in the order of `RouteMetrics::decisions`.
-pub const DECISIONS: [&str; 6] = ["allowed", "missing", "invalid", "expired", "revoked", "forbidden"];
+pub const DECISIONS: [&str; 6] = [
+    "allowed",
+    "missing",
+    "invalid",
+    "expired",
+    "revoked",
+    "forbidden",
+];
 
 /// All metrics of one gateway.
 pub struct Metrics {
@@ -42,7 +50,8 @@ impl std::fmt::Debug for Metrics {
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
-    r.register(Box::new(m.clone())).expect("metric names are unique");
+    r.register(Box::new(m.clone()))
+        .expect("metric names are unique");
     m
 }
 
@@ -50,23 +59,97 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let r = Registry::new();
-        let buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
+        ];
         let hist = |name: &str, help: &str, label: &str| {
-            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.clone()), &[label]).expect("valid")
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.clone()),
+                &[label],
+            )
+            .expect("valid")
         };
-        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels).expect("valid");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid")
+        };
         Metrics {
-            http_requests: reg(&r, counter("tollgate_http_requests_total", "Requests answered", &["route", "method", "status"])),
-            http_duration: reg(&r, hist("tollgate_http_request_duration_seconds", "Time to answer a request", "route")),
-            upstream_duration: reg(&r, hist("tollgate_upstream_request_duration_seconds", "Time until the upstream's response head", "upstream")),
-            auth_decisions: reg(&r, counter("tollgate_auth_decisions_total", "Guard decisions", &["route", "decision"])),
-            tokens_issued: reg(&r, counter("tollgate_tokens_issued_total", "Tokens issued", &["dialect"])),
-            cache_hits: reg(&r, IntCounter::new("tollgate_token_cache_hits_total", "Hot-token map hits").expect("valid")),
-            cache_misses: reg(&r, IntCounter::new("tollgate_token_cache_misses_total", "Hot-token map misses").expect("valid")),
-            hot_tokens: reg(&r, IntGauge::new("tollgate_hot_tokens", "Entries in the hot-token map").expect("valid")),
-            connections_active: reg(&r, IntGauge::new("tollgate_connections_active", "Open client connections").expect("valid")),
-            tls_handshake_errors: reg(&r, IntCounter::new("tollgate_tls_handshake_errors_total", "Failed TLS handshakes").expect("valid")),
-            config_reloads: reg(&r, counter("tollgate_config_reloads_total", "Config reloads", &["result"])),
+            http_requests: reg(
+                &r,
+                counter(
+                    "tollgate_http_requests_total",
+                    "Requests answered",
+                    &["route", "method", "status"],
+                ),
+            ),
+            http_duration: reg(
+                &r,
+                hist(
+                    "tollgate_http_request_duration_seconds",
+                    "Time to answer a request",
+                    "route",
+                ),
+            ),
+            upstream_duration: reg(
+                &r,
+                hist(
+                    "tollgate_upstream_request_duration_seconds",
+                    "Time until the upstream's response head",
+                    "upstream",
+                ),
+            ),
+            auth_decisions: reg(
+                &r,
+                counter(
+                    "tollgate_auth_decisions_total",
+                    "Guard decisions",
+                    &["route", "decision"],
+                ),
+            ),
+            tokens_issued: reg(
+                &r,
+                counter(
+                    "tollgate_tokens_issued_total",
+                    "Tokens issued",
+                    &["dialect"],
+                ),
+            ),
+            cache_hits: reg(
+                &r,
+                IntCounter::new("tollgate_token_cache_hits_total", "Hot-token map hits")
+                    .expect("valid"),
+            ),
+            cache_misses: reg(
+                &r,
+                IntCounter::new("tollgate_token_cache_misses_total", "Hot-token map misses")
+                    .expect("valid"),
+            ),
+            hot_tokens: reg(
+                &r,
+                IntGauge::new("tollgate_hot_tokens", "Entries in the hot-token map")
+                    .expect("valid"),
+            ),
+            connections_active: reg(
+                &r,
+                IntGauge::new("tollgate_connections_active", "Open client connections")
+                    .expect("valid"),
+            ),
+            tls_handshake_errors: reg(
+                &r,
+                IntCounter::new(
+                    "tollgate_tls_handshake_errors_total",
+                    "Failed TLS handshakes",
+                )
+                .expect("valid"),
+            ),
+            config_reloads: reg(
+                &r,
+                counter(
+                    "tollgate_config_reloads_total",
+                    "Config reloads",
+                    &["result"],
+                ),
+            ),
             registry: r,
         }
     }
@@ -84,7 +167,9 @@ impl Metrics {
             label: route.into(),
             duration: self.http_duration.with_label_values(&[route]),
             decisions: DECISIONS.map(|d| self.auth_decisions.with_label_values(&[route, d])),
-            requests: (0..METHOD_SLOTS * STATUS_SLOTS.len()).map(|_| OnceLock::new()).collect(),
+            requests: (0..METHOD_SLOTS * STATUS_SLOTS.len())
+                .map(|_| OnceLock::new())
+                .collect(),
             requests_vec: self.http_requests.clone(),
         }
     }
@@ -102,12 +187,21 @@ impl Default for Metrics {
 }
 
 const METHODS: [Method; 9] = [
-    Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::HEAD, Method::PATCH, Method::OPTIONS,
-    Method::CONNECT, Method::TRACE,
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::HEAD,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
 ];
 const METHOD_SLOTS: usize = METHODS.len();
-const STATUS_SLOTS: [u16; 20] =
-    [200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 502, 503, 504];
+const STATUS_SLOTS: [u16; 20] = [
+    200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 502, 503,
+    504,
+];
 
 /// Pre-resolved metric handles of one route.
 pub struct RouteMetrics {
@@ -134,13 +228,20 @@ impl RouteMetrics {
             (Some(m), Some(s)) => self.requests[m * STATUS_SLOTS.len() + s]
                 .get_or_init(|| {
                     let status = status.to_string();
-                    self.requests_vec.with_label_values(&[&*self.label, method.as_str(), &status])
+                    self.requests_vec
+                        .with_label_values(&[&*self.label, method.as_str(), &status])
                 })
                 .inc(),
             // Unusual methods share one label so a client cannot grow the label set.
             _ => {
-                let method = if m.is_some() { method.as_str() } else { "OTHER" };
-                self.requests_vec.with_label_values(&[&*self.label, method, &status.to_string()]).inc()
+                let method = if m.is_some() {
+                    method.as_str()
+                } else {
+                    "OTHER"
+                };
+                self.requests_vec
+                    .with_label_values(&[&*self.label, method, &status.to_string()])
+                    .inc()
             }
         }
     }

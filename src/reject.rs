@@ -103,7 +103,9 @@ impl Reject {
             Reject::InvalidToken(Invalid::Bad) => "access token invalid".into(),
             Reject::InvalidToken(Invalid::Expired) => "access token expired".into(),
             Reject::InvalidToken(Invalid::Revoked) => "access token revoked".into(),
-            Reject::InvalidToken(Invalid::WrongDialect) => "access token of a dialect this route does not accept".into(),
+            Reject::InvalidToken(Invalid::WrongDialect) => {
+                "access token of a dialect this route does not accept".into()
+            }
             Reject::Forbidden(what) => format!("access token lacks {what}").into(),
             Reject::PayloadTooLarge => "request body too large".into(),
             Reject::UpstreamUnavailable => "upstream unavailable".into(),
@@ -144,10 +146,15 @@ impl Reject {
                 };
                 json!({ "code": feishu, "msg": msg })
             }
-            ErrorStyle::Bkflow => json!({ "result": false, "code": code, "message": msg, "data": null }),
+            ErrorStyle::Bkflow => {
+                json!({ "result": false, "code": code, "message": msg, "data": null })
+            }
         };
         let mut res = body::json(status, &body);
-        if let Some(v) = self.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
+        if let Some(v) = self
+            .www_authenticate()
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         res
@@ -162,11 +169,20 @@ mod tests {
     fn a_missing_token_gets_the_realm_and_each_style_its_body() {
         let res = Reject::MissingToken.into_response(ErrorStyle::Oauth);
         assert_eq!(res.status(), 401);
-        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"tollgate\"");
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"tollgate\""
+        );
         let res = Reject::InvalidToken(Invalid::Expired).into_response(ErrorStyle::Feishu);
-        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("error=\"invalid_token\""));
+        assert!(res.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\""));
         let res = Reject::Forbidden("oauth scope admin".into()).into_response(ErrorStyle::Bkflow);
         assert_eq!(res.status(), 403);
-        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+        assert!(res.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope"));
     }
 }

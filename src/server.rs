@@ -62,7 +62,9 @@ impl Running {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// Builds the runtime (keys, TLS, routes) and binds; nothing is bound if the config is bad.
@@ -77,18 +79,37 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(a) => Some(bind(a.address).await?),
         None => None,
     };
-    let public_addr = public.local_addr().map_err(|source| StartError::Bind { addr: rt.config.listen.address, source })?;
+    let public_addr = public.local_addr().map_err(|source| StartError::Bind {
+        addr: rt.config.listen.address,
+        source,
+    })?;
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tracing::info!(address = %public_addr, role = "public", tls = rt.tls.is_some(), "listening");
-    tasks.spawn(accept_loop(public, Kind::Public, Arc::clone(&gateway), stop_rx.clone()));
+    tasks.spawn(accept_loop(
+        public,
+        Kind::Public,
+        Arc::clone(&gateway),
+        stop_rx.clone(),
+    ));
     if let (Some(l), Some(a)) = (admin, admin_addr) {
         tracing::info!(address = %a, role = "admin", "listening");
-        tasks.spawn(accept_loop(l, Kind::Admin, Arc::clone(&gateway), stop_rx.clone()));
+        tasks.spawn(accept_loop(
+            l,
+            Kind::Admin,
+            Arc::clone(&gateway),
+            stop_rx.clone(),
+        ));
     }
     tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));
-    Ok(Running { public_addr, admin_addr, gateway, stop, tasks })
+    Ok(Running {
+        public_addr,
+        admin_addr,
+        gateway,
+        stop,
+        tasks,
+    })
 }
 
 async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
@@ -123,7 +144,12 @@ fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-async fn accept_loop(listener: TcpListener, kind: Kind, gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    kind: Kind,
+    gw: Arc<Gateway>,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(gw.runtime().config.limits.max_connections));
     let mut backoff = Duration::from_millis(5);
@@ -158,7 +184,10 @@ async fn accept_loop(listener: TcpListener, kind: Kind, gw: Arc<Gateway>, mut st
     }
     drop(listener);
     let grace = gw.runtime().config.limits.drain_grace;
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain grace period over; closing the remaining connections");
     }
 }
@@ -171,25 +200,41 @@ impl Drop for ConnGauge {
     }
 }
 
-async fn serve_conn(tcp: TcpStream, peer: SocketAddr, kind: Kind, gw: Arc<Gateway>, watcher: Watcher) {
+async fn serve_conn(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    kind: Kind,
+    gw: Arc<Gateway>,
+    watcher: Watcher,
+) {
     let _ = tcp.set_nodelay(true);
     let rt = gw.runtime();
     let builder = http_builder(&rt.config.limits);
     if kind == Kind::Admin {
         let svc = service_fn(move |req| admin::handle(req, Arc::clone(&gw)));
-        let _ = watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc)).await;
+        let _ = watcher
+            .watch(builder.serve_connection(TokioIo::new(tcp), svc))
+            .await;
         return;
     }
     let gauge = gw.shared.metrics.connections_active.clone();
     gauge.inc();
     let _gauge = ConnGauge(gauge);
-    let conn = ConnInfo { peer, tls: rt.tls.is_some() };
+    let conn = ConnInfo {
+        peer,
+        tls: rt.tls.is_some(),
+    };
     let gw2 = Arc::clone(&gw);
     let svc = service_fn(move |req| dispatch::handle(req, conn, Arc::clone(&gw2)));
     let result = match &rt.tls {
         Some(cfg) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
-            let stream = match tokio::time::timeout(rt.config.limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+            let stream = match tokio::time::timeout(
+                rt.config.limits.tls_handshake_timeout,
+                acceptor.accept(tcp),
+            )
+            .await
+            {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     gw.shared.metrics.tls_handshake_errors.inc();
@@ -203,11 +248,15 @@ async fn serve_conn(tcp: TcpStream, peer: SocketAddr, kind: Kind, gw: Arc<Gatewa
                 }
             };
             drop(rt);
-            watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                .await
         }
         None => {
             drop(rt);
-            watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc)).await
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(tcp), svc))
+                .await
         }
     };
     if let Err(e) = result {

@@ -89,10 +89,24 @@ pub struct Runtime {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-fn builtin(table: &mut Table<Handler>, shared: &Shared, path: &str, method: Method, target: Target) {
+fn builtin(
+    table: &mut Table<Handler>,
+    shared: &Shared,
+    path: &str,
+    method: Method,
+    target: Target,
+) {
     let pattern = Pattern::parse(path).expect("validated path");
     let metrics = shared.metrics.route(path);
-    table.push(pattern, Some(vec![method]), Handler { target, errors: ErrorStyle::Oauth, metrics });
+    table.push(
+        pattern,
+        Some(vec![method]),
+        Handler {
+            target,
+            errors: ErrorStyle::Oauth,
+            metrics,
+        },
+    );
 }
 
 impl Runtime {
@@ -102,16 +116,35 @@ impl Runtime {
             .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e.to_string()))?;
         let tls = match &config.listen.tls {
             Some(files) => Some(
-                crate::tls::server_config(files).map_err(|e| ConfigError::single(&config.file, "listen.tls", e))?,
+                crate::tls::server_config(files)
+                    .map_err(|e| ConfigError::single(&config.file, "listen.tls", e))?,
             ),
             None => None,
         };
         let mut table = Table::default();
         if let Some(o) = &config.dialects.oauth {
-            builtin(&mut table, shared, &o.path, Method::POST, Target::Issue(Endpoint::OauthSeed));
-            builtin(&mut table, shared, &o.rfc_path, Method::POST, Target::Issue(Endpoint::OauthRfc));
+            builtin(
+                &mut table,
+                shared,
+                &o.path,
+                Method::POST,
+                Target::Issue(Endpoint::OauthSeed),
+            );
+            builtin(
+                &mut table,
+                shared,
+                &o.rfc_path,
+                Method::POST,
+                Target::Issue(Endpoint::OauthRfc),
+            );
         }
-        builtin(&mut table, shared, "/.well-known/jwks.json", Method::GET, Target::Jwks);
+        builtin(
+            &mut table,
+            shared,
+            "/.well-known/jwks.json",
+            Method::GET,
+            Target::Jwks,
+        );
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
             let handler = Handler {
@@ -122,8 +155,16 @@ impl Runtime {
             table.push(r.pattern.clone(), r.methods.clone(), handler);
             routes.push(CompiledRoute { config: r.clone() });
         }
-        let upstreams = config.upstreams.iter().map(|u| UpstreamPool::new(u, &shared.metrics)).collect();
-        let apps = config.apps.iter().map(|a| (a.id.clone(), Arc::new(a.clone()))).collect();
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|u| UpstreamPool::new(u, &shared.metrics))
+            .collect();
+        let apps = config
+            .apps
+            .iter()
+            .map(|a| (a.id.clone(), Arc::new(a.clone())))
+            .collect();
         Ok(Runtime {
             unmatched: shared.metrics.route("(unmatched)"),
             config: Arc::new(config),
@@ -150,7 +191,10 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let shared = Arc::new(Shared::new(config.store.hot_tokens));
         let rt = Runtime::build(config, &shared)?;
-        Ok(Gateway { runtime: ArcSwap::from_pointee(rt), shared })
+        Ok(Gateway {
+            runtime: ArcSwap::from_pointee(rt),
+            shared,
+        })
     }
 
     /// The current runtime (one atomic load).
@@ -176,12 +220,20 @@ impl Gateway {
                     tracing::warn!("{w}");
                 }
                 self.runtime.store(Arc::new(rt));
-                self.shared.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                self.shared
+                    .metrics
+                    .config_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
                 tracing::info!("configuration reloaded");
                 Ok(())
             }
             Err(e) => {
-                self.shared.metrics.config_reloads.with_label_values(&["error"]).inc();
+                self.shared
+                    .metrics
+                    .config_reloads
+                    .with_label_values(&["error"])
+                    .inc();
                 tracing::error!(error = %e, "reload refused; the previous configuration keeps serving");
                 Err(e)
             }

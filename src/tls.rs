@@ -15,7 +15,8 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     if certs.is_empty() {
         return Err(format!("{}: no certificate found", files.cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("{}: {e}", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -11,10 +11,14 @@ pub struct ConfigDuration(pub Duration);
 /// Parses `30s`, `5m`, `2h`, `7d` or a bare integer (seconds).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     if digits.is_empty() {
-        return Err(format!("invalid duration {text:?}: expected a number followed by s, m, h or d"));
+        return Err(format!(
+            "invalid duration {text:?}: expected a number followed by s, m, h or d"
+        ));
     }
     let n: u64 = digits
         .parse()
@@ -24,7 +28,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("invalid duration {text:?}: unit must be s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unit must be s, m, h or d"
+            ))
+        }
     };
     n.checked_mul(scale)
         .map(Duration::from_secs)

@@ -328,7 +328,11 @@ impl ConfigError {
     pub fn single(file: &Path, key: &str, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_owned(),
-            problems: vec![Problem { line: None, key: key.to_owned(), message: message.into() }],
+            problems: vec![Problem {
+                line: None,
+                key: key.to_owned(),
+                message: message.into(),
+            }],
         }
     }
 }
@@ -358,7 +362,14 @@ pub fn parse_raw(text: &str, file: &Path) -> Result<raw::RawConfig, ConfigError>
         if let Some(cut) = message.find(" at line ") {
             message.truncate(cut);
         }
-        let key = if key == "." { "(document)".to_owned() } else { key };
-        ConfigError { file: file.to_owned(), problems: vec![Problem { line, key, message }] }
+        let key = if key == "." {
+            "(document)".to_owned()
+        } else {
+            key
+        };
+        ConfigError {
+            file: file.to_owned(),
+            problems: vec![Problem { line, key, message }],
+        }
     })
 }

@@ -15,7 +15,11 @@ impl Checker {
     fn fail(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
         let line = self.index.line_of(&key);
-        self.problems.push(Problem { line, key, message: message.into() });
+        self.problems.push(Problem {
+            line,
+            key,
+            message: message.into(),
+        });
     }
 
     fn addr(&mut self, key: &str, text: &str) -> Option<SocketAddr> {
@@ -46,12 +50,18 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 /// Checks `raw` (parsed from `text`, read from `file`) and builds the typed config.
 pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, ConfigError> {
     let base = file.parent().map(Path::to_owned).unwrap_or_default();
-    let mut c = Checker { index: LineIndex::build(text), problems: Vec::new() };
+    let mut c = Checker {
+        index: LineIndex::build(text),
+        problems: Vec::new(),
+    };
     let mut warnings = Vec::new();
 
     let listen_addr = c.addr("listen.address", &raw.listen.address);
     let tls = raw.listen.tls.as_ref().map(|t| {
-        let files = TlsFiles { cert: resolve(&base, &t.cert), key: resolve(&base, &t.key) };
+        let files = TlsFiles {
+            cert: resolve(&base, &t.cert),
+            key: resolve(&base, &t.key),
+        };
         c.readable("listen.tls.cert", &files.cert);
         c.readable("listen.tls.key", &files.key);
         files
@@ -68,7 +78,10 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                     None
                 }
                 Err(e) => {
-                    c.fail("admin.token_file", format!("cannot read {}: {e}", p.display()));
+                    c.fail(
+                        "admin.token_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    );
                     None
                 }
             },
@@ -78,11 +91,20 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
 
     match raw.store.kind.as_deref() {
         None | Some("embedded") => {}
-        Some("redis") => c.fail("store.kind", "the redis store is not available in this build yet"),
+        Some("redis") => c.fail(
+            "store.kind",
+            "the redis store is not available in this build yet",
+        ),
         Some(other) => c.fail("store.kind", format!("{other:?} is not embedded or redis")),
     }
     let store = StoreConfig {
-        path: resolve(&base, raw.store.path.as_deref().unwrap_or(Path::new("data/tollgate.db"))),
+        path: resolve(
+            &base,
+            raw.store
+                .path
+                .as_deref()
+                .unwrap_or(Path::new("data/tollgate.db")),
+        ),
         hot_tokens: raw.store.hot_tokens.unwrap_or(100_000),
     };
     if store.hot_tokens == 0 {
@@ -95,7 +117,10 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         "EdDSA" => SigningAlg::EdDSA,
         "HS256" => SigningAlg::HS256,
         other => {
-            c.fail("signing.algorithm", format!("{other:?} is not RS256, ES256, EdDSA or HS256"));
+            c.fail(
+                "signing.algorithm",
+                format!("{other:?} is not RS256, ES256, EdDSA or HS256"),
+            );
             SigningAlg::RS256
         }
     };
@@ -106,7 +131,11 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     let signing = Signing {
         alg,
         key_file,
-        issuer: raw.signing.issuer.clone().unwrap_or_else(|| "tollgate".to_owned()),
+        issuer: raw
+            .signing
+            .issuer
+            .clone()
+            .unwrap_or_else(|| "tollgate".to_owned()),
     };
 
     let apps = check_apps(&raw, &mut c, &mut warnings);
@@ -122,11 +151,17 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-        return Err(ConfigError { file: file.to_owned(), problems: c.problems });
+        return Err(ConfigError {
+            file: file.to_owned(),
+            problems: c.problems,
+        });
     }
     Ok(Config {
         file: file.to_owned(),
-        listen: Listen { address: listen_addr.expect("checked above"), tls },
+        listen: Listen {
+            address: listen_addr.expect("checked above"),
+            tls,
+        },
         admin,
         store,
         signing,
@@ -144,15 +179,27 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
     let mut apps = Vec::new();
     for (i, a) in raw.apps.iter().enumerate() {
         let key = format!("apps[{i}]");
-        if a.id.is_empty() || a.id.len() > 64 || a.id.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-            c.fail(format!("{key}.id"), "must be 1 to 64 characters without spaces");
+        if a.id.is_empty()
+            || a.id.len() > 64
+            || a.id.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            c.fail(
+                format!("{key}.id"),
+                "must be 1 to 64 characters without spaces",
+            );
         }
         if seen.insert(a.id.clone(), i).is_some() {
-            c.fail(format!("{key}.id"), format!("app id {:?} is defined twice", a.id));
+            c.fail(
+                format!("{key}.id"),
+                format!("app id {:?} is defined twice", a.id),
+            );
         }
         let secret = if a.secret.starts_with("$argon2") {
             if argon2::PasswordHash::new(&a.secret).is_err() {
-                c.fail(format!("{key}.secret"), "not a valid argon2 PHC string (use `tollgate hash-secret`)");
+                c.fail(
+                    format!("{key}.secret"),
+                    "not a valid argon2 PHC string (use `tollgate hash-secret`)",
+                );
             }
             AppSecret::Argon2(a.secret.clone())
         } else {
@@ -167,7 +214,10 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
         };
         if let Some(s) = &a.scope {
             if s != "tenant" && s != "platform" {
-                c.fail(format!("{key}.scope"), format!("{s:?} is not tenant or platform"));
+                c.fail(
+                    format!("{key}.scope"),
+                    format!("{s:?} is not tenant or platform"),
+                );
             }
         }
         for (g, grant) in a.grants.iter().enumerate() {
@@ -177,14 +227,20 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
                 "TEMPLATE" => &["VIEW", "EDIT", "MOCK"],
                 "SCOPE" => &["VIEW", "EDIT", "OPERATE", "MOCK"],
                 other => {
-                    c.fail(format!("{gk}.resource"), format!("{other:?} is not TASK, TEMPLATE or SCOPE"));
+                    c.fail(
+                        format!("{gk}.resource"),
+                        format!("{other:?} is not TASK, TEMPLATE or SCOPE"),
+                    );
                     continue;
                 }
             };
             if !perms.contains(&grant.permission.as_str()) {
                 c.fail(
                     format!("{gk}.permission"),
-                    format!("{:?} is not one of {perms:?} for {}", grant.permission, grant.resource),
+                    format!(
+                        "{:?} is not one of {perms:?} for {}",
+                        grant.permission, grant.resource
+                    ),
                 );
             }
         }
@@ -208,12 +264,21 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
     let oauth = raw.dialects.oauth.as_ref().map(|o| {
         if let Some(t) = o.token.as_deref() {
             if t != "jwt" {
-                c.fail("dialects.oauth.token", format!("{t:?}: only jwt tokens are issued by this dialect"));
+                c.fail(
+                    "dialects.oauth.token",
+                    format!("{t:?}: only jwt tokens are issued by this dialect"),
+                );
             }
         }
         let d = OauthDialect {
-            path: o.path.clone().unwrap_or_else(|| "/oauth/token/get".to_owned()),
-            rfc_path: o.rfc_path.clone().unwrap_or_else(|| "/oauth/token".to_owned()),
+            path: o
+                .path
+                .clone()
+                .unwrap_or_else(|| "/oauth/token/get".to_owned()),
+            rfc_path: o
+                .rfc_path
+                .clone()
+                .unwrap_or_else(|| "/oauth/token".to_owned()),
             ttl: o.ttl.map_or(Duration::from_secs(3600), |d| d.0),
         };
         check_path(c, "dialects.oauth.path", &d.path);
@@ -230,13 +295,18 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
     ];
     for (name, on) in pending {
         if on {
-            warnings.push(format!("dialects.{name}: accepted but not served by this build yet"));
+            warnings.push(format!(
+                "dialects.{name}: accepted but not served by this build yet"
+            ));
         }
     }
     Dialects { oauth }
 }
 
-fn check_upstreams(raw: &RawConfig, c: &mut Checker) -> (Vec<UpstreamConfig>, HashMap<String, usize>) {
+fn check_upstreams(
+    raw: &RawConfig,
+    c: &mut Checker,
+) -> (Vec<UpstreamConfig>, HashMap<String, usize>) {
     let mut out = Vec::new();
     let mut by_name = HashMap::new();
     for (name, u) in &raw.upstreams {
@@ -255,9 +325,10 @@ fn check_upstreams(raw: &RawConfig, c: &mut Checker) -> (Vec<UpstreamConfig>, Ha
                 {
                     targets.push(uri.authority().expect("checked").clone())
                 }
-                Ok(uri) if uri.scheme_str() == Some("https") => {
-                    c.fail(tk, "https upstreams are not supported yet; use http:// on a trusted network")
-                }
+                Ok(uri) if uri.scheme_str() == Some("https") => c.fail(
+                    tk,
+                    "https upstreams are not supported yet; use http:// on a trusted network",
+                ),
                 _ => c.fail(tk, format!("{t:?} is not http://host:port")),
             }
         }
@@ -270,17 +341,32 @@ fn check_upstreams(raw: &RawConfig, c: &mut Checker) -> (Vec<UpstreamConfig>, Ha
             c.fail(format!("{key}.timeout"), "must be more than 0");
         }
         by_name.insert(name.clone(), out.len());
-        out.push(UpstreamConfig { name: name.clone(), targets, connect_timeout, timeout });
+        out.push(UpstreamConfig {
+            name: name.clone(),
+            targets,
+            connect_timeout,
+            timeout,
+        });
     }
     (out, by_name)
 }
 
-fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut Checker) -> Option<RouteConfig> {
+fn check_route(
+    i: usize,
+    r: &RawRoute,
+    by_name: &HashMap<String, usize>,
+    c: &mut Checker,
+) -> Option<RouteConfig> {
     let key = format!("routes[{i}]");
-    let pattern = Pattern::parse(&r.path).map_err(|e| c.fail(format!("{key}.path"), e)).ok();
+    let pattern = Pattern::parse(&r.path)
+        .map_err(|e| c.fail(format!("{key}.path"), e))
+        .ok();
     let upstream = by_name.get(&r.upstream).copied();
     if upstream.is_none() {
-        c.fail(format!("{key}.upstream"), format!("no upstream named {:?}", r.upstream));
+        c.fail(
+            format!("{key}.upstream"),
+            format!("no upstream named {:?}", r.upstream),
+        );
     }
     let methods = r.methods.as_ref().map(|ms| {
         ms.iter()
@@ -288,7 +374,10 @@ fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut
             .filter_map(|(m, name)| match Method::from_bytes(name.as_bytes()) {
                 Ok(method) if name.chars().all(|ch| ch.is_ascii_uppercase()) => Some(method),
                 _ => {
-                    c.fail(format!("{key}.methods[{m}]"), format!("{name:?} is not an HTTP method"));
+                    c.fail(
+                        format!("{key}.methods[{m}]"),
+                        format!("{name:?} is not an HTTP method"),
+                    );
                     None
                 }
             })
@@ -298,14 +387,20 @@ fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut
         "none" => AuthMode::None,
         "bearer" => AuthMode::Bearer,
         other => {
-            c.fail(format!("{key}.auth"), format!("{other:?} is not none or bearer"));
+            c.fail(
+                format!("{key}.auth"),
+                format!("{other:?} is not none or bearer"),
+            );
             AuthMode::Bearer
         }
     };
     let errors = match r.errors.as_deref() {
         None => ErrorStyle::Oauth,
         Some(s) => ErrorStyle::parse(s).unwrap_or_else(|| {
-            c.fail(format!("{key}.errors"), format!("{s:?} is not oauth, hosecloud, feishu or bkflow"));
+            c.fail(
+                format!("{key}.errors"),
+                format!("{s:?} is not oauth, hosecloud, feishu or bkflow"),
+            );
             ErrorStyle::Oauth
         }),
     };
@@ -314,7 +409,10 @@ fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut
             .enumerate()
             .filter_map(|(d, name)| {
                 Dialect::parse(name).or_else(|| {
-                    c.fail(format!("{key}.dialects[{d}]"), format!("{name:?} is not a dialect"));
+                    c.fail(
+                        format!("{key}.dialects[{d}]"),
+                        format!("{name:?} is not a dialect"),
+                    );
                     None
                 })
             })
@@ -328,19 +426,28 @@ fn check_route(i: usize, r: &RawRoute, by_name: &HashMap<String, usize>, c: &mut
         }
         oauth_scope = req.oauth_scope.clone();
         let pending = [
-            ("resource", req.resource.is_some() || req.id.is_some() || req.permission.is_some()),
+            (
+                "resource",
+                req.resource.is_some() || req.id.is_some() || req.permission.is_some(),
+            ),
             ("scope", req.scope.is_some()),
             ("template", req.template.is_some()),
             ("level", req.level.is_some()),
         ];
         for (name, set) in pending {
             if set {
-                c.fail(format!("{rk}.{name}"), "not enforced by this build yet; refusing rather than letting requests through");
+                c.fail(
+                    format!("{rk}.{name}"),
+                    "not enforced by this build yet; refusing rather than letting requests through",
+                );
             }
         }
     }
     if r.upstream_credential.is_some() {
-        c.fail(format!("{key}.upstream_credential"), "stored credentials are not available in this build yet");
+        c.fail(
+            format!("{key}.upstream_credential"),
+            "stored credentials are not available in this build yet",
+        );
     }
     Some(RouteConfig {
         pattern: pattern?,
@@ -360,7 +467,9 @@ fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
     let limits = Limits {
         max_connections: l.max_connections.unwrap_or(d.max_connections),
         header_read_timeout: l.header_read_timeout.map_or(d.header_read_timeout, |x| x.0),
-        tls_handshake_timeout: l.tls_handshake_timeout.map_or(d.tls_handshake_timeout, |x| x.0),
+        tls_handshake_timeout: l
+            .tls_handshake_timeout
+            .map_or(d.tls_handshake_timeout, |x| x.0),
         max_headers: l.max_headers.unwrap_or(d.max_headers),
         max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes),
         token_body_bytes: l.token_body_bytes.unwrap_or(d.token_body_bytes),
@@ -370,7 +479,8 @@ fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
     if limits.max_connections == 0 {
         c.fail("limits.max_connections", "must be at least 1");
     }
-    if limits.header_read_timeout.is_zero() || limits.header_read_timeout > Duration::from_secs(60) {
+    if limits.header_read_timeout.is_zero() || limits.header_read_timeout > Duration::from_secs(60)
+    {
         c.fail("limits.header_read_timeout", "must be between 1s and 60s");
     }
     if limits.tls_handshake_timeout.is_zero() {

@@ -24,9 +24,13 @@ pub fn extract(parts: &Parts) -> Result<Option<(Cow<'_, str>, Source)>, Reject> 
     let mut auth = parts.headers.get_all(http::header::AUTHORIZATION).iter();
     if let Some(value) = auth.next() {
         if auth.next().is_some() {
-            return Err(Reject::BadRequest("more than one Authorization header".into()));
+            return Err(Reject::BadRequest(
+                "more than one Authorization header".into(),
+            ));
         }
-        let value = value.to_str().map_err(|_| Reject::InvalidToken(Invalid::Bad))?;
+        let value = value
+            .to_str()
+            .map_err(|_| Reject::InvalidToken(Invalid::Bad))?;
         if let Some((scheme, token)) = value.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") {
                 let token = token.trim();
@@ -38,7 +42,10 @@ pub fn extract(parts: &Parts) -> Result<Option<(Cow<'_, str>, Source)>, Reject> 
         }
     }
     if let Some(value) = parts.headers.get(&BKFLOW_TOKEN) {
-        let token = value.to_str().map_err(|_| Reject::InvalidToken(Invalid::Bad))?.trim();
+        let token = value
+            .to_str()
+            .map_err(|_| Reject::InvalidToken(Invalid::Bad))?
+            .trim();
         if token.is_empty() {
             return Err(Reject::InvalidToken(Invalid::Bad));
         }
@@ -69,18 +76,31 @@ mod tests {
     #[test]
     fn each_place_a_token_can_be_is_found() {
         let p = parts(http::Request::get("/x").header("authorization", "bEaReR abc"));
-        assert_eq!(extract(&p).unwrap(), Some((Cow::Borrowed("abc"), Source::Authorization)));
+        assert_eq!(
+            extract(&p).unwrap(),
+            Some((Cow::Borrowed("abc"), Source::Authorization))
+        );
         let p = parts(http::Request::get("/x").header("BKFlow-Token", "0123"));
-        assert_eq!(extract(&p).unwrap(), Some((Cow::Borrowed("0123"), Source::BkflowHeader)));
+        assert_eq!(
+            extract(&p).unwrap(),
+            Some((Cow::Borrowed("0123"), Source::BkflowHeader))
+        );
         let p = parts(http::Request::get("/x?a=1&accessToken=t%2Bk"));
-        assert_eq!(extract(&p).unwrap(), Some((Cow::Borrowed("t+k"), Source::Query)));
+        assert_eq!(
+            extract(&p).unwrap(),
+            Some((Cow::Borrowed("t+k"), Source::Query))
+        );
         let p = parts(http::Request::get("/x").header("authorization", "Basic Zm9v"));
         assert_eq!(extract(&p).unwrap(), None);
     }
 
     #[test]
     fn duplicated_or_empty_credentials_are_refused() {
-        let p = parts(http::Request::get("/x").header("authorization", "Bearer a").header("authorization", "Bearer b"));
+        let p = parts(
+            http::Request::get("/x")
+                .header("authorization", "Bearer a")
+                .header("authorization", "Bearer b"),
+        );
         assert!(matches!(extract(&p), Err(Reject::BadRequest(_))));
         let p = parts(http::Request::get("/x").header("authorization", "Bearer "));
         assert!(matches!(extract(&p), Err(Reject::InvalidToken(_))));

@@ -31,8 +31,21 @@ pub struct Principal {
 
 impl Principal {
     /// A principal not (yet) revoked.
-    pub fn new(app: Box<str>, dialect: Dialect, scopes: Box<[Box<str>]>, exp: u64, jti: Box<str>) -> Self {
-        Principal { app, dialect, scopes, exp, jti, revoked: AtomicBool::new(false) }
+    pub fn new(
+        app: Box<str>,
+        dialect: Dialect,
+        scopes: Box<[Box<str>]>,
+        exp: u64,
+        jti: Box<str>,
+    ) -> Self {
+        Principal {
+            app,
+            dialect,
+            scopes,
+            exp,
+            jti,
+            revoked: AtomicBool::new(false),
+        }
     }
 
     /// Flags it revoked; hot copies held elsewhere see it at once.
@@ -66,9 +79,17 @@ impl Permit {
 }
 
 /// Decides whether the request in `parts` may use `route`.
-pub fn check(parts: &Parts, route: &CompiledRoute, shared: &Shared, keys: &JwtKeys) -> Result<Permit, Reject> {
+pub fn check(
+    parts: &Parts,
+    route: &CompiledRoute,
+    shared: &Shared,
+    keys: &JwtKeys,
+) -> Result<Permit, Reject> {
     if route.config.auth == AuthMode::None {
-        return Ok(Permit { principal: None, source: None });
+        return Ok(Permit {
+            principal: None,
+            source: None,
+        });
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
     let principal = verify::principal(&token, keys, shared)?;
@@ -82,5 +103,8 @@ pub fn check(parts: &Parts, route: &CompiledRoute, shared: &Shared, keys: &JwtKe
             return Err(Reject::Forbidden(format!("oauth scope {scope}")));
         }
     }
-    Ok(Permit { principal: Some(principal), source: Some(source) })
+    Ok(Permit {
+        principal: Some(principal),
+        source: Some(source),
+    })
 }

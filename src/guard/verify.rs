@@ -31,9 +31,23 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
     if shared.revoked.contains(&claims.jti) {
         return Err(Reject::InvalidToken(Invalid::Revoked));
     }
-    let dialect = claims.dialect.as_deref().and_then(Dialect::parse).unwrap_or(Dialect::Oauth);
-    let scopes = claims.scope.into_iter().map(String::into_boxed_str).collect();
-    let p = Arc::new(Principal::new(claims.client_id.into(), dialect, scopes, claims.exp, claims.jti.into()));
+    let dialect = claims
+        .dialect
+        .as_deref()
+        .and_then(Dialect::parse)
+        .unwrap_or(Dialect::Oauth);
+    let scopes = claims
+        .scope
+        .into_iter()
+        .map(String::into_boxed_str)
+        .collect();
+    let p = Arc::new(Principal::new(
+        claims.client_id.into(),
+        dialect,
+        scopes,
+        claims.exp,
+        claims.jti.into(),
+    ));
     shared.hot.insert(hash, Arc::clone(&p), now);
     // A revocation may have landed between the check above and the insert.
     if shared.revoked.contains(&p.jti) {

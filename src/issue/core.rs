@@ -49,7 +49,13 @@ impl Default for VerifiedSecrets {
 impl VerifiedSecrets {
     fn mac(&self, app: &App, stored: &str, presented: &str) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.key);
-        for part in [app.id.as_bytes(), b"\0", stored.as_bytes(), b"\0", presented.as_bytes()] {
+        for part in [
+            app.id.as_bytes(),
+            b"\0",
+            stored.as_bytes(),
+            b"\0",
+            presented.as_bytes(),
+        ] {
             ctx.update(part);
         }
         let mut out = [0u8; 32];
@@ -60,7 +66,8 @@ impl VerifiedSecrets {
 
 /// Hashes a secret for the `secret:` key of an app (what `tollgate hash-secret` prints).
 pub fn hash_secret(secret: &str) -> String {
-    let salt = SaltString::encode_b64(&opaque::random_bytes::<16>()).expect("16 bytes is a valid salt");
+    let salt =
+        SaltString::encode_b64(&opaque::random_bytes::<16>()).expect("16 bytes is a valid salt");
     Argon2::default()
         .hash_password(secret.as_bytes(), &salt)
         .expect("argon2 with default parameters")
@@ -68,7 +75,12 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 /// Checks `secret` for app `app_id` in constant time.
-pub async fn authenticate(rt: &Runtime, shared: &Shared, app_id: &str, secret: &str) -> Result<Arc<App>, AuthError> {
+pub async fn authenticate(
+    rt: &Runtime,
+    shared: &Shared,
+    app_id: &str,
+    secret: &str,
+) -> Result<Arc<App>, AuthError> {
     let app = rt.apps.get(app_id).cloned().ok_or(AuthError::UnknownApp)?;
     let cache = &shared.secrets;
     let stored = match &app.secret {
@@ -76,17 +88,29 @@ pub async fn authenticate(rt: &Runtime, shared: &Shared, app_id: &str, secret: &
         AppSecret::Plain(s) => s.expose(),
     };
     let mac = cache.mac(&app, stored, secret);
-    if cache.ok.get(app_id).is_some_and(|known| ct_eq(&known[..], &mac[..])) {
+    if cache
+        .ok
+        .get(app_id)
+        .is_some_and(|known| ct_eq(&known[..], &mac[..]))
+    {
         return Ok(app);
     }
     let good = match &app.secret {
         AppSecret::Plain(s) => s.matches(secret.as_bytes()),
         AppSecret::Argon2(phc) => {
-            let _slot = cache.slots.acquire().await.map_err(|_| AuthError::Internal)?;
+            let _slot = cache
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| AuthError::Internal)?;
             let (phc, presented) = (phc.clone(), secret.to_owned());
             tokio::task::spawn_blocking(move || {
                 PasswordHash::new(&phc)
-                    .map(|h| Argon2::default().verify_password(presented.as_bytes(), &h).is_ok())
+                    .map(|h| {
+                        Argon2::default()
+                            .verify_password(presented.as_bytes(), &h)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             })
             .await
@@ -110,7 +134,14 @@ pub struct Minted {
 }
 
 /// Signs a JWT for `app` from `dialect`, valid `ttl`, holding `scopes`, and counts it.
-pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, dialect: Dialect, ttl: Duration, scopes: Vec<String>) -> Result<Minted, String> {
+pub fn mint_jwt(
+    rt: &Runtime,
+    shared: &Shared,
+    app: &App,
+    dialect: Dialect,
+    ttl: Duration,
+    scopes: Vec<String>,
+) -> Result<Minted, String> {
     let now = now_secs();
     let claims = AccessClaims {
         iss: rt.config.signing.issuer.clone(),
@@ -123,7 +154,11 @@ pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, dialect: Dialect, ttl:
         dialect: Some(dialect.as_str().to_owned()),
     };
     let token = rt.keys.sign(&claims, "at+jwt")?;
-    shared.metrics.tokens_issued.with_label_values(&[dialect.as_str()]).inc();
+    shared
+        .metrics
+        .tokens_issued
+        .with_label_values(&[dialect.as_str()])
+        .inc();
     Ok(Minted { token, claims })
 }
 
@@ -136,7 +171,11 @@ mod tests {
         let phc = hash_secret("coupangTest");
         assert!(phc.starts_with("$argon2id$"));
         let h = PasswordHash::new(&phc).unwrap();
-        assert!(Argon2::default().verify_password(b"coupangTest", &h).is_ok());
-        assert!(Argon2::default().verify_password(b"coupangTesT", &h).is_err());
+        assert!(Argon2::default()
+            .verify_password(b"coupangTest", &h)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"coupangTesT", &h)
+            .is_err());
     }
 }

@@ -21,7 +21,12 @@ pub enum Endpoint {
 }
 
 /// Serves one issuing request.
-pub async fn serve(ep: Endpoint, req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) -> Result<Response<Body>, Reject> {
+pub async fn serve(
+    ep: Endpoint,
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
     match ep {
         Endpoint::OauthSeed => oauth::seed(req, rt, shared).await,
         Endpoint::OauthRfc => oauth::rfc(req, rt, shared).await,
@@ -29,7 +34,11 @@ pub async fn serve(ep: Endpoint, req: http::Request<Incoming>, rt: &Runtime, sha
 }
 
 /// Reads a whole request body of at most `limit` bytes (413 beyond).
-pub async fn read_body(parts: &http::request::Parts, body: Incoming, limit: usize) -> Result<Bytes, Reject> {
+pub async fn read_body(
+    parts: &http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, Reject> {
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -40,7 +49,12 @@ pub async fn read_body(parts: &http::request::Parts, body: Incoming, limit: usiz
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Reject::PayloadTooLarge),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Reject::PayloadTooLarge)
+        }
         Err(_) => Err(Reject::BadRequest("could not read the request body".into())),
     }
 }

@@ -21,33 +21,73 @@ fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Response<B
 }
 
 /// Seed 003: JSON `{app_id, app_key | app_secret}` → camelCase envelope, status mirrored in HTTP.
-pub async fn seed(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) -> Result<Response<Body>, Reject> {
+pub async fn seed(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
     let (parts, body) = req.into_parts();
     let Some(dialect) = &rt.config.dialects.oauth else {
         return Err(Reject::NotFound);
     };
     let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Ok(seed_error(StatusCode::BAD_REQUEST, None, "request body must be a JSON object"));
+        return Ok(seed_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "request body must be a JSON object",
+        ));
     };
-    let Some(app_id) = doc.get("app_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-        return Ok(seed_error(StatusCode::BAD_REQUEST, None, "app_id is required"));
+    let Some(app_id) = doc
+        .get("app_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(seed_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "app_id is required",
+        ));
     };
     // The seed's table says app_key, its example sends app_secret: both are the same secret.
-    let secret = doc.get("app_key").or_else(|| doc.get("app_secret")).and_then(Value::as_str);
+    let secret = doc
+        .get("app_key")
+        .or_else(|| doc.get("app_secret"))
+        .and_then(Value::as_str);
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        return Ok(seed_error(StatusCode::BAD_REQUEST, Some(app_id), "app_key or app_secret is required"));
+        return Ok(seed_error(
+            StatusCode::BAD_REQUEST,
+            Some(app_id),
+            "app_key or app_secret is required",
+        ));
     };
     let app = match authenticate(rt, shared, app_id, secret).await {
         Ok(app) => app,
-        Err(AuthError::Internal) => return Ok(seed_error(StatusCode::INTERNAL_SERVER_ERROR, Some(app_id), "server error")),
+        Err(AuthError::Internal) => {
+            return Ok(seed_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(app_id),
+                "server error",
+            ))
+        }
         Err(_) => return Ok(seed_error(StatusCode::UNAUTHORIZED, Some(app_id), "非法id")),
     };
-    let minted = match mint_jwt(rt, shared, &app, Dialect::Oauth, dialect.ttl, app.oauth_scopes.clone()) {
+    let minted = match mint_jwt(
+        rt,
+        shared,
+        &app,
+        Dialect::Oauth,
+        dialect.ttl,
+        app.oauth_scopes.clone(),
+    ) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");
-            return Ok(seed_error(StatusCode::INTERNAL_SERVER_ERROR, Some(app_id), "server error"));
+            return Ok(seed_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(app_id),
+                "server error",
+            ));
         }
     };
     let mut res = body::json(
@@ -65,16 +105,23 @@ pub async fn seed(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) -
 }
 
 fn no_store(res: &mut Response<Body>) {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn rfc_error(status: StatusCode, error: &str, description: &str, basic: bool) -> Response<Body> {
-    let mut res = body::json(status, &json!({ "error": error, "error_description": description }));
+    let mut res = body::json(
+        status,
+        &json!({ "error": error, "error_description": description }),
+    );
     no_store(&mut res);
     if basic {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tollgate\""));
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"tollgate\""),
+        );
     }
     res
 }
@@ -86,11 +133,18 @@ fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, Str
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = STANDARD.decode(b64.trim()).ok().and_then(|d| String::from_utf8(d).ok());
+    let decoded = STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok());
     let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
         return Some(Err(()));
     };
-    let unescape = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let unescape = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some(match (unescape(id), unescape(secret)) {
         (Some(i), Some(s)) => Ok((i, s)),
         _ => Err(()),
@@ -98,7 +152,11 @@ fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, Str
 }
 
 /// RFC 6749 §4.4: form `grant_type=client_credentials`, Basic or body client authentication.
-pub async fn rfc(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) -> Result<Response<Body>, Reject> {
+pub async fn rfc(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
     let (parts, body) = req.into_parts();
     let Some(dialect) = &rt.config.dialects.oauth else {
         return Err(Reject::NotFound);
@@ -116,15 +174,32 @@ pub async fn rfc(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) ->
             _ => continue,
         };
         if slot.replace(v.into_owned()).is_some() {
-            return Ok(rfc_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("{k} given twice"), false));
+            return Ok(rfc_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("{k} given twice"),
+                false,
+            ));
         }
     }
     match grant.as_deref() {
-        None => return Ok(rfc_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required", false)),
+        None => {
+            return Ok(rfc_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required",
+                false,
+            ))
+        }
         Some("client_credentials") => {}
         Some(_) => {
             let msg = "only client_credentials is supported";
-            return Ok(rfc_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", msg, false));
+            return Ok(rfc_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                msg,
+                false,
+            ));
         }
     }
     let basic = basic_credentials(&parts);
@@ -132,28 +207,68 @@ pub async fn rfc(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) ->
     let (id, secret) = match (basic, body_id, body_secret) {
         (Some(Ok(_)), Some(_), _) | (Some(Ok(_)), _, Some(_)) => {
             let msg = "use one client authentication method";
-            return Ok(rfc_error(StatusCode::BAD_REQUEST, "invalid_request", msg, false));
+            return Ok(rfc_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                msg,
+                false,
+            ));
         }
         (Some(Ok(pair)), None, None) => pair,
-        (Some(Err(())), ..) => return Ok(rfc_error(StatusCode::UNAUTHORIZED, "invalid_client", "malformed Basic credentials", true)),
+        (Some(Err(())), ..) => {
+            return Ok(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "malformed Basic credentials",
+                true,
+            ))
+        }
         (None, Some(i), Some(s)) => (i, s),
         (None, ..) => {
             let msg = "client authentication is required";
-            return Ok(rfc_error(StatusCode::UNAUTHORIZED, "invalid_client", msg, true));
+            return Ok(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                msg,
+                true,
+            ));
         }
     };
     let app = match authenticate(rt, shared, &id, &secret).await {
         Ok(app) => app,
-        Err(AuthError::Internal) => return Ok(rfc_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "try again", false)),
-        Err(_) => return Ok(rfc_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed", used_basic)),
+        Err(AuthError::Internal) => {
+            return Ok(rfc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again",
+                false,
+            ))
+        }
+        Err(_) => {
+            return Ok(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+                used_basic,
+            ))
+        }
     };
     let scopes: Vec<String> = match scope.as_deref() {
         None => app.oauth_scopes.clone(),
         Some(s) => {
-            let asked: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect();
+            let asked: Vec<String> = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect();
             if let Some(bad) = asked.iter().find(|x| !app.oauth_scopes.contains(x)) {
                 let msg = format!("scope {bad} is not granted to this client");
-                return Ok(rfc_error(StatusCode::BAD_REQUEST, "invalid_scope", &msg, false));
+                return Ok(rfc_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    &msg,
+                    false,
+                ));
             }
             asked
         }
@@ -162,7 +277,12 @@ pub async fn rfc(req: http::Request<Incoming>, rt: &Runtime, shared: &Shared) ->
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");
-            return Ok(rfc_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "try again", false));
+            return Ok(rfc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again",
+                false,
+            ));
         }
     };
     let mut res = body::json(

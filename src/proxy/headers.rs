@@ -21,7 +21,14 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 const HOP_BY_HOP: [&str; 8] = [
-    "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// Removes hop-by-hop fields, including every field the `Connection` header names.
@@ -45,9 +52,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Deletes every `X-Tollgate-*` field a client sent.
 fn strip_identity(headers: &mut HeaderMap) {
-    let forged = headers.keys().any(|k| k.as_str().starts_with("x-tollgate-"));
+    let forged = headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-tollgate-"));
     if forged {
-        let names: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("x-tollgate-")).cloned().collect();
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-tollgate-"))
+            .cloned()
+            .collect();
         for n in names {
             headers.remove(n);
         }
@@ -55,7 +68,13 @@ fn strip_identity(headers: &mut HeaderMap) {
 }
 
 /// Rewrites the request head for the upstream.
-pub fn prepare(parts: &mut Parts, route: &CompiledRoute, permit: &Permit, conn: ConnInfo, request_id: &HeaderValue) {
+pub fn prepare(
+    parts: &mut Parts,
+    route: &CompiledRoute,
+    permit: &Permit,
+    conn: ConnInfo,
+    request_id: &HeaderValue,
+) {
     let original_host = parts
         .uri
         .authority()
@@ -79,7 +98,10 @@ pub fn prepare(parts: &mut Parts, route: &CompiledRoute, permit: &Permit, conn: 
         if let Ok(v) = HeaderValue::from_str(&p.app) {
             h.insert(X_TOLLGATE_APP.clone(), v);
         }
-        h.insert(X_TOLLGATE_DIALECT.clone(), HeaderValue::from_static(p.dialect.as_str()));
+        h.insert(
+            X_TOLLGATE_DIALECT.clone(),
+            HeaderValue::from_static(p.dialect.as_str()),
+        );
         if !p.scopes.is_empty() {
             if let Ok(v) = HeaderValue::from_str(&p.scopes.join(" ")) {
                 h.insert(X_TOLLGATE_SCOPE.clone(), v);
@@ -119,7 +141,10 @@ mod tests {
     #[test]
     fn fields_named_in_connection_are_removed_with_the_standard_ones() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, X-Secret-Hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, X-Secret-Hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));
         h.insert("x-keep", HeaderValue::from_static("1"));

@@ -8,9 +8,8 @@ use crate::dispatch::ConnInfo;
 use crate::guard::Permit;
 use crate::reject::Reject;
 use crate::state::{CompiledRoute, Runtime};
-use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Response};
+use http::{HeaderValue, Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 
@@ -18,8 +17,7 @@ use hyper::body::Incoming;
 ///
 /// `pq` is the normalised path (and filtered query): exactly what was matched and checked.
 pub async fn forward(
-    mut parts: Parts,
-    body: Incoming,
+    req: Request<Incoming>,
     pq: PathAndQuery,
     route: &CompiledRoute,
     permit: &Permit,
@@ -27,6 +25,7 @@ pub async fn forward(
     conn: ConnInfo,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Reject> {
+    let (mut parts, body) = req.into_parts();
     headers::prepare(&mut parts, route, permit, conn, request_id);
     let pool = &rt.upstreams[route.config.upstream];
     let res = pool.send(parts, body, pq).await?;

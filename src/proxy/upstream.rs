@@ -60,7 +60,8 @@ impl UpstreamPool {
             .iter()
             .map(|a| Target {
                 authority: a.clone(),
-                host: HeaderValue::from_str(a.as_str()).expect("an authority is a valid header value"),
+                host: HeaderValue::from_str(a.as_str())
+                    .expect("an authority is a valid header value"),
                 down_until: AtomicU64::new(0),
             })
             .collect();
@@ -80,7 +81,14 @@ impl UpstreamPool {
         &self.name
     }
 
-    fn request(&self, t: &Target, parts: &Parts, headers: http::HeaderMap, pq: &PathAndQuery, body: ProxyBody) -> Request<ProxyBody> {
+    fn request(
+        &self,
+        t: &Target,
+        parts: &Parts,
+        headers: http::HeaderMap,
+        pq: &PathAndQuery,
+        body: ProxyBody,
+    ) -> Request<ProxyBody> {
         let uri = Uri::from_parts({
             let mut u = http::uri::Parts::default();
             u.scheme = Some(Scheme::HTTP);
@@ -100,7 +108,12 @@ impl UpstreamPool {
 
     /// Sends a request, trying the next target when one refuses the connection and the body
     /// is empty (so nothing is lost by sending it again). The whole attempt is bounded by `timeout`.
-    pub async fn send(&self, parts: Parts, body: Incoming, pq: PathAndQuery) -> Result<Response<Incoming>, Reject> {
+    pub async fn send(
+        &self,
+        parts: Parts,
+        body: Incoming,
+        pq: PathAndQuery,
+    ) -> Result<Response<Incoming>, Reject> {
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, self.try_targets(parts, body, pq)).await;
         self.latency.observe(started.elapsed().as_secs_f64());
@@ -110,7 +123,12 @@ impl UpstreamPool {
         }
     }
 
-    async fn try_targets(&self, mut parts: Parts, body: Incoming, pq: PathAndQuery) -> Result<Response<Incoming>, Reject> {
+    async fn try_targets(
+        &self,
+        mut parts: Parts,
+        body: Incoming,
+        pq: PathAndQuery,
+    ) -> Result<Response<Incoming>, Reject> {
         let n = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = self.epoch.elapsed().as_millis() as u64;
@@ -129,15 +147,24 @@ impl UpstreamPool {
                 None => break,
             };
             // Copy the head only when a retry may need it again.
-            let headers = if retryable && !is_last { parts.headers.clone() } else { std::mem::take(&mut parts.headers) };
-            match self.client.request(self.request(t, &parts, headers, &pq, b)).await {
+            let headers = if retryable && !is_last {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
+            match self
+                .client
+                .request(self.request(t, &parts, headers, &pq, b))
+                .await
+            {
                 Ok(res) => {
                     t.down_until.store(0, Ordering::Relaxed);
                     return Ok(res);
                 }
                 Err(e) if e.is_connect() => {
                     let until = self.epoch.elapsed() + DOWN_FOR;
-                    t.down_until.store(until.as_millis() as u64, Ordering::Relaxed);
+                    t.down_until
+                        .store(until.as_millis() as u64, Ordering::Relaxed);
                     tracing::warn!(upstream = %self.name, target = %t.authority, "upstream target refused the connection");
                     last = Reject::UpstreamUnavailable;
                     if !retryable {

@@ -44,7 +44,10 @@ pub struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { root: Node::default(), entries: Vec::new() }
+        Table {
+            root: Node::default(),
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -64,13 +67,21 @@ impl<T> Table<T> {
                 Seg::Param(_) => node = node.param.get_or_insert_with(Default::default),
                 Seg::CatchAll(_) => {
                     node.catch_all.push(idx);
-                    self.entries.push(Entry { pattern, methods, value });
+                    self.entries.push(Entry {
+                        pattern,
+                        methods,
+                        value,
+                    });
                     return;
                 }
             }
         }
         node.terminal.push(idx);
-        self.entries.push(Entry { pattern, methods, value });
+        self.entries.push(Entry {
+            pattern,
+            methods,
+            value,
+        });
     }
 
     /// Entries in the order written.
@@ -80,7 +91,10 @@ impl<T> Table<T> {
 
     /// Finds the first entry matching a normalised `path` and `method`.
     pub fn find(&self, method: &Method, path: &str) -> Match<'_, T> {
-        let mut best = Best { found: None, path_matched: false };
+        let mut best = Best {
+            found: None,
+            path_matched: false,
+        };
         let rest = path.strip_prefix('/');
         self.walk(&self.root, rest, method, &mut best);
         match best.found {
@@ -146,7 +160,12 @@ mod tests {
 
     #[test]
     fn exact_param_and_prefix_patterns_match() {
-        let t = table(&[("/product", None), ("/task/{id}", None), ("/static/*rest", None), ("/", None)]);
+        let t = table(&[
+            ("/product", None),
+            ("/task/{id}", None),
+            ("/static/*rest", None),
+            ("/", None),
+        ]);
         assert_eq!(hit(&t, Method::GET, "/product"), Some(0));
         assert_eq!(hit(&t, Method::GET, "/product/"), None);
         assert_eq!(hit(&t, Method::GET, "/task/7"), Some(1));
@@ -170,7 +189,10 @@ mod tests {
     fn a_method_filter_falls_through_to_later_routes() {
         let t = table(&[("/p", Some(&[Method::POST])), ("/p", Some(&[Method::GET]))]);
         assert_eq!(hit(&t, Method::GET, "/p"), Some(1));
-        assert!(matches!(t.find(&Method::DELETE, "/p"), Match::MethodNotAllowed));
+        assert!(matches!(
+            t.find(&Method::DELETE, "/p"),
+            Match::MethodNotAllowed
+        ));
         assert!(matches!(t.find(&Method::GET, "/q"), Match::NotFound));
     }
 }

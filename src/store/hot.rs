@@ -18,7 +18,10 @@ pub struct HotTokens {
 impl HotTokens {
     /// A map holding at most `cap` tokens.
     pub fn new(cap: usize) -> Self {
-        HotTokens { map: DashMap::with_capacity(cap.min(4096)), cap: cap.max(1) }
+        HotTokens {
+            map: DashMap::with_capacity(cap.min(4096)),
+            cap: cap.max(1),
+        }
     }
 
     /// The principal of a hot token.
@@ -85,7 +88,13 @@ mod tests {
     use crate::config::Dialect;
 
     fn p(jti: &str, exp: u64) -> Arc<Principal> {
-        Arc::new(Principal::new("app".into(), Dialect::Oauth, Box::new([]), exp, jti.into()))
+        Arc::new(Principal::new(
+            "app".into(),
+            Dialect::Oauth,
+            Box::new([]),
+            exp,
+            jti.into(),
+        ))
     }
 
     #[test]

@@ -81,7 +81,10 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("alg", &self.alg).field("kid", &self.kid).finish()
+        f.debug_struct("JwtKeys")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -102,7 +105,9 @@ pub fn generated_key_path(signing: &Signing, store_path: &Path) -> PathBuf {
 
 fn generate(alg: SigningAlg) -> Result<String, String> {
     let kp = match alg {
-        SigningAlg::RS256 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        SigningAlg::RS256 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        }
         SigningAlg::ES256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         SigningAlg::EdDSA => rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519),
         SigningAlg::HS256 => return Ok(hex::encode(super::opaque::random_bytes::<32>())),
@@ -115,7 +120,11 @@ fn write_new_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()
 }
@@ -128,9 +137,14 @@ impl JwtKeys {
             None => {
                 let p = generated_key_path(signing, store_path);
                 if !p.exists() {
-                    let text = generate(signing.alg).map_err(|reason| KeyError::Bad { path: p.clone(), reason })?;
+                    let text = generate(signing.alg).map_err(|reason| KeyError::Bad {
+                        path: p.clone(),
+                        reason,
+                    })?;
                     match write_new_private(&p, &text) {
-                        Ok(()) => tracing::info!(path = %p.display(), "generated a new JWT signing key"),
+                        Ok(()) => {
+                            tracing::info!(path = %p.display(), "generated a new JWT signing key")
+                        }
                         // Another process won the race; use its key.
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                         Err(source) => return Err(KeyError::Io { path: p, source }),
@@ -139,7 +153,10 @@ impl JwtKeys {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Self::from_material(signing, &text).map_err(|reason| KeyError::Bad { path, reason })
     }
 
@@ -147,7 +164,8 @@ impl JwtKeys {
     pub fn from_material(signing: &Signing, text: &str) -> Result<Self, String> {
         let (alg, encoding, decoding, public_der, jwk) = match signing.alg {
             SigningAlg::HS256 => {
-                let secret = hex::decode(text.trim()).unwrap_or_else(|_| text.trim().as_bytes().to_vec());
+                let secret =
+                    hex::decode(text.trim()).unwrap_or_else(|_| text.trim().as_bytes().to_vec());
                 if secret.len() < 32 {
                     return Err("an HS256 key must be at least 32 bytes".into());
                 }
@@ -161,7 +179,8 @@ impl JwtKeys {
                 )
             }
             alg => {
-                let kp = rcgen::KeyPair::from_pem(text).map_err(|e| format!("not a PKCS#8 PEM private key: {e}"))?;
+                let kp = rcgen::KeyPair::from_pem(text)
+                    .map_err(|e| format!("not a PKCS#8 PEM private key: {e}"))?;
                 let public_pem = kp.public_key_pem();
                 let public_der = rcgen::PublicKeyData::subject_public_key_info(&kp);
                 let (alg, enc, dec) = match alg {
@@ -203,8 +222,17 @@ impl JwtKeys {
             })
             .into_iter()
             .collect();
-        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": keys })).expect("json").into();
-        Ok(JwtKeys { alg, kid, encoding, decoding, validation, jwks })
+        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": keys }))
+            .expect("json")
+            .into();
+        Ok(JwtKeys {
+            alg,
+            kid,
+            encoding,
+            decoding,
+            validation,
+            jwks,
+        })
     }
 
     /// Signs `claims` with header `typ` (`at+jwt` for oauth) and our `kid`.
@@ -219,7 +247,9 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         match jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation) {
             Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => Err(VerifyError::Expired),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(VerifyError::Expired)
+            }
             Err(_) => Err(VerifyError::Invalid),
         }
     }
@@ -235,7 +265,11 @@ impl JwtKeys {
     }
 }
 
-fn public_jwk(alg: Algorithm, enc: &EncodingKey, raw_public: &[u8]) -> Result<serde_json::Value, String> {
+fn public_jwk(
+    alg: Algorithm,
+    enc: &EncodingKey,
+    raw_public: &[u8],
+) -> Result<serde_json::Value, String> {
     if alg == Algorithm::EdDSA {
         // jsonwebtoken cannot derive an OKP JWK; the raw Ed25519 public key is `x`.
         return Ok(serde_json::json!({
@@ -251,7 +285,11 @@ mod tests {
     use super::*;
 
     fn signing(alg: SigningAlg) -> Signing {
-        Signing { alg, key_file: None, issuer: "https://gw.test".into() }
+        Signing {
+            alg,
+            key_file: None,
+            issuer: "https://gw.test".into(),
+        }
     }
 
     fn claims(exp_offset: i64) -> AccessClaims {
@@ -270,14 +308,23 @@ mod tests {
 
     #[test]
     fn every_algorithm_signs_and_verifies_its_own_tokens() {
-        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::HS256] {
+        for alg in [
+            SigningAlg::RS256,
+            SigningAlg::ES256,
+            SigningAlg::EdDSA,
+            SigningAlg::HS256,
+        ] {
             let s = signing(alg);
             let keys = JwtKeys::from_material(&s, &generate(alg).unwrap()).unwrap();
             let t = keys.sign(&claims(60), "at+jwt").unwrap();
             assert_eq!(keys.verify(&t).unwrap(), claims(60), "{alg:?}");
             let jwks: serde_json::Value = serde_json::from_slice(&keys.jwks()).unwrap();
             let n = jwks["keys"].as_array().unwrap().len();
-            assert_eq!(n, usize::from(alg != SigningAlg::HS256), "{alg:?}: HS256 must not publish its secret");
+            assert_eq!(
+                n,
+                usize::from(alg != SigningAlg::HS256),
+                "{alg:?}: HS256 must not publish its secret"
+            );
         }
     }
 
@@ -285,10 +332,15 @@ mod tests {
     fn expired_and_foreign_tokens_are_refused() {
         let s = signing(SigningAlg::ES256);
         let keys = JwtKeys::from_material(&s, &generate(SigningAlg::ES256).unwrap()).unwrap();
-        let old = keys.sign(&claims(-(LEEWAY_SECS as i64) - 5), "at+jwt").unwrap();
+        let old = keys
+            .sign(&claims(-(LEEWAY_SECS as i64) - 5), "at+jwt")
+            .unwrap();
         assert_eq!(keys.verify(&old), Err(VerifyError::Expired));
         let other = JwtKeys::from_material(&s, &generate(SigningAlg::ES256).unwrap()).unwrap();
-        assert_eq!(keys.verify(&other.sign(&claims(60), "at+jwt").unwrap()), Err(VerifyError::Invalid));
+        assert_eq!(
+            keys.verify(&other.sign(&claims(60), "at+jwt").unwrap()),
+            Err(VerifyError::Invalid)
+        );
         assert_eq!(keys.verify("not.a.jwt"), Err(VerifyError::Invalid));
     }
 }

@@ -1,0 +1,357 @@
+//! Test harness: a gateway on port 0 (plain or TLS with a CA made per test), echo upstreams,
+//! clients that trust the test CA, raw sockets, and the real binary for CLI and signal tests.
+#![allow(dead_code, missing_docs)]
+
+pub mod bin;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tollgate::server::{self, Running};
+
+/// The seed 003 app's secret; its argon2 hash is in `APP_YAML`.
+pub const SECRET: &str = "coupangTest";
+
+/// A CA made for one test and a server certificate for localhost / 127.0.0.1 signed by it.
+pub struct TestCa {
+    pub ca_der: Vec<u8>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    pub fn new(dir: &std::path::Path) -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        TestCa {
+            ca_der: ca.der().to_vec(),
+            cert: cert_path,
+            key: key_path,
+        }
+    }
+}
+
+/// What the echo upstream saw, sent back as JSON.
+pub async fn echo(req: Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let mut headers = serde_json::Map::new();
+    for (k, v) in req.headers() {
+        headers.insert(k.as_str().to_owned(), v.to_str().unwrap_or("<bin>").into());
+    }
+    let method = req.method().to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let json = serde_json::json!({
+        "method": method, "path": path, "headers": headers, "body": String::from_utf8_lossy(&body),
+    });
+    Ok(hyper::Response::new(Full::new(Bytes::from(
+        json.to_string(),
+    ))))
+}
+
+/// An echo upstream on 127.0.0.1:0; it stops when dropped.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn echo() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = b
+                        .serve_connection(TokioIo::new(tcp), service_fn(echo))
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An address nothing listens on.
+pub fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The `apps:` and `dialects:` blocks most tests use (seed 003's app).
+pub fn app_yaml() -> String {
+    format!(
+        r#"apps:
+  - id: coupang
+    secret: "{}"
+    oauth_scopes: [bailunApi]
+  - id: plain
+    secret: plainSecret
+    oauth_scopes: []
+dialects:
+  oauth: {{ path: /oauth/token/get, ttl: 1h }}
+signing:
+  issuer: https://gw.test
+"#,
+        hash()
+    )
+}
+
+fn hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| tollgate::issue::core::hash_secret(SECRET))
+}
+
+/// A gateway running in this test process.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub running: Option<Running>,
+    pub dir: tempfile::TempDir,
+    pub client: TestClient,
+    pub tls: bool,
+}
+
+impl Gateway {
+    /// Starts on plain HTTP; `yaml` is everything but `listen:`/`store:`.
+    pub async fn start(yaml: &str) -> Self {
+        Self::start_with(yaml, false).await
+    }
+
+    /// Starts with TLS from a fresh test CA.
+    pub async fn start_tls(yaml: &str) -> Self {
+        Self::start_with(yaml, true).await
+    }
+
+    async fn start_with(yaml: &str, tls: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (tls_block, client) = if tls {
+            let ca = TestCa::new(dir.path());
+            let block = format!(
+                "  tls: {{ cert: {}, key: {} }}\n",
+                ca.cert.display(),
+                ca.key.display()
+            );
+            (block, TestClient::tls(&ca.ca_der))
+        } else {
+            (String::new(), TestClient::plain())
+        };
+        let text = format!(
+            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\nstore:\n  path: {}/tollgate.db\n{yaml}",
+            dir.path().display()
+        );
+        let file = dir.path().join("tollgate.yaml");
+        std::fs::write(&file, &text).unwrap();
+        let config = tollgate::config::load(&file)
+            .unwrap_or_else(|e| panic!("test config refused:\n{e}\n{text}"));
+        let running = server::start(config).await.unwrap();
+        Gateway {
+            addr: running.public_addr,
+            admin: running.admin_addr,
+            running: Some(running),
+            dir,
+            client,
+            tls,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = if self.tls {
+            format!("localhost:{}", self.addr.port())
+        } else {
+            self.addr.to_string()
+        };
+        format!("{scheme}://{host}{path}")
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin.unwrap())
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.client.send("GET", &self.url(path), headers, "").await
+    }
+
+    /// Seed 003 token request; returns the `accessToken` value ("Bearer ..." included).
+    pub async fn token(&self) -> String {
+        let r = self
+            .client
+            .send(
+                "POST",
+                &self.url("/oauth/token/get"),
+                &[("content-type", "application/json")],
+                &format!(r#"{{"app_id":"coupang","app_secret":"{SECRET}"}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+    pub version: http::Version,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// An HTTP client, plain or trusting one test CA.
+#[derive(Clone)]
+pub enum TestClient {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<Https, Full<Bytes>>),
+}
+
+impl TestClient {
+    pub fn plain() -> Self {
+        TestClient::Plain(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
+    }
+
+    pub fn tls_config(ca_der: &[u8]) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from(ca_der.to_vec()))
+            .unwrap();
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    }
+
+    pub fn tls(ca_der: &[u8]) -> Self {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(Self::tls_config(ca_der))
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        TestClient::Tls(Client::builder(TokioExecutor::new()).build(https))
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        let res = match self {
+            TestClient::Plain(c) => c.request(req).await,
+            TestClient::Tls(c) => c.request(req).await,
+        }
+        .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"));
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            version: parts.version,
+        }
+    }
+}
+
+/// Sends raw bytes and reads until the server closes or 3 s pass.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes a JWT's header and claims without verifying (for assertions).
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine as _;
+    let mut it = token.split('.');
+    let dec = |s: &str| {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap();
+        serde_json::from_slice(&b).unwrap()
+    };
+    (dec(it.next().unwrap()), dec(it.next().unwrap()))
+}
