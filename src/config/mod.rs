@@ -362,6 +362,12 @@ pub fn parse_raw(text: &str, file: &Path) -> Result<raw::RawConfig, ConfigError>
         if let Some(cut) = message.find(" at line ") {
             message.truncate(cut);
         }
+        // serde_yaml also prefixes the path of the enclosing value; the key already says it.
+        if let Some((prefix, rest)) = message.split_once(": ") {
+            if !prefix.contains(' ') && key.starts_with(prefix) {
+                message = rest.to_owned();
+            }
+        }
         let key = if key == "." {
             "(document)".to_owned()
         } else {

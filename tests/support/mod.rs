@@ -64,7 +64,7 @@ pub async fn echo(req: Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    if req.uri().path() == "/slow" {
+    if req.uri().path().ends_with("/slow") {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     let mut headers = serde_json::Map::new();
@@ -161,34 +161,49 @@ pub struct Gateway {
     pub dir: tempfile::TempDir,
     pub client: TestClient,
     pub tls: bool,
+    /// DER of the test CA (TLS gateways).
+    pub ca_der: Option<Vec<u8>>,
 }
 
 impl Gateway {
     /// Starts on plain HTTP; `yaml` is everything but `listen:`/`store:`.
     pub async fn start(yaml: &str) -> Self {
-        Self::start_with(yaml, false).await
+        Self::start_with(yaml, false, None).await
+    }
+
+    /// Starts on plain HTTP with an admin token file holding `token`.
+    pub async fn start_admin_token(yaml: &str, token: &str) -> Self {
+        Self::start_with(yaml, false, Some(token)).await
     }
 
     /// Starts with TLS from a fresh test CA.
     pub async fn start_tls(yaml: &str) -> Self {
-        Self::start_with(yaml, true).await
+        Self::start_with(yaml, true, None).await
     }
 
-    async fn start_with(yaml: &str, tls: bool) -> Self {
+    async fn start_with(yaml: &str, tls: bool, admin_token: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (tls_block, client) = if tls {
+        let admin_extra = match admin_token {
+            Some(t) => {
+                let f = dir.path().join("admin.token");
+                std::fs::write(&f, format!("{t}\n")).unwrap();
+                format!("  token_file: {}\n", f.display())
+            }
+            None => String::new(),
+        };
+        let (tls_block, client, ca_der) = if tls {
             let ca = TestCa::new(dir.path());
             let block = format!(
                 "  tls: {{ cert: {}, key: {} }}\n",
                 ca.cert.display(),
                 ca.key.display()
             );
-            (block, TestClient::tls(&ca.ca_der))
+            (block, TestClient::tls(&ca.ca_der), Some(ca.ca_der))
         } else {
-            (String::new(), TestClient::plain())
+            (String::new(), TestClient::plain(), None)
         };
         let text = format!(
-            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\nstore:\n  path: {}/tollgate.db\n{yaml}",
+            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\n{admin_extra}store:\n  path: {}/tollgate.db\n{yaml}",
             dir.path().display()
         );
         let file = dir.path().join("tollgate.yaml");
@@ -203,6 +218,7 @@ impl Gateway {
             dir,
             client,
             tls,
+            ca_der,
         }
     }
 

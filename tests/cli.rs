@@ -1,0 +1,221 @@
+//! The binary: `check` messages and exit codes, `hash-secret`, SIGHUP reload, SIGTERM drain.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::bin::{exe, write, Proc};
+use support::{TestClient, Upstream};
+
+fn check(path: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(exe())
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_example_config_checks_clean() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
+    let (code, out, err) = check(&example);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/product/get"), "{out}");
+    assert!(out.contains("/oauth/token/get"), "{out}");
+    assert!(
+        !err.contains("plain secret"),
+        "the example uses an argon2 hash: {err}"
+    );
+}
+
+#[test]
+fn check_names_file_line_and_key_of_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"listen:
+  address: "127.0.0.1:0"
+  tls: { cert: missing.pem, key: missing.key }
+upstreams:
+  product: { targets: ["http://127.0.0.1:1"], timeout: 5x }
+routes:
+  - path: /a
+    upstream: product
+  - path: /b
+    upstream: nowhere
+"#;
+    let p = write(dir.path(), "bad.yaml", text);
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.yaml:5: upstreams.product.timeout"),
+        "{err}"
+    );
+
+    let text = text.replace("timeout: 5x", "timeout: 5s");
+    let p = write(dir.path(), "bad.yaml", &text);
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 1);
+    let file = p.display().to_string();
+    assert!(
+        err.contains(&format!("{file}:3: listen.tls.cert: cannot read")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:3: listen.tls.key: cannot read")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:10: routes[1].upstream: no upstream named \"nowhere\""
+        )),
+        "{err}"
+    );
+
+    let p = write(
+        dir.path(),
+        "unknown.yaml",
+        "listen:\n  address: \"127.0.0.1:0\"\n  colour: blue\n",
+    );
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unknown.yaml:3: listen.colour: unknown field `colour`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_config_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "bad.yaml",
+        "listen: { address: \"127.0.0.1:0\" }\nroutes:\n  - { path: /a, upstream: ghost }\n",
+    );
+    let out = Command::new(exe())
+        .args(["run", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("routes[0].upstream"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
+fn hash_secret_prints_an_argon2id_string() {
+    let mut child = Command::new(exe())
+        .arg("hash-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"coupangTest\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("$argon2id$v=19$"), "{line}");
+    let code = Command::new(exe())
+        .arg("hash-secret")
+        .stdin(Stdio::null())
+        .status()
+        .unwrap()
+        .code();
+    assert_eq!(code, Some(1), "an empty secret is refused");
+}
+
+fn config(up: &Upstream, dir: &std::path::Path, extra_route: &str) -> String {
+    format!(
+        "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\nupstreams:\n  product: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: /one/*rest, upstream: product, auth: none }}\n{extra_route}",
+        dir.display(),
+        up.url()
+    )
+}
+
+#[tokio::test]
+async fn sighup_reload_adds_a_route_and_a_broken_file_keeps_the_old_ones() {
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "gw.yaml", &config(&up, dir.path(), ""));
+    let gw = Proc::start(&path);
+    let client = TestClient::plain();
+    let url = |p: &str| format!("http://{}{p}", gw.addr);
+    assert_eq!(
+        client.send("GET", &url("/one/x"), &[], "").await.status,
+        200
+    );
+    assert_eq!(
+        client.send("GET", &url("/two/x"), &[], "").await.status,
+        404
+    );
+
+    write(
+        dir.path(),
+        "gw.yaml",
+        &config(
+            &up,
+            dir.path(),
+            "  - { path: /two/*rest, upstream: product, auth: none }\n",
+        ),
+    );
+    gw.signal("HUP");
+    gw.wait_line("configuration reloaded", 10);
+    assert_eq!(
+        client.send("GET", &url("/two/x"), &[], "").await.status,
+        200
+    );
+
+    write(
+        dir.path(),
+        "gw.yaml",
+        "routes: [ {path: /oops, upstream: nowhere} ]\nlisten: { address: x }\n",
+    );
+    gw.signal("HUP");
+    gw.wait_line("reload refused", 10);
+    assert_eq!(
+        client.send("GET", &url("/one/x"), &[], "").await.status,
+        200
+    );
+    assert_eq!(
+        client.send("GET", &url("/two/x"), &[], "").await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "gw.yaml", &config(&up, dir.path(), ""));
+    let mut gw = Proc::start(&path);
+    let client = TestClient::plain();
+    let url = format!("http://{}/one/slow", gw.addr);
+    let in_flight = tokio::spawn(async move { client.send("GET", &url, &[], "").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gw.signal("TERM");
+    let res = tokio::time::timeout(Duration::from_secs(20), in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        res.status, 200,
+        "the request started before SIGTERM completes: {}",
+        res.body
+    );
+    let status = tokio::task::spawn_blocking(move || gw.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
