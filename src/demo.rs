@@ -83,29 +83,41 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     raw.listen.address = listen.to_string();
     raw.listen.tls = Some(self_signed(&dir)?);
     raw.store.path = Some(dir.join("tollgate.db"));
-    raw.admin = None;
+    if let Some(admin) = raw.admin.as_mut() {
+        admin.address = "127.0.0.1:0".to_owned(); // never collide with a real gateway's admin port
+        admin.token_file = None;
+    }
     for up in raw.upstreams.values_mut() {
         up.targets = vec![format!("http://{api_addr}")];
     }
     let config = config::validate(raw, EXAMPLE_CONFIG, file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let running = server::start(config).await?;
     let base = format!("https://{}", running.public_addr);
+    let admin = running
+        .admin_addr
+        .map_or_else(String::new, |a| format!(", metrics on http://{a}/metrics"));
+    let ask = format!(
+        "curl -sk -X POST {base}/oauth/token/get -H 'content-type: application/json' -d '{{\"app_id\":\"coupang\",\"app_secret\":\"coupangTest\"}}'"
+    );
     println!(
         r#"
-Tollgate demo: gateway on {base} (TLS, self-signed), demo product API on http://{api_addr}
+Tollgate demo: gateway on {base} (TLS, self-signed certificate){admin}
+demo product API (the upstream) on http://{api_addr}
+
 Walkthrough (seed 003):
 
-  1. open route, no token needed:
+  1. open route, no token needed -> 200
      curl -k {base}/product
 
-  2. guarded route without a token -> 401:
+  2. guarded route without a token -> 401
      curl -k -i '{base}/product/get?id=1'
 
-  3. get a token:
-     curl -k -X POST {base}/oauth/token/get -H 'content-type: application/json' -d '{{"app_id":"coupang","app_secret":"coupangTest"}}'
+  3. ask for a token -> {{"appId":"coupang","accessToken":"Bearer eyJ...","expiresIn":3600,"statusCode":200,"errMsg":null}}
+     {ask}
 
-  4. call it with the accessToken as returned ("Bearer " included):
-     curl -k '{base}/product/get?id=1' -H "Authorization: $(curl -sk -X POST {base}/oauth/token/get -H 'content-type: application/json' -d '{{"app_id":"coupang","app_secret":"coupangTest"}}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')"
+  4. call the guarded route with the accessToken as returned ("Bearer " included)
+     TOKEN=$({ask} | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+     curl -k '{base}/product/get?id=1' -H "Authorization: $TOKEN"
      -> Ok!You successfully caught me. The Id is 1
 
 Ctrl-C stops.

@@ -10,7 +10,7 @@
 
 use crate::body::{self, Body};
 use crate::config::ErrorStyle;
-use crate::guard::{self, Source};
+use crate::guard::{self, Principal, Source};
 use crate::metrics::RouteMetrics;
 use crate::proxy::{self, headers::X_REQUEST_ID};
 use crate::reject::Reject;
@@ -40,7 +40,7 @@ struct RequestCtx {
     started: Instant,
     request_id: HeaderValue,
     style: ErrorStyle,
-    app: Option<Box<str>>,
+    principal: Option<Arc<Principal>>,
     reason: Option<&'static str>,
 }
 
@@ -59,7 +59,7 @@ impl RequestCtx {
             started: Instant::now(),
             request_id,
             style: ErrorStyle::Oauth,
-            app: None,
+            principal: None,
             reason: None,
         }
     }
@@ -102,7 +102,7 @@ pub async fn handle(
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         request_id = ctx.request_id.to_str().unwrap_or(""),
         peer = %conn.peer.ip(),
-        app = ctx.app.as_deref().unwrap_or(""),
+        app = ctx.principal.as_ref().map_or("", |p| &*p.app),
         reason = ctx.reason.unwrap_or(""),
     );
     Ok(res)
@@ -182,9 +182,9 @@ async fn serve<'rt>(
     };
     let (parts, body) = req.into_parts();
     let permit = guard::check(&parts, route, shared, &rt.keys)?;
-    if let Some(p) = permit.principal() {
+    if permit.principal().is_some() {
         handler.metrics.decision(0);
-        ctx.app = Some(p.app.clone());
+        ctx.principal = permit.principal_arc();
     }
     let strip_token = permit.source() == Some(Source::Query) && !route.config.forward_token;
     let pq = upstream_path(&uri, &path, strip_token)?;

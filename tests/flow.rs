@@ -431,3 +431,37 @@ async fn token_in_the_query_is_accepted_and_not_forwarded() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["path"], "/product/get?id=4");
 }
+
+#[tokio::test]
+async fn a_known_good_secret_does_not_pay_argon2_again_but_a_wrong_one_always_does() {
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&routes(&up)).await;
+    let secrets = &gw.running.as_ref().unwrap().gateway.shared.secrets;
+    for _ in 0..3 {
+        gw.token().await;
+    }
+    assert_eq!(
+        secrets.argon2_runs(),
+        1,
+        "only the first request verifies with argon2"
+    );
+    for _ in 0..2 {
+        let r = gw
+            .client
+            .send(
+                "POST",
+                &gw.url("/oauth/token/get"),
+                &[],
+                r#"{"app_id":"coupang","app_secret":"wrong"}"#,
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(
+        secrets.argon2_runs(),
+        3,
+        "a wrong secret is never answered from the cache"
+    );
+    gw.token().await;
+    assert_eq!(secrets.argon2_runs(), 3);
+}

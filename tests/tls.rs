@@ -126,3 +126,48 @@ async fn a_stalled_handshake_is_cut_and_counted() {
         .unwrap();
     assert!(!line.ends_with(" 0"), "{line}");
 }
+
+#[tokio::test]
+async fn a_reload_picks_up_a_new_certificate() {
+    let (gw, _up) = gateway().await;
+    let old_ca = gw.ca_der.clone().unwrap();
+    // A new CA and certificate written over the configured files, then a reload.
+    let fresh = tempfile::tempdir().unwrap();
+    let new = support::TestCa::new(fresh.path());
+    std::fs::copy(&new.cert, gw.dir.path().join("server.pem")).unwrap();
+    std::fs::copy(&new.key, gw.dir.path().join("server.key")).unwrap();
+    gw.running.as_ref().unwrap().gateway.reload().unwrap();
+    let with_new = support::TestClient::tls(&new.ca_der);
+    assert_eq!(
+        with_new
+            .send("GET", &gw.url("/product"), &[], "")
+            .await
+            .status,
+        200
+    );
+    let old_client = handshake_with_ca(&gw, &old_ca).await;
+    assert!(
+        old_client.is_err(),
+        "the old certificate is no longer served"
+    );
+}
+
+async fn handshake_with_ca(gw: &Gateway, ca: &[u8]) -> Result<(), std::io::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(ca.to_vec()))
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .map(|_| ())
+}

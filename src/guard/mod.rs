@@ -72,6 +72,11 @@ impl Permit {
         self.principal.as_deref()
     }
 
+    /// A shared handle on the principal (for the access log), without copying it.
+    pub fn principal_arc(&self) -> Option<Arc<Principal>> {
+        self.principal.clone()
+    }
+
     /// Where the client put its token.
     pub fn source(&self) -> Option<Source> {
         self.source

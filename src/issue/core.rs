@@ -34,6 +34,7 @@ pub struct VerifiedSecrets {
     key: hmac::Key,
     ok: DashMap<Box<str>, [u8; 32]>,
     slots: Semaphore,
+    argon2_runs: std::sync::atomic::AtomicU64,
 }
 
 impl Default for VerifiedSecrets {
@@ -42,11 +43,17 @@ impl Default for VerifiedSecrets {
             key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
             ok: DashMap::new(),
             slots: Semaphore::new(4),
+            argon2_runs: Default::default(),
         }
     }
 }
 
 impl VerifiedSecrets {
+    /// How many full argon2 verifications ran (repeat requests with a known-good secret run none).
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn mac(&self, app: &App, stored: &str, presented: &str) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.key);
         for part in [
@@ -103,6 +110,9 @@ pub async fn authenticate(
                 .acquire()
                 .await
                 .map_err(|_| AuthError::Internal)?;
+            cache
+                .argon2_runs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (phc, presented) = (phc.clone(), secret.to_owned());
             tokio::task::spawn_blocking(move || {
                 PasswordHash::new(&phc)
