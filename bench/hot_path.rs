@@ -22,7 +22,7 @@ upstreams: { product: { targets: ["http://127.0.0.1:9"] } }
 routes:
   - { path: /product, methods: [GET], upstream: product, auth: none }
   - { path: /product/get, methods: [GET], upstream: product }
-  - { path: /sdk/task/{task_id}/{action}/, upstream: product }
+  - { path: "/sdk/task/{task_id}/{action}/", upstream: product }
   - { path: /static/*rest, upstream: product, auth: none }
 "#;
 

@@ -27,10 +27,17 @@ trap cleanup EXIT
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
 events { worker_connections 4096; }
-http { access_log off; server { listen $UP;
-  location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } } }
+http { access_log off;
+  server { listen $UP;
+    location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } }
+  # A reference proxy: nginx proxy_pass with upstream keep-alive, no auth.
+  upstream origin { server $UP; keepalive 64; }
+  server { listen 127.0.0.1:18083;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NGINX
 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+sleep 0.3
+kill -0 "${pids[0]}" 2>/dev/null || { echo "nginx did not start (ports 18080-18083, 18443 must be free):" >&2; cat "$work/nginx.err" >&2; exit 1; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -50,8 +57,8 @@ YAML
 gateway_config "$PLAIN" "" > "$work/plain.yaml"
 gateway_config "$TLSA" ", tls: { cert: $work/cert.pem, key: $work/key.pem }" > "$work/tls.yaml"
 # The JSON access log is measured separately; the main runs keep warnings only.
-TOLLGATE_LOG=warn "$BIN" run --config "$work/plain.yaml" & pids+=($!)
-TOLLGATE_LOG=warn "$BIN" run --config "$work/tls.yaml" & pids+=($!)
+TOLLGATE_LOG=warn,rustls=error "$BIN" run --config "$work/plain.yaml" & pids+=($!)
+TOLLGATE_LOG=warn,rustls=error "$BIN" run --config "$work/tls.yaml" & pids+=($!)
 sed "s/$PLAIN/127.0.0.1:18082/; s/db-18080/db-18082/" "$work/plain.yaml" > "$work/logged.yaml"
 "$BIN" run --config "$work/logged.yaml" --log-format json 2>/dev/null & pids+=($!)
 for a in "$UP" "$PLAIN" 127.0.0.1:18082; do
@@ -76,6 +83,7 @@ run() { # $1 label, rest: wrk args
 
 results=$(
   run "direct to nginx (baseline)" "http://$UP/product/get?id=1"
+  run "nginx proxy_pass (reference)" "http://127.0.0.1:18083/product/get?id=1"
   run "tollgate, auth: none" "http://$PLAIN/open/get?id=1"
   run "tollgate, JWT (hot map)" -H "Authorization: $TOKEN" "http://$PLAIN/product/get?id=1"
   run "tollgate, JWT over TLS" -H "Authorization: $TOKEN" "https://$TLSA/product/get?id=1"

@@ -52,7 +52,7 @@ impl RequestCtx {
         });
         let request_id = match sent {
             Some(v) => v.clone(),
-            None => HeaderValue::from_str(&opaque::random_hex128())
+            None => HeaderValue::from_maybe_shared(bytes::Bytes::from(opaque::random_hex128()))
                 .expect("hex is a valid header value"),
         };
         RequestCtx {

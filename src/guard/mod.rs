@@ -26,7 +26,18 @@ pub struct Principal {
     pub exp: u64,
     /// Token id.
     pub jti: Box<str>,
+    /// `X-Tollgate-App` / `X-Tollgate-Scope` values, made once per token, not per request.
+    pub identity: Identity,
     revoked: AtomicBool,
+}
+
+/// Identity header values of a principal, ready to send.
+#[derive(Debug, Default)]
+pub struct Identity {
+    /// `X-Tollgate-App`.
+    pub app: Option<http::HeaderValue>,
+    /// `X-Tollgate-Scope` (space-separated scopes).
+    pub scope: Option<http::HeaderValue>,
 }
 
 impl Principal {
@@ -38,12 +49,20 @@ impl Principal {
         exp: u64,
         jti: Box<str>,
     ) -> Self {
+        let identity = Identity {
+            app: http::HeaderValue::from_str(&app).ok(),
+            scope: match scopes.is_empty() {
+                true => None,
+                false => http::HeaderValue::from_str(&scopes.join(" ")).ok(),
+            },
+        };
         Principal {
             app,
             dialect,
             scopes,
             exp,
             jti,
+            identity,
             revoked: AtomicBool::new(false),
         }
     }

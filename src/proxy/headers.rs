@@ -7,6 +7,7 @@ use crate::guard::{bearer::BKFLOW_TOKEN, Permit, Source};
 use crate::state::CompiledRoute;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use std::fmt::Write as _;
 
 /// `X-Tollgate-App`.
 pub static X_TOLLGATE_APP: HeaderName = HeaderName::from_static("x-tollgate-app");
@@ -34,12 +35,18 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Removes hop-by-hop fields, including every field the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
+        // `close` and `keep-alive` name nothing beyond the fixed list, so the usual case allocates nothing.
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|n| {
+                !n.eq_ignore_ascii_case("close")
+                    && !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h))
+            })
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         for n in named {
             headers.remove(n);
@@ -95,25 +102,25 @@ pub fn prepare(
         }
     }
     if let Some(p) = permit.principal() {
-        if let Ok(v) = HeaderValue::from_str(&p.app) {
-            h.insert(X_TOLLGATE_APP.clone(), v);
+        if let Some(v) = &p.identity.app {
+            h.insert(X_TOLLGATE_APP.clone(), v.clone());
         }
         h.insert(
             X_TOLLGATE_DIALECT.clone(),
             HeaderValue::from_static(p.dialect.as_str()),
         );
-        if !p.scopes.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&p.scopes.join(" ")) {
-                h.insert(X_TOLLGATE_SCOPE.clone(), v);
-            }
+        if let Some(v) = &p.identity.scope {
+            h.insert(X_TOLLGATE_SCOPE.clone(), v.clone());
         }
     }
-    let ip = conn.peer.ip().to_string();
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let mut xff = String::with_capacity(64);
+    if let Some(prior) = h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        xff.push_str(prior);
+        xff.push_str(", ");
+    }
+    let _ = write!(xff, "{}", conn.peer.ip());
+    // From the String's own buffer: one allocation, no copy.
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
     let proto = if conn.tls { "https" } else { "http" };
