@@ -86,6 +86,12 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                 }
             },
         };
+        if token.is_none() && !address.ip().is_loopback() {
+            c.fail(
+                "admin.address",
+                "the admin API is open to the network: bind it to loopback or set admin.token_file",
+            );
+        }
         Some(Admin { address, token })
     });
 
