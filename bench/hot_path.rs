@@ -8,7 +8,6 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use tollgate::config::Dialect;
 use tollgate::dispatch::ConnInfo;
 use tollgate::guard;
 use tollgate::route::{normalise, Match};
@@ -74,9 +73,10 @@ fn bench(c: &mut Criterion) {
         &rt,
         shared,
         &app,
-        Dialect::Oauth,
-        std::time::Duration::from_secs(3600),
-        vec!["bailunApi".into()],
+        tollgate::issue::core::JwtSpec::oauth(
+            std::time::Duration::from_secs(3600),
+            vec!["bailunApi".into()],
+        ),
     )
     .unwrap();
     let token = minted.token;

@@ -91,7 +91,7 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                     let fresh = !gw.shared.revoked.contains(&claims.jti);
                     gw.shared
                         .revoked
-                        .add(&claims.jti, claims.exp + crate::token::jwt::LEEWAY_SECS);
+                        .add(&claims.jti, claims.exp + rt.keys.leeway());
                     gw.shared.hot.revoke_jti(&claims.jti);
                     tracing::info!(token = %crate::secret::fingerprint(token), app = %claims.client_id, "token revoked");
                     fresh
@@ -116,7 +116,7 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                     StatusCode::OK,
                     &json!({
                         "active": true, "client_id": c.client_id, "dialect": c.dialect, "exp": c.exp, "iat": c.iat,
-                        "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.join(" "), "token_type": "Bearer",
+                        "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.joined(), "token_type": "Bearer",
                     }),
                 ),
                 Ok(_) | Err(VerifyError::Expired | VerifyError::Invalid) => {

@@ -153,16 +153,8 @@ fn check(path: &std::path::Path) -> ExitCode {
         "http"
     };
     println!("listen {scheme}://{}", config.listen.address);
-    if let Some(o) = &config.dialects.oauth {
-        println!(
-            "issue  POST {:<40} oauth (seed 003), ttl {}s",
-            o.path,
-            o.ttl.as_secs()
-        );
-        println!(
-            "issue  POST {:<40} oauth (RFC 6749 client credentials)",
-            o.rfc_path
-        );
+    for (path, ep) in tollgate::issue::endpoints(&config) {
+        println!("issue  POST {path:<40} {}", ep.describe());
     }
     for r in &config.routes {
         let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {

@@ -122,6 +122,7 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         let now = now_secs();
         let left = gw.shared.hot.sweep(now);
         gw.shared.revoked.sweep(now);
+        gw.shared.refresh.sweep(now);
         gw.shared.metrics.hot_tokens.set(left as i64);
     }
 }

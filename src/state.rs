@@ -7,7 +7,7 @@ use crate::issue::Endpoint;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
-use crate::store::{HotTokens, Revocations};
+use crate::store::{HotTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
 use arc_swap::ArcSwap;
 use http::Method;
@@ -54,6 +54,8 @@ pub struct Shared {
     pub revoked: Revocations,
     /// Secrets already verified.
     pub secrets: VerifiedSecrets,
+    /// Live refresh tokens (hosecloud).
+    pub refresh: RefreshTokens,
 }
 
 impl Shared {
@@ -64,6 +66,7 @@ impl Shared {
             hot: HotTokens::new(hot_tokens),
             revoked: Revocations::default(),
             secrets: VerifiedSecrets::default(),
+            refresh: RefreshTokens::default(),
         }
     }
 }
@@ -122,21 +125,8 @@ impl Runtime {
             None => None,
         };
         let mut table = Table::default();
-        if let Some(o) = &config.dialects.oauth {
-            builtin(
-                &mut table,
-                shared,
-                &o.path,
-                Method::POST,
-                Target::Issue(Endpoint::OauthSeed),
-            );
-            builtin(
-                &mut table,
-                shared,
-                &o.rfc_path,
-                Method::POST,
-                Target::Issue(Endpoint::OauthRfc),
-            );
+        for (path, ep) in crate::issue::endpoints(&config) {
+            builtin(&mut table, shared, path, Method::POST, Target::Issue(ep));
         }
         builtin(
             &mut table,

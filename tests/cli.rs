@@ -223,8 +223,15 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 #[test]
 fn an_admin_api_open_to_the_network_without_a_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "open.yaml", "listen: { address: \"127.0.0.1:0\" }\nadmin:\n  address: \"0.0.0.0:9090\"\n");
+    let p = write(
+        dir.path(),
+        "open.yaml",
+        "listen: { address: \"127.0.0.1:0\" }\nadmin:\n  address: \"0.0.0.0:9090\"\n",
+    );
     let (code, _, err) = check(&p);
     assert_eq!(code, 1);
-    assert!(err.contains("open.yaml:3: admin.address: the admin API is open to the network"), "{err}");
+    assert!(
+        err.contains("open.yaml:3: admin.address: the admin API is open to the network"),
+        "{err}"
+    );
 }

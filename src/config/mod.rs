@@ -103,6 +103,8 @@ pub struct Signing {
     pub key_file: Option<PathBuf>,
     /// `iss` claim and the only issuer accepted.
     pub issuer: String,
+    /// Allowed clock skew on `exp` / `nbf`.
+    pub leeway: Duration,
 }
 
 /// How an app proves itself.
@@ -125,6 +127,56 @@ pub struct App {
     pub name: Option<String>,
     /// Values of the oauth `scope` claim.
     pub oauth_scopes: Vec<String>,
+    /// Hosecloud corp id (`corpId`); the app id when not set.
+    pub corp_id: Option<String>,
+    /// Hosecloud level of its tokens (tenant by default).
+    pub level: Level,
+}
+
+/// Hosecloud authorisation level; `platform` covers `tenant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// One tenant.
+    Tenant,
+    /// The whole platform.
+    Platform,
+}
+
+impl Level {
+    /// Parses `tenant` / `platform`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tenant" => Some(Level::Tenant),
+            "platform" => Some(Level::Platform),
+            _ => None,
+        }
+    }
+
+    /// As written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Tenant => "tenant",
+            Level::Platform => "platform",
+        }
+    }
+
+    /// True when a token of this level meets a route requiring `need`.
+    pub fn satisfies(self, need: Level) -> bool {
+        self == Level::Platform || need == Level::Tenant
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::Level;
+
+    #[test]
+    fn platform_covers_tenant_but_not_the_reverse() {
+        assert!(Level::Platform.satisfies(Level::Tenant));
+        assert!(Level::Platform.satisfies(Level::Platform));
+        assert!(Level::Tenant.satisfies(Level::Tenant));
+        assert!(!Level::Tenant.satisfies(Level::Platform));
+    }
 }
 
 /// Which issuing API a token came from.
@@ -168,6 +220,23 @@ impl Dialect {
 pub struct Dialects {
     /// The oauth dialect, when enabled.
     pub oauth: Option<OauthDialect>,
+    /// The hosecloud dialect, when enabled.
+    pub hosecloud: Option<HosecloudDialect>,
+}
+
+/// `dialects.hosecloud:`
+#[derive(Debug, Clone)]
+pub struct HosecloudDialect {
+    /// getAccessToken.
+    pub path: String,
+    /// v3-shaped refresh (JSON body).
+    pub refresh_path: String,
+    /// The documented v2 refresh (query parameters).
+    pub refresh_v2_path: String,
+    /// Access token lifetime.
+    pub ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
 }
 
 /// `dialects.oauth:`
@@ -245,6 +314,8 @@ pub struct RouteConfig {
     pub errors: ErrorStyle,
     /// oauth scope the token must hold.
     pub oauth_scope: Option<String>,
+    /// Hosecloud level the token must hold.
+    pub level: Option<Level>,
     /// Dialects whose tokens are accepted; all when `None`.
     pub dialects: Option<Vec<Dialect>>,
     /// Keep the presented credential when forwarding.

@@ -103,6 +103,9 @@ pub struct RawSigning {
     /// `iss` claim.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Allowed clock skew on `exp` / `nbf`.
+    #[serde(default)]
+    pub leeway: Option<ConfigDuration>,
 }
 
 /// One entry of `apps:`.
@@ -194,9 +197,12 @@ pub struct RawHosecloud {
     /// getAccessToken path.
     #[serde(default)]
     pub path: Option<String>,
-    /// refresh path.
+    /// refresh path (v3 JSON shape).
     #[serde(default)]
     pub refresh_path: Option<String>,
+    /// documented v2 refresh path (query parameters).
+    #[serde(default)]
+    pub refresh_v2_path: Option<String>,
     /// Access token lifetime.
     #[serde(default)]
     pub ttl: Option<ConfigDuration>,

@@ -142,7 +142,17 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
             .issuer
             .clone()
             .unwrap_or_else(|| "tollgate".to_owned()),
+        leeway: raw
+            .signing
+            .leeway
+            .map_or(Duration::from_secs(crate::token::jwt::LEEWAY_SECS), |d| d.0),
     };
+    if signing.leeway > Duration::from_secs(300) {
+        c.fail(
+            "signing.leeway",
+            "more than 5m of clock skew would keep expired tokens alive",
+        );
+    }
 
     let apps = check_apps(&raw, &mut c, &mut warnings);
     let dialects = check_dialects(&raw, &mut c, &mut warnings);
@@ -218,14 +228,16 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
             ));
             AppSecret::Plain(Secret::new(a.secret.clone()))
         };
-        if let Some(s) = &a.scope {
-            if s != "tenant" && s != "platform" {
+        let level = match a.scope.as_deref() {
+            None => Level::Tenant,
+            Some(s) => Level::parse(s).unwrap_or_else(|| {
                 c.fail(
                     format!("{key}.scope"),
                     format!("{s:?} is not tenant or platform"),
                 );
-            }
-        }
+                Level::Tenant
+            }),
+        };
         for (g, grant) in a.grants.iter().enumerate() {
             let gk = format!("{key}.grants[{g}]");
             let perms: &[&str] = match grant.resource.as_str() {
@@ -255,6 +267,8 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
             secret,
             name: a.name.clone(),
             oauth_scopes: a.oauth_scopes.clone(),
+            corp_id: a.corp_id.clone(),
+            level,
         });
     }
     apps
@@ -294,8 +308,37 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
         }
         d
     });
+    let hosecloud = raw.dialects.hosecloud.as_ref().map(|h| {
+        let d = HosecloudDialect {
+            path: h
+                .path
+                .clone()
+                .unwrap_or_else(|| "/auth/openApi/v3/getAccessToken".to_owned()),
+            refresh_path: h
+                .refresh_path
+                .clone()
+                .unwrap_or_else(|| "/auth/openApi/v3/refreshToken".to_owned()),
+            refresh_v2_path: h
+                .refresh_v2_path
+                .clone()
+                .unwrap_or_else(|| "/api/openapi/v2/auth/refreshToken".to_owned()),
+            ttl: h.ttl.map_or(Duration::from_secs(2 * 3600), |d| d.0),
+            refresh_ttl: h
+                .refresh_ttl
+                .map_or(Duration::from_secs(30 * 86_400), |d| d.0),
+        };
+        check_path(c, "dialects.hosecloud.path", &d.path);
+        check_path(c, "dialects.hosecloud.refresh_path", &d.refresh_path);
+        check_path(c, "dialects.hosecloud.refresh_v2_path", &d.refresh_v2_path);
+        if d.ttl.is_zero() || d.refresh_ttl < d.ttl {
+            c.fail(
+                "dialects.hosecloud.refresh_ttl",
+                "ttl must be more than 0 and refresh_ttl at least ttl",
+            );
+        }
+        d
+    });
     let pending = [
-        ("hosecloud", raw.dialects.hosecloud.is_some()),
         ("feishu", raw.dialects.feishu.is_some()),
         ("bkflow", raw.dialects.bkflow.is_some()),
     ];
@@ -306,7 +349,7 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
             ));
         }
     }
-    Dialects { oauth }
+    Dialects { oauth, hosecloud }
 }
 
 fn check_upstreams(
@@ -425,12 +468,22 @@ fn check_route(
             .collect()
     });
     let mut oauth_scope = None;
+    let mut level = None;
     if let Some(req) = &r.require {
         let rk = format!("{key}.require");
         if auth == AuthMode::None {
             c.fail(rk.clone(), "a requirement needs auth: bearer");
         }
         oauth_scope = req.oauth_scope.clone();
+        level = req.level.as_deref().and_then(|l| {
+            Level::parse(l).or_else(|| {
+                c.fail(
+                    format!("{rk}.level"),
+                    format!("{l:?} is not tenant or platform"),
+                );
+                None
+            })
+        });
         let pending = [
             (
                 "resource",
@@ -438,7 +491,6 @@ fn check_route(
             ),
             ("scope", req.scope.is_some()),
             ("template", req.template.is_some()),
-            ("level", req.level.is_some()),
         ];
         for (name, set) in pending {
             if set {
@@ -462,6 +514,7 @@ fn check_route(
         auth,
         errors,
         oauth_scope,
+        level,
         dialects,
         forward_token: r.forward_token,
     })

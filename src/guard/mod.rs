@@ -4,7 +4,7 @@
 pub mod bearer;
 pub mod verify;
 
-use crate::config::{AuthMode, Dialect};
+use crate::config::{AuthMode, Dialect, Level};
 use crate::reject::{Invalid, Reject};
 use crate::state::{CompiledRoute, Shared};
 use crate::token::jwt::JwtKeys;
@@ -22,6 +22,8 @@ pub struct Principal {
     pub dialect: Dialect,
     /// oauth scopes it holds.
     pub scopes: Box<[Box<str>]>,
+    /// hosecloud level it holds.
+    pub level: Option<Level>,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
     /// Token id.
@@ -46,6 +48,7 @@ impl Principal {
         app: Box<str>,
         dialect: Dialect,
         scopes: Box<[Box<str>]>,
+        level: Option<Level>,
         exp: u64,
         jti: Box<str>,
     ) -> Self {
@@ -60,6 +63,7 @@ impl Principal {
             app,
             dialect,
             scopes,
+            level,
             exp,
             jti,
             identity,
@@ -125,6 +129,14 @@ pub fn check(
     if let Some(scope) = &route.config.oauth_scope {
         if !principal.scopes.iter().any(|s| **s == **scope) {
             return Err(Reject::Forbidden(format!("oauth scope {scope}")));
+        }
+    }
+    if let Some(need) = route.config.level {
+        if !principal.level.is_some_and(|held| held.satisfies(need)) {
+            return Err(Reject::Forbidden(format!(
+                "hosecloud level {}",
+                need.as_str()
+            )));
         }
     }
     Ok(Permit {

@@ -1,10 +1,10 @@
 //! Token → `Principal`: hot map first, then the JWT check, then remember it.
 
 use super::Principal;
-use crate::config::Dialect;
+use crate::config::{Dialect, Level};
 use crate::reject::{Invalid, Reject};
 use crate::state::Shared;
-use crate::token::jwt::{JwtKeys, VerifyError, LEEWAY_SECS};
+use crate::token::jwt::{JwtKeys, Scope, VerifyError};
 use crate::token::{now_secs, opaque};
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         if p.is_revoked() {
             return Err(Reject::InvalidToken(Invalid::Revoked));
         }
-        if p.exp + LEEWAY_SECS <= now {
+        if p.exp + keys.leeway() <= now {
             shared.hot.remove(&hash);
             return Err(Reject::InvalidToken(Invalid::Expired));
         }
@@ -36,15 +36,15 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         .as_deref()
         .and_then(Dialect::parse)
         .unwrap_or(Dialect::Oauth);
-    let scopes = claims
-        .scope
-        .into_iter()
-        .map(String::into_boxed_str)
-        .collect();
+    let (scopes, level) = match claims.scope {
+        Scope::List(v) => (v.into_iter().map(String::into_boxed_str).collect(), None),
+        Scope::Level(l) => (Box::default(), Level::parse(&l)),
+    };
     let p = Arc::new(Principal::new(
         claims.client_id.into(),
         dialect,
         scopes,
+        level,
         claims.exp,
         claims.jti.into(),
     ));

@@ -7,7 +7,7 @@
 use crate::config::{App, AppSecret, Dialect};
 use crate::secret::ct_eq;
 use crate::state::{Runtime, Shared};
-use crate::token::jwt::AccessClaims;
+use crate::token::jwt::{AccessClaims, Scope};
 use crate::token::{now_secs, opaque};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -143,15 +143,36 @@ pub struct Minted {
     pub claims: AccessClaims,
 }
 
-/// Signs a JWT for `app` from `dialect`, valid `ttl`, holding `scopes`, and counts it.
-pub fn mint_jwt(
-    rt: &Runtime,
-    shared: &Shared,
-    app: &App,
-    dialect: Dialect,
-    ttl: Duration,
-    scopes: Vec<String>,
-) -> Result<Minted, String> {
+/// What to put in a JWT besides the common claims.
+#[derive(Debug, Clone)]
+pub struct JwtSpec {
+    /// Issuing dialect (the `dialect` claim and the metric label).
+    pub dialect: Dialect,
+    /// Lifetime.
+    pub ttl: Duration,
+    /// `scope` claim.
+    pub scope: Scope,
+    /// Header `typ`.
+    pub typ: &'static str,
+    /// Dialect-specific claims.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl JwtSpec {
+    /// An oauth access token (`typ: at+jwt`, `scope` a list).
+    pub fn oauth(ttl: Duration, scopes: Vec<String>) -> Self {
+        JwtSpec {
+            dialect: Dialect::Oauth,
+            ttl,
+            scope: Scope::List(scopes),
+            typ: "at+jwt",
+            extra: Default::default(),
+        }
+    }
+}
+
+/// Signs a JWT for `app` as `spec` says, and counts it.
+pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, spec: JwtSpec) -> Result<Minted, String> {
     let now = now_secs();
     let claims = AccessClaims {
         iss: rt.config.signing.issuer.clone(),
@@ -159,15 +180,16 @@ pub fn mint_jwt(
         jti: opaque::random_hex128().to_ascii_uppercase(),
         iat: now,
         nbf: now,
-        exp: now + ttl.as_secs(),
-        scope: scopes,
-        dialect: Some(dialect.as_str().to_owned()),
+        exp: now + spec.ttl.as_secs(),
+        scope: spec.scope,
+        dialect: Some(spec.dialect.as_str().to_owned()),
+        extra: spec.extra,
     };
-    let token = rt.keys.sign(&claims, "at+jwt")?;
+    let token = rt.keys.sign(&claims, spec.typ)?;
     shared
         .metrics
         .tokens_issued
-        .with_label_values(&[dialect.as_str()])
+        .with_label_values(&[spec.dialect.as_str()])
         .inc();
     Ok(Minted { token, claims })
 }

@@ -1,9 +1,11 @@
 //! Token-issuing endpoints served by tollgate itself, one module per dialect around `core`.
 
 pub mod core;
+pub mod hosecloud;
 pub mod oauth;
 
 use crate::body::Body;
+use crate::config::Config;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use bytes::Bytes;
@@ -18,6 +20,40 @@ pub enum Endpoint {
     OauthSeed,
     /// RFC 6749 client credentials `POST /oauth/token`.
     OauthRfc,
+    /// Seed 001 `getAccessToken`.
+    HosecloudToken,
+    /// v3-shaped refresh (JSON body).
+    HosecloudRefresh,
+    /// Documented v2 refresh (query parameters).
+    HosecloudRefreshV2,
+}
+
+impl Endpoint {
+    /// One line for `tollgate check`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Endpoint::OauthSeed => "oauth (seed 003)",
+            Endpoint::OauthRfc => "oauth (RFC 6749 client credentials)",
+            Endpoint::HosecloudToken => "hosecloud getAccessToken (seed 001)",
+            Endpoint::HosecloudRefresh => "hosecloud refresh (v3 JSON shape)",
+            Endpoint::HosecloudRefreshV2 => "hosecloud refresh (documented v2 query form)",
+        }
+    }
+}
+
+/// Every issuing endpoint the config enables, with its path (all are `POST`).
+pub fn endpoints(config: &Config) -> Vec<(&str, Endpoint)> {
+    let mut out = Vec::new();
+    if let Some(o) = &config.dialects.oauth {
+        out.push((o.path.as_str(), Endpoint::OauthSeed));
+        out.push((o.rfc_path.as_str(), Endpoint::OauthRfc));
+    }
+    if let Some(h) = &config.dialects.hosecloud {
+        out.push((h.path.as_str(), Endpoint::HosecloudToken));
+        out.push((h.refresh_path.as_str(), Endpoint::HosecloudRefresh));
+        out.push((h.refresh_v2_path.as_str(), Endpoint::HosecloudRefreshV2));
+    }
+    out
 }
 
 /// Serves one issuing request.
@@ -30,6 +66,9 @@ pub async fn serve(
     match ep {
         Endpoint::OauthSeed => oauth::seed(req, rt, shared).await,
         Endpoint::OauthRfc => oauth::rfc(req, rt, shared).await,
+        Endpoint::HosecloudToken => hosecloud::get_access_token(req, rt, shared).await,
+        Endpoint::HosecloudRefresh => hosecloud::refresh_v3(req, rt, shared).await,
+        Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(req, rt, shared).await,
     }
 }
 

@@ -1,10 +1,9 @@
 //! The oauth dialect: seed 003's `POST /oauth/token/get` and RFC 6749's client-credentials
 //! `POST /oauth/token`. Both mint the same JWT (`typ: at+jwt`, `kid`, `client_id`, `scope`).
 
-use super::core::{authenticate, mint_jwt, AuthError};
+use super::core::{authenticate, mint_jwt, AuthError, JwtSpec};
 use super::read_body;
 use crate::body::{self, Body};
-use crate::config::Dialect;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use base64::engine::general_purpose::STANDARD;
@@ -76,9 +75,7 @@ pub async fn seed(
         rt,
         shared,
         &app,
-        Dialect::Oauth,
-        dialect.ttl,
-        app.oauth_scopes.clone(),
+        JwtSpec::oauth(dialect.ttl, app.oauth_scopes.clone()),
     ) {
         Ok(m) => m,
         Err(e) => {
@@ -273,7 +270,7 @@ pub async fn rfc(
             asked
         }
     };
-    let minted = match mint_jwt(rt, shared, &app, Dialect::Oauth, dialect.ttl, scopes) {
+    let minted = match mint_jwt(rt, shared, &app, JwtSpec::oauth(dialect.ttl, scopes)) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");
@@ -291,7 +288,7 @@ pub async fn rfc(
             "access_token": minted.token,
             "token_type": "Bearer",
             "expires_in": minted.claims.exp - minted.claims.iat,
-            "scope": minted.claims.scope.join(" "),
+            "scope": minted.claims.scope.joined(),
         }),
     );
     no_store(&mut res);

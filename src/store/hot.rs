@@ -92,6 +92,7 @@ mod tests {
             "app".into(),
             Dialect::Oauth,
             Box::new([]),
+            None,
             exp,
             jti.into(),
         ))

@@ -4,7 +4,9 @@
 //! revocations live in memory and issued JWTs need no storage to be verified.
 
 pub mod hot;
+pub mod refresh;
 pub mod revoked;
 
 pub use hot::HotTokens;
+pub use refresh::RefreshTokens;
 pub use revoked::Revocations;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Allowed clock skew on `exp` and `nbf`, in seconds.
+/// Default allowed clock skew on `exp` and `nbf`, in seconds (`signing.leeway`).
 pub const LEEWAY_SECS: u64 = 30;
 
 /// Claims of an access token.
@@ -29,12 +29,41 @@ pub struct AccessClaims {
     pub nbf: u64,
     /// Expiry.
     pub exp: u64,
-    /// oauth scopes.
+    /// oauth scopes (a list) or the hosecloud level (a string).
     #[serde(default)]
-    pub scope: Vec<String>,
+    pub scope: Scope,
     /// Issuing dialect.
     #[serde(default)]
     pub dialect: Option<String>,
+    /// Dialect-specific claims (hosecloud's `corporationId`, `loginId`, ...), kept as issued.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `scope` claim: oauth writes a list (seed 003), hosecloud a level string (seed 001).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Scope {
+    /// oauth scopes.
+    List(Vec<String>),
+    /// hosecloud `tenant` / `platform`.
+    Level(String),
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::List(Vec::new())
+    }
+}
+
+impl Scope {
+    /// The scopes as one space-separated string (RFC 7662 / RFC 6749 form).
+    pub fn joined(&self) -> String {
+        match self {
+            Scope::List(v) => v.join(" "),
+            Scope::Level(l) => l.clone(),
+        }
+    }
 }
 
 /// Why a JWT was not accepted.
@@ -209,7 +238,7 @@ impl JwtKeys {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &public_der);
         let kid = hex::encode_upper(&digest.as_ref()[..16]);
         let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = signing.leeway.as_secs();
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_issuer(&[&signing.issuer]);
@@ -254,6 +283,11 @@ impl JwtKeys {
         }
     }
 
+    /// Allowed clock skew, seconds.
+    pub fn leeway(&self) -> u64 {
+        self.validation.leeway
+    }
+
     /// `kid` of the current key.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -289,6 +323,7 @@ mod tests {
             alg,
             key_file: None,
             issuer: "https://gw.test".into(),
+            leeway: std::time::Duration::from_secs(LEEWAY_SECS),
         }
     }
 
@@ -301,8 +336,9 @@ mod tests {
             iat: now,
             nbf: now,
             exp: (now as i64 + exp_offset) as u64,
-            scope: vec!["bailunApi".into()],
+            scope: Scope::List(vec!["bailunApi".into()]),
             dialect: Some("oauth".into()),
+            extra: Default::default(),
         }
     }
 

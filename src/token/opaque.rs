@@ -23,6 +23,20 @@ pub fn random_hex128() -> String {
     hex::encode(random_bytes::<16>())
 }
 
+/// `n` random characters from `A-Za-z0-9` (unbiased: bytes past a multiple of 62 are redrawn).
+pub fn random_alnum(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in random_bytes::<64>() {
+            if b < 248 && out.len() < n {
+                out.push(ALPHABET[usize::from(b) % 62] as char);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +47,13 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(a, random_hex128());
+    }
+
+    #[test]
+    fn alnum_tokens_have_the_asked_length_and_alphabet() {
+        let t = random_alnum(60);
+        assert_eq!(t.len(), 60);
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()));
     }
 
     #[test]

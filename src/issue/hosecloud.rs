@@ -1,0 +1,232 @@
+//! The hosecloud dialect (seed 001): `getAccessToken` with `{appKey, appSecurity}`, the
+//! `{code: "200", msg, data}` envelope (code a string, errors on HTTP 200), a JWT whose
+//! `exp` × 1000 is `expiresTime`, and single-use refresh tokens that rotate both tokens,
+//! through a v3-shaped JSON endpoint and the documented v2 query form (DIALECTS decision 5).
+
+use super::core::{authenticate, mint_jwt, AuthError, JwtSpec, Minted};
+use super::read_body;
+use crate::body::{self, Body};
+use crate::config::{App, Dialect};
+use crate::reject::Reject;
+use crate::state::{Runtime, Shared};
+use crate::store::refresh::RefreshRecord;
+use crate::token::jwt::Scope;
+use crate::token::{now_secs, opaque};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn ok(data: Value) -> Response<Body> {
+    body::json(
+        StatusCode::OK,
+        &json!({ "code": "200", "msg": "操作成功", "data": data }),
+    )
+}
+
+fn bad_key() -> Response<Body> {
+    body::json(
+        StatusCode::OK,
+        &json!({ "code": "403", "msg": "密钥无效", "data": "" }),
+    )
+}
+
+fn system_error() -> Response<Body> {
+    body::json(
+        StatusCode::OK,
+        &json!({ "code": "500", "msg": "system error", "data": null, "traceId": opaque::random_hex128() }),
+    )
+}
+
+fn unauthorized_v3() -> Response<Body> {
+    body::json(
+        StatusCode::OK,
+        &json!({ "code": "403", "msg": "未授权", "data": "" }),
+    )
+}
+
+/// A fresh access + refresh pair.
+struct Pair {
+    app: Arc<App>,
+    minted: Minted,
+    refresh: String,
+}
+
+impl Pair {
+    fn corp_id(&self) -> &str {
+        self.app.corp_id.as_deref().unwrap_or(&self.app.id)
+    }
+
+    fn expires_ms(&self) -> u64 {
+        self.minted.claims.exp * 1000
+    }
+
+    fn v3_data(&self) -> Value {
+        json!({
+            "corpId": self.corp_id(),
+            "accessToken": self.minted.token,
+            "refreshToken": self.refresh,
+            "expiresTime": self.expires_ms(),
+            "scope": self.app.level.as_str(),
+        })
+    }
+}
+
+fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<Pair, String> {
+    let cfg = rt
+        .config
+        .dialects
+        .hosecloud
+        .as_ref()
+        .ok_or("hosecloud is not enabled")?;
+    let corp = app.corp_id.clone().unwrap_or_else(|| app.id.clone());
+    let login_id = format!("0-{}", app.id);
+    let mut extra = serde_json::Map::new();
+    // Sa-Token-style claims as in the seed's decoded token.
+    extra.insert("loginType".into(), "login".into());
+    extra.insert("loginId".into(), login_id.clone().into());
+    extra.insert("rnStr".into(), opaque::random_alnum(32).into());
+    extra.insert("corporationId".into(), corp.into());
+    extra.insert("userId".into(), login_id.into());
+    extra.insert("extInfo".into(), json!({}));
+    extra.insert("version".into(), 1.into());
+    extra.insert("shortTermToken".into(), false.into());
+    let spec = JwtSpec {
+        dialect: Dialect::Hosecloud,
+        ttl: cfg.ttl,
+        scope: Scope::Level(app.level.as_str().to_owned()),
+        typ: "JWT",
+        extra,
+    };
+    let minted = mint_jwt(rt, shared, &app, spec)?;
+    let refresh = opaque::random_alnum(60);
+    shared.refresh.put(
+        opaque::hash(&refresh),
+        RefreshRecord {
+            app: app.id.clone(),
+            access_jti: minted.claims.jti.clone(),
+            expires: now_secs() + cfg.refresh_ttl.as_secs(),
+        },
+    );
+    Ok(Pair {
+        app,
+        minted,
+        refresh,
+    })
+}
+
+fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// `POST getAccessToken` `{appKey, appSecurity}`.
+pub async fn get_access_token(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (Some(key), Some(secret)) = (str_field(&doc, "appKey"), str_field(&doc, "appSecurity"))
+    else {
+        return Ok(system_error());
+    };
+    let app = match authenticate(rt, shared, key, secret).await {
+        Ok(app) => app,
+        Err(AuthError::Internal) => return Ok(system_error()),
+        Err(_) => return Ok(bad_key()),
+    };
+    match issue_pair(rt, shared, app) {
+        Ok(pair) => Ok(ok(pair.v3_data())),
+        Err(e) => {
+            tracing::error!(error = %e, "hosecloud issue failed");
+            Ok(system_error())
+        }
+    }
+}
+
+/// Checks an access/refresh pair, consumes the refresh token, revokes the old access token
+/// and issues a new pair. An expired access token cannot be refreshed.
+fn rotate(rt: &Runtime, shared: &Shared, access: &str, refresh: &str) -> Option<Pair> {
+    let claims = rt.keys.verify(access).ok()?;
+    if claims.dialect.as_deref() != Some(Dialect::Hosecloud.as_str())
+        || shared.revoked.contains(&claims.jti)
+    {
+        return None;
+    }
+    let record = shared
+        .refresh
+        .take(&opaque::hash(refresh), &claims.jti, now_secs())?;
+    let app = rt.apps.get(&record.app).cloned()?;
+    shared
+        .revoked
+        .add(&claims.jti, claims.exp + rt.keys.leeway());
+    shared.hot.revoke_jti(&claims.jti);
+    issue_pair(rt, shared, app)
+        .map_err(|e| tracing::error!(error = %e, "hosecloud refresh failed"))
+        .ok()
+}
+
+/// `POST refreshToken` (v3 shape, our own): JSON `{accessToken, refreshToken}`.
+pub async fn refresh_v3(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (Some(access), Some(refresh)) = (
+        str_field(&doc, "accessToken"),
+        str_field(&doc, "refreshToken"),
+    ) else {
+        return Ok(system_error());
+    };
+    Ok(match rotate(rt, shared, access, refresh) {
+        Some(pair) => ok(pair.v3_data()),
+        None => unauthorized_v3(),
+    })
+}
+
+/// `POST /api/openapi/v2/auth/refreshToken?accessToken=..&refreshToken=..&powerCode=..`
+/// → `{"value": {accessToken, refreshToken, expireTime, corporationId}}`; HTTP 403 when refused.
+pub async fn refresh_v2(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let query = req.uri().query().unwrap_or("");
+    let mut access = None;
+    let mut refresh = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "accessToken" => access = Some(v.into_owned()),
+            "refreshToken" => refresh = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let refused = || {
+        body::json(
+            StatusCode::FORBIDDEN,
+            &json!({ "code": "403", "msg": "未授权" }),
+        )
+    };
+    let (Some(access), Some(refresh)) = (access, refresh) else {
+        return Ok(refused());
+    };
+    Ok(match rotate(rt, shared, &access, &refresh) {
+        Some(pair) => body::json(
+            StatusCode::OK,
+            &json!({ "value": {
+                "accessToken": pair.minted.token,
+                "refreshToken": pair.refresh,
+                "expireTime": pair.expires_ms(),
+                "corporationId": pair.corp_id(),
+            }}),
+        ),
+        None => refused(),
+    })
+}

@@ -1,0 +1,63 @@
+//! Refresh tokens (hosecloud): kept by hash, single use, bound to the access token they came with.
+//!
+//! In memory until the durable store lands (issue 4): a restart forgets them.
+
+use crate::token::opaque::TokenHash;
+use dashmap::DashMap;
+
+/// What a refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// App it was issued to.
+    pub app: String,
+    /// `jti` of the access token issued with it.
+    pub access_jti: String,
+    /// Expiry (seconds since the epoch).
+    pub expires: u64,
+}
+
+/// Live refresh tokens by hash.
+#[derive(Debug, Default)]
+pub struct RefreshTokens {
+    map: DashMap<TokenHash, RefreshRecord>,
+}
+
+impl RefreshTokens {
+    /// Remembers a refresh token.
+    pub fn put(&self, hash: TokenHash, record: RefreshRecord) {
+        self.map.insert(hash, record);
+    }
+
+    /// Consumes the token when it belongs with access token `jti` and is not expired at `now`;
+    /// a presentation that does not match leaves it in place (so a guess cannot burn it).
+    pub fn take(&self, hash: &TokenHash, jti: &str, now: u64) -> Option<RefreshRecord> {
+        self.map
+            .remove_if(hash, |_, r| r.access_jti == jti && r.expires > now)
+            .map(|(_, r)| r)
+    }
+
+    /// Forgets expired tokens.
+    pub fn sweep(&self, now: u64) {
+        self.map.retain(|_, r| r.expires > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_token_is_used_once_and_only_with_its_access_token() {
+        let t = RefreshTokens::default();
+        let rec = RefreshRecord {
+            app: "a".into(),
+            access_jti: "J".into(),
+            expires: 100,
+        };
+        t.put([1; 32], rec.clone());
+        assert_eq!(t.take(&[1; 32], "OTHER", 50), None);
+        assert_eq!(t.take(&[1; 32], "J", 150), None, "expired");
+        assert_eq!(t.take(&[1; 32], "J", 50), Some(rec));
+        assert_eq!(t.take(&[1; 32], "J", 50), None, "single use");
+    }
+}
