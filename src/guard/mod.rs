@@ -2,6 +2,7 @@
 //! module can make one, so an unchecked request cannot be forwarded.
 
 pub mod bearer;
+pub mod permission;
 pub mod verify;
 
 use crate::config::{AuthMode, Dialect, Level};
