@@ -168,8 +168,7 @@ async fn serve<'rt>(
     let route = match handler.target {
         Target::Proxy(i) => &rt.routes[i],
         Target::Issue(ep) => {
-            drop(path);
-            return crate::issue::serve(ep, req, rt, shared).await;
+            return crate::issue::serve(ep, req, &path, rt, shared).await;
         }
         Target::Jwks => {
             let mut res = body::json_bytes(StatusCode::OK, rt.keys.jwks());
@@ -181,7 +180,7 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
-    let permit = guard::check(&parts, route, shared, &rt.keys)?;
+    let permit = guard::check(&parts, &path, route, shared, &rt.keys)?;
     if permit.principal().is_some() {
         handler.metrics.decision(0);
         ctx.principal = permit.principal_arc();

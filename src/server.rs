@@ -123,6 +123,8 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         let left = gw.shared.hot.sweep(now);
         gw.shared.revoked.sweep(now);
         gw.shared.refresh.sweep(now);
+        // Expired bkflow tokens stay visible to revoke and renewal for 12 h, as the original keeps them.
+        gw.shared.bkflow.sweep(now * 1000, 12 * 3600 * 1000);
         gw.shared.metrics.hot_tokens.set(left as i64);
     }
 }

@@ -7,6 +7,7 @@ use crate::issue::Endpoint;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
+use crate::store::bkflow::BkflowTokens;
 use crate::store::{HotTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
 use arc_swap::ArcSwap;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub secrets: VerifiedSecrets,
     /// Live refresh tokens (hosecloud).
     pub refresh: RefreshTokens,
+    /// Live bkflow tokens.
+    pub bkflow: BkflowTokens,
 }
 
 impl Shared {
@@ -67,6 +70,7 @@ impl Shared {
             revoked: Revocations::default(),
             secrets: VerifiedSecrets::default(),
             refresh: RefreshTokens::default(),
+            bkflow: BkflowTokens::default(),
         }
     }
 }
@@ -126,7 +130,7 @@ impl Runtime {
         };
         let mut table = Table::default();
         for (path, ep) in crate::issue::endpoints(&config) {
-            builtin(&mut table, shared, path, Method::POST, Target::Issue(ep));
+            builtin(&mut table, shared, &path, Method::POST, Target::Issue(ep));
         }
         builtin(
             &mut table,

@@ -10,6 +10,7 @@ mod validate;
 
 pub use validate::validate;
 
+use crate::guard::permission::{Grant, Perm, Resource};
 use crate::route::pattern::Pattern;
 use crate::secret::Secret;
 use http::Method;
@@ -131,6 +132,12 @@ pub struct App {
     pub corp_id: Option<String>,
     /// Hosecloud level of its tokens (tenant by default).
     pub level: Level,
+    /// BKFlow space it owns.
+    pub space_id: Option<u64>,
+    /// Default BKFlow user.
+    pub user: Option<String>,
+    /// What its BKFlow tokens may carry at most.
+    pub grants: Vec<Grant>,
 }
 
 /// Hosecloud authorisation level; `platform` covers `tenant`.
@@ -222,6 +229,32 @@ pub struct Dialects {
     pub oauth: Option<OauthDialect>,
     /// The hosecloud dialect, when enabled.
     pub hosecloud: Option<HosecloudDialect>,
+    /// The bkflow dialect, when enabled.
+    pub bkflow: Option<BkflowDialect>,
+}
+
+/// How bkflow writes `expired_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD HH:MM:SS` as the seed shows (DIALECTS decision 2).
+    Seed,
+    /// ISO-8601 with milliseconds and `Z`, as the real server sends.
+    Iso8601,
+}
+
+/// `dialects.bkflow:`
+#[derive(Debug, Clone)]
+pub struct BkflowDialect {
+    /// Path prefix of `/space/{space_id}/...`.
+    pub prefix: String,
+    /// Token lifetime.
+    pub ttl: Duration,
+    /// A repeated apply renews the token's lifetime.
+    pub auto_renew: bool,
+    /// `expired_time` format.
+    pub time_format: TimeFormat,
+    /// Offset of the zone `expired_time` is written in (seed format), seconds east of UTC.
+    pub utc_offset: i32,
 }
 
 /// `dialects.hosecloud:`
@@ -316,10 +349,58 @@ pub struct RouteConfig {
     pub oauth_scope: Option<String>,
     /// Hosecloud level the token must hold.
     pub level: Option<Level>,
+    /// BKFlow resource permission the token must hold.
+    pub resource: Option<ResourceRequirement>,
     /// Dialects whose tokens are accepted; all when `None`.
     pub dialects: Option<Vec<Dialect>>,
     /// Keep the presented credential when forwarding.
     pub forward_token: bool,
+}
+
+/// Where a requirement's value comes from in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueRef {
+    /// Written in the config.
+    Literal(String),
+    /// `{name}`: a parameter of the route pattern.
+    Path(String),
+    /// `{query:name}`.
+    Query(String),
+    /// `{header:Name}`.
+    Header(http::HeaderName),
+}
+
+impl ValueRef {
+    /// Parses `literal`, `{param}`, `{query:name}` or `{header:Name}`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let Some(inner) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+            return Ok(ValueRef::Literal(s.to_owned()));
+        };
+        if let Some(q) = inner.strip_prefix("query:") {
+            return Ok(ValueRef::Query(q.to_owned()));
+        }
+        if let Some(h) = inner.strip_prefix("header:") {
+            return http::HeaderName::from_bytes(h.as_bytes())
+                .map(ValueRef::Header)
+                .map_err(|_| format!("{h:?} is not a header name"));
+        }
+        Ok(ValueRef::Path(inner.to_owned()))
+    }
+}
+
+/// `require: { resource, id, permission, scope, template }`.
+#[derive(Debug, Clone)]
+pub struct ResourceRequirement {
+    /// Type.
+    pub resource: Resource,
+    /// The resource's id.
+    pub id: ValueRef,
+    /// Permission.
+    pub perm: Perm,
+    /// The SCOPE id the resource lives in.
+    pub scope: Option<ValueRef>,
+    /// The template a task came from.
+    pub template: Option<ValueRef>,
 }
 
 /// `limits:` with defaults filled in.

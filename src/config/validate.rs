@@ -1,7 +1,7 @@
 //! Semantic checks that turn `RawConfig` into `Config`, collecting every problem.
 
 use super::locate::LineIndex;
-use super::raw::{RawConfig, RawRoute};
+use super::raw::{RawConfig, RawRequire, RawRoute};
 use super::*;
 use std::collections::HashMap;
 
@@ -238,28 +238,38 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
                 Level::Tenant
             }),
         };
+        let mut grants = Vec::new();
         for (g, grant) in a.grants.iter().enumerate() {
             let gk = format!("{key}.grants[{g}]");
-            let perms: &[&str] = match grant.resource.as_str() {
-                "TASK" => &["VIEW", "OPERATE"],
-                "TEMPLATE" => &["VIEW", "EDIT", "MOCK"],
-                "SCOPE" => &["VIEW", "EDIT", "OPERATE", "MOCK"],
-                other => {
-                    c.fail(
-                        format!("{gk}.resource"),
-                        format!("{other:?} is not TASK, TEMPLATE or SCOPE"),
-                    );
-                    continue;
-                }
-            };
-            if !perms.contains(&grant.permission.as_str()) {
+            let Some(resource) = Resource::parse(&grant.resource) else {
                 c.fail(
-                    format!("{gk}.permission"),
-                    format!(
-                        "{:?} is not one of {perms:?} for {}",
-                        grant.permission, grant.resource
-                    ),
+                    format!("{gk}.resource"),
+                    format!("{:?} is not TASK, TEMPLATE or SCOPE", grant.resource),
                 );
+                continue;
+            };
+            match Perm::parse(&grant.permission).filter(|p| resource.perms().contains(p)) {
+                Some(perm) => grants.push(Grant {
+                    resource,
+                    id: grant.id.clone(),
+                    perm,
+                }),
+                None => {
+                    let valid: Vec<&str> = resource.perms().iter().map(|p| p.as_str()).collect();
+                    let msg = format!(
+                        "{:?} is not one of {valid:?} for {}",
+                        grant.permission, grant.resource
+                    );
+                    c.fail(format!("{gk}.permission"), msg);
+                }
+            }
+            if grant.id.is_empty() || grant.id.len() > 32 {
+                c.fail(format!("{gk}.id"), "must be 1 to 32 characters, or *");
+            }
+        }
+        if let Some(u) = &a.user {
+            if u.is_empty() || u.len() > 32 {
+                c.fail(format!("{key}.user"), "must be 1 to 32 characters");
             }
         }
         apps.push(App {
@@ -269,6 +279,9 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
             oauth_scopes: a.oauth_scopes.clone(),
             corp_id: a.corp_id.clone(),
             level,
+            space_id: a.space_id,
+            user: a.user.clone(),
+            grants,
         });
     }
     apps
@@ -338,18 +351,65 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
         }
         d
     });
-    let pending = [
-        ("feishu", raw.dialects.feishu.is_some()),
-        ("bkflow", raw.dialects.bkflow.is_some()),
-    ];
-    for (name, on) in pending {
-        if on {
-            warnings.push(format!(
-                "dialects.{name}: accepted but not served by this build yet"
-            ));
+    let bkflow = raw.dialects.bkflow.as_ref().map(|b| {
+        let prefix = b.prefix.clone().unwrap_or_else(|| "/bkflow".to_owned());
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        if !prefix.is_empty() {
+            check_path(c, "dialects.bkflow.prefix", &prefix);
         }
+        let ttl = b.ttl.map_or(Duration::from_secs(3600), |d| d.0);
+        if ttl.is_zero() {
+            c.fail("dialects.bkflow.ttl", "must be more than 0");
+        }
+        let time_format = match b.time_format.as_deref() {
+            None | Some("seed") => TimeFormat::Seed,
+            Some("iso8601") => TimeFormat::Iso8601,
+            Some(other) => {
+                c.fail(
+                    "dialects.bkflow.time_format",
+                    format!("{other:?} is not seed or iso8601"),
+                );
+                TimeFormat::Seed
+            }
+        };
+        let utc_offset = match b.time_zone.as_deref() {
+            None | Some("UTC") | Some("Z") => 0,
+            Some(z) => parse_offset(z).unwrap_or_else(|| {
+                c.fail(
+                    "dialects.bkflow.time_zone",
+                    format!("{z:?} is not UTC or an offset such as +08:00"),
+                );
+                0
+            }),
+        };
+        BkflowDialect {
+            prefix,
+            ttl,
+            auto_renew: b.auto_renew.unwrap_or(true),
+            time_format,
+            utc_offset,
+        }
+    });
+    if raw.dialects.feishu.is_some() {
+        warnings.push("dialects.feishu: accepted but not served by this build yet".to_owned());
     }
-    Dialects { oauth, hosecloud }
+    Dialects {
+        oauth,
+        hosecloud,
+        bkflow,
+    }
+}
+
+/// `+08:00` / `-05:30` → seconds east of UTC.
+fn parse_offset(z: &str) -> Option<i32> {
+    let (sign, rest) = match z.as_bytes().first()? {
+        b'+' => (1, &z[1..]),
+        b'-' => (-1, &z[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60 && rest.len() == 5).then_some(sign * (h * 3600 + m * 60))
 }
 
 fn check_upstreams(
@@ -469,6 +529,7 @@ fn check_route(
     });
     let mut oauth_scope = None;
     let mut level = None;
+    let mut resource = None;
     if let Some(req) = &r.require {
         let rk = format!("{key}.require");
         if auth == AuthMode::None {
@@ -484,22 +545,7 @@ fn check_route(
                 None
             })
         });
-        let pending = [
-            (
-                "resource",
-                req.resource.is_some() || req.id.is_some() || req.permission.is_some(),
-            ),
-            ("scope", req.scope.is_some()),
-            ("template", req.template.is_some()),
-        ];
-        for (name, set) in pending {
-            if set {
-                c.fail(
-                    format!("{rk}.{name}"),
-                    "not enforced by this build yet; refusing rather than letting requests through",
-                );
-            }
-        }
+        resource = check_requirement(&rk, req, pattern.as_ref(), c);
     }
     if r.upstream_credential.is_some() {
         c.fail(
@@ -515,8 +561,105 @@ fn check_route(
         errors,
         oauth_scope,
         level,
+        resource,
         dialects,
         forward_token: r.forward_token,
+    })
+}
+
+fn check_ref(
+    key: &str,
+    text: &str,
+    pattern: Option<&Pattern>,
+    c: &mut Checker,
+) -> Option<ValueRef> {
+    match ValueRef::parse(text) {
+        Err(e) => {
+            c.fail(key, e);
+            None
+        }
+        Ok(ValueRef::Path(name)) if pattern.is_some_and(|p| !p.has_param(&name)) => {
+            c.fail(key, format!("the route path has no parameter {{{name}}}"));
+            None
+        }
+        Ok(v) => Some(v),
+    }
+}
+
+fn check_requirement(
+    rk: &str,
+    req: &RawRequire,
+    pattern: Option<&Pattern>,
+    c: &mut Checker,
+) -> Option<ResourceRequirement> {
+    let any = req.resource.is_some()
+        || req.id.is_some()
+        || req.permission.is_some()
+        || req.scope.is_some()
+        || req.template.is_some();
+    if !any {
+        return None;
+    }
+    let resource = match req.resource.as_deref().map(|r| (r, Resource::parse(r))) {
+        Some((_, Some(r))) => Some(r),
+        Some((r, None)) => {
+            c.fail(
+                format!("{rk}.resource"),
+                format!("{r:?} is not TASK, TEMPLATE or SCOPE"),
+            );
+            None
+        }
+        None => {
+            c.fail(
+                format!("{rk}.resource"),
+                "resource is required with id and permission",
+            );
+            None
+        }
+    };
+    let perm = match req.permission.as_deref() {
+        None => {
+            c.fail(
+                format!("{rk}.permission"),
+                "permission is required with resource",
+            );
+            None
+        }
+        Some(p) => match (Perm::parse(p), resource) {
+            (Some(perm), Some(r)) if r.perms().contains(&perm) => Some(perm),
+            _ => {
+                c.fail(
+                    format!("{rk}.permission"),
+                    format!(
+                        "{p:?} is not a permission of {}",
+                        req.resource.as_deref().unwrap_or("?")
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let id = match req.id.as_deref() {
+        Some(t) => check_ref(&format!("{rk}.id"), t, pattern, c),
+        None => {
+            c.fail(format!("{rk}.id"), "id is required with resource");
+            None
+        }
+    };
+    let scope = req
+        .scope
+        .as_deref()
+        .map(|t| check_ref(&format!("{rk}.scope"), t, pattern, c));
+    let template = req
+        .template
+        .as_deref()
+        .map(|t| check_ref(&format!("{rk}.template"), t, pattern, c));
+    Some(ResourceRequirement {
+        resource: resource?,
+        id: id?,
+        perm: perm?,
+        scope: scope.unwrap_or(None),
+        template: template.unwrap_or(None),
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bearer;
 pub mod permission;
+pub mod require;
 pub mod verify;
 
 use crate::config::{AuthMode, Dialect, Level};
@@ -11,6 +12,7 @@ use crate::state::{CompiledRoute, Shared};
 use crate::token::jwt::JwtKeys;
 pub use bearer::Source;
 use http::request::Parts;
+use permission::Grant;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,11 +27,17 @@ pub struct Principal {
     pub scopes: Box<[Box<str>]>,
     /// hosecloud level it holds.
     pub level: Option<Level>,
+    /// bkflow: the resource permission it holds.
+    pub grant: Option<Grant>,
+    /// bkflow: its space.
+    pub space: Option<u64>,
+    /// bkflow: the user it was applied for.
+    pub user: Option<Box<str>>,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
-    /// Token id.
+    /// Token id (JWT `jti`; for opaque tokens, a hash of the token).
     pub jti: Box<str>,
-    /// `X-Tollgate-App` / `X-Tollgate-Scope` values, made once per token, not per request.
+    /// Identity header values, made once per token, not per request.
     pub identity: Identity,
     revoked: AtomicBool,
 }
@@ -39,39 +47,78 @@ pub struct Principal {
 pub struct Identity {
     /// `X-Tollgate-App`.
     pub app: Option<http::HeaderValue>,
-    /// `X-Tollgate-Scope` (space-separated scopes).
+    /// `X-Tollgate-Scope` (space-separated oauth scopes, or the hosecloud level, or the bkflow grant).
     pub scope: Option<http::HeaderValue>,
+    /// `X-Tollgate-Space`.
+    pub space: Option<http::HeaderValue>,
+    /// `X-Tollgate-User`.
+    pub user: Option<http::HeaderValue>,
 }
 
 impl Principal {
-    /// A principal not (yet) revoked.
-    pub fn new(
-        app: Box<str>,
-        dialect: Dialect,
-        scopes: Box<[Box<str>]>,
-        level: Option<Level>,
-        exp: u64,
-        jti: Box<str>,
-    ) -> Self {
-        let identity = Identity {
-            app: http::HeaderValue::from_str(&app).ok(),
-            scope: match scopes.is_empty() {
-                true => None,
-                false => http::HeaderValue::from_str(&scopes.join(" ")).ok(),
-            },
-        };
+    /// A principal holding nothing beyond its app and dialect; add with the `with_*` methods.
+    pub fn new(app: Box<str>, dialect: Dialect, exp: u64, jti: Box<str>) -> Self {
         Principal {
             app,
             dialect,
-            scopes,
-            level,
+            scopes: Box::default(),
+            level: None,
+            grant: None,
+            space: None,
+            user: None,
             exp,
             jti,
-            identity,
+            identity: Identity::default(),
             revoked: AtomicBool::new(false),
         }
+        .sealed()
     }
 
+    /// With oauth scopes.
+    pub fn with_scopes(mut self, scopes: Box<[Box<str>]>) -> Self {
+        self.scopes = scopes;
+        self.sealed()
+    }
+
+    /// With a hosecloud level.
+    pub fn with_level(mut self, level: Option<Level>) -> Self {
+        self.level = level;
+        self.sealed()
+    }
+
+    /// With a bkflow space, user and grant.
+    pub fn with_bkflow(mut self, space: u64, user: &str, grant: Grant) -> Self {
+        self.space = Some(space);
+        self.user = Some(user.into());
+        self.grant = Some(grant);
+        self.sealed()
+    }
+
+    /// Recomputes the identity header values from the fields.
+    fn sealed(mut self) -> Self {
+        let value = |s: &str| http::HeaderValue::from_str(s).ok();
+        let scope = if let Some(g) = &self.grant {
+            Some(format!(
+                "{}:{}:{}",
+                g.resource.as_str(),
+                g.id,
+                g.perm.as_str()
+            ))
+        } else if let Some(l) = self.level {
+            Some(l.as_str().to_owned())
+        } else if !self.scopes.is_empty() {
+            Some(self.scopes.join(" "))
+        } else {
+            None
+        };
+        self.identity = Identity {
+            app: value(&self.app),
+            scope: scope.as_deref().and_then(value),
+            space: self.space.and_then(|s| value(&s.to_string())),
+            user: self.user.as_deref().and_then(value),
+        };
+        self
+    }
     /// Flags it revoked; hot copies held elsewhere see it at once.
     pub fn mark_revoked(&self) {
         self.revoked.store(true, Ordering::Release);
@@ -107,9 +154,10 @@ impl Permit {
     }
 }
 
-/// Decides whether the request in `parts` may use `route`.
+/// Decides whether the request in `parts` (whose normalised path is `path`) may use `route`.
 pub fn check(
     parts: &Parts,
+    path: &str,
     route: &CompiledRoute,
     shared: &Shared,
     keys: &JwtKeys,
@@ -139,6 +187,16 @@ pub fn check(
                 need.as_str()
             )));
         }
+    }
+    if let Some(req) = &route.config.resource {
+        require::check(
+            req,
+            principal.grant.as_ref(),
+            parts,
+            path,
+            &route.config.pattern,
+        )
+        .map_err(Reject::Forbidden)?;
     }
     Ok(Permit {
         principal: Some(principal),

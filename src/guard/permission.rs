@@ -100,7 +100,13 @@ pub struct Grant {
 
 impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} on {}", self.resource.as_str(), self.perm.as_str(), self.id)
+        write!(
+            f,
+            "{} {} on {}",
+            self.resource.as_str(),
+            self.perm.as_str(),
+            self.id
+        )
     }
 }
 
@@ -109,7 +115,10 @@ pub fn implies_same(resource: Resource, held: Perm, need: Perm) -> bool {
     held == need
         || matches!(
             (resource, held, need),
-            (Task, Operate, View) | (Template, Mock, Edit | View) | (Template, Edit, View) | (Scope, Mock, _)
+            (Task, Operate, View)
+                | (Template, Mock, Edit | View)
+                | (Template, Edit, View)
+                | (Scope, Mock, _)
         )
 }
 
@@ -131,11 +140,35 @@ enum Via {
     TemplateOf,
 }
 
-/// SPEC §4: required (type, permission) → the held (via, type, permissions) that satisfy it.
-const TABLE: &[(Resource, Perm, &[(Via, Resource, &[Perm])])] = &[
-    (Template, View, &[(Via::Itself, Template, &[View, Edit, Mock]), (Via::ScopeOf, Scope, &[View, Edit, Mock])]),
-    (Template, Edit, &[(Via::Itself, Template, &[Edit, Mock]), (Via::ScopeOf, Scope, &[Edit, Mock])]),
-    (Template, Mock, &[(Via::Itself, Template, &[Mock]), (Via::ScopeOf, Scope, &[Mock])]),
+/// One way to satisfy a requirement: a grant reached `Via` the resource, of this type, holding one of these.
+type Way = (Via, Resource, &'static [Perm]);
+
+/// SPEC §4: required (type, permission) → the ways that satisfy it.
+const TABLE: &[(Resource, Perm, &[Way])] = &[
+    (
+        Template,
+        View,
+        &[
+            (Via::Itself, Template, &[View, Edit, Mock]),
+            (Via::ScopeOf, Scope, &[View, Edit, Mock]),
+        ],
+    ),
+    (
+        Template,
+        Edit,
+        &[
+            (Via::Itself, Template, &[Edit, Mock]),
+            (Via::ScopeOf, Scope, &[Edit, Mock]),
+        ],
+    ),
+    (
+        Template,
+        Mock,
+        &[
+            (Via::Itself, Template, &[Mock]),
+            (Via::ScopeOf, Scope, &[Mock]),
+        ],
+    ),
     (
         Task,
         View,
@@ -148,7 +181,11 @@ const TABLE: &[(Resource, Perm, &[(Via, Resource, &[Perm])])] = &[
     (
         Task,
         Operate,
-        &[(Via::Itself, Task, &[Operate]), (Via::ScopeOf, Scope, &[Operate, Mock]), (Via::TemplateOf, Template, &[Mock])],
+        &[
+            (Via::Itself, Task, &[Operate]),
+            (Via::ScopeOf, Scope, &[Operate, Mock]),
+            (Via::TemplateOf, Template, &[Mock]),
+        ],
     ),
     (Scope, View, &[(Via::Itself, Scope, &[View, Mock])]),
     (Scope, Edit, &[(Via::Itself, Scope, &[Edit, Mock])]),
@@ -173,7 +210,10 @@ pub struct Need<'a> {
 
 /// True when `held` (a token's concrete grant) meets `need`.
 pub fn satisfies(held: &Grant, need: &Need<'_>) -> bool {
-    let Some((_, _, ways)) = TABLE.iter().find(|(r, p, _)| *r == need.resource && *p == need.perm) else {
+    let Some((_, _, ways)) = TABLE
+        .iter()
+        .find(|(r, p, _)| *r == need.resource && *p == need.perm)
+    else {
         return false;
     };
     ways.iter().any(|(via, resource, perms)| {
@@ -182,7 +222,9 @@ pub fn satisfies(held: &Grant, need: &Need<'_>) -> bool {
             Via::ScopeOf => need.scope,
             Via::TemplateOf => need.template,
         };
-        held.resource == *resource && perms.contains(&held.perm) && target.is_some_and(|t| t == held.id)
+        held.resource == *resource
+            && perms.contains(&held.perm)
+            && target.is_some_and(|t| t == held.id)
     })
 }
 
@@ -201,7 +243,11 @@ mod tests {
     }
 
     fn g(resource: Resource, id: &str, perm: Perm) -> Grant {
-        Grant { resource, id: id.into(), perm }
+        Grant {
+            resource,
+            id: id.into(),
+            perm,
+        }
     }
 
     proptest! {
@@ -249,7 +295,13 @@ mod tests {
 
     #[test]
     fn the_spec_table_row_by_row() {
-        let need = |resource, perm| Need { resource, id: "t1", perm, scope: Some("project_3"), template: Some("tpl9") };
+        let need = |resource, perm| Need {
+            resource,
+            id: "t1",
+            perm,
+            scope: Some("project_3"),
+            template: Some("tpl9"),
+        };
         let ok = |held: Grant, n: Need<'_>| satisfies(&held, &n);
         // TEMPLATE VIEW
         for p in [View, Edit, Mock] {
@@ -265,10 +317,18 @@ mod tests {
         assert!(!ok(g(Template, "t1", Edit), need(Template, Mock)));
         assert!(ok(g(Scope, "project_3", Mock), need(Template, Mock)));
         // TASK VIEW
-        for held in [g(Task, "t1", View), g(Task, "t1", Operate), g(Scope, "project_3", Operate), g(Template, "tpl9", Mock)] {
+        for held in [
+            g(Task, "t1", View),
+            g(Task, "t1", Operate),
+            g(Scope, "project_3", Operate),
+            g(Template, "tpl9", Mock),
+        ] {
             assert!(ok(held, need(Task, View)));
         }
-        assert!(!ok(g(Scope, "project_3", Edit), need(Task, View)), "SCOPE EDIT gives no task access");
+        assert!(
+            !ok(g(Scope, "project_3", Edit), need(Task, View)),
+            "SCOPE EDIT gives no task access"
+        );
         assert!(!ok(g(Template, "tpl9", Edit), need(Task, View)));
         // TASK OPERATE
         assert!(!ok(g(Task, "t1", View), need(Task, Operate)));

@@ -1,11 +1,12 @@
-//! Token → `Principal`: hot map first, then the JWT check, then remember it.
+//! Token → `Principal`: hot map first; on a miss, a JWT is signature-checked and an opaque
+//! token looked up in its dialect's records; then the principal is remembered.
 
 use super::Principal;
 use crate::config::{Dialect, Level};
 use crate::reject::{Invalid, Reject};
 use crate::state::Shared;
 use crate::token::jwt::{JwtKeys, Scope, VerifyError};
-use crate::token::{now_secs, opaque};
+use crate::token::{now_millis, now_secs, opaque};
 use std::sync::Arc;
 
 /// Verifies `token` and returns who it stands for.
@@ -17,13 +18,42 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         if p.is_revoked() {
             return Err(Reject::InvalidToken(Invalid::Revoked));
         }
-        if p.exp + keys.leeway() <= now {
+        let grace = if p.dialect == Dialect::Bkflow {
+            0
+        } else {
+            keys.leeway()
+        };
+        if p.exp + grace <= now {
             shared.hot.remove(&hash);
             return Err(Reject::InvalidToken(Invalid::Expired));
         }
         return Ok(p);
     }
     shared.metrics.cache_misses.inc();
+    let p = if token.contains('.') {
+        from_jwt(token, keys, shared)?
+    } else {
+        from_opaque(&hash, shared)?
+    };
+    let p = Arc::new(p);
+    shared.hot.insert(hash, Arc::clone(&p), now);
+    // A revocation may have landed between the lookup above and the insert.
+    if still_revoked(&p, &hash, shared) {
+        p.mark_revoked();
+        shared.hot.remove(&hash);
+        return Err(Reject::InvalidToken(Invalid::Revoked));
+    }
+    Ok(p)
+}
+
+fn still_revoked(p: &Principal, hash: &opaque::TokenHash, shared: &Shared) -> bool {
+    match p.dialect {
+        Dialect::Bkflow => shared.bkflow.lookup(hash, now_millis()).is_none(),
+        _ => shared.revoked.contains(&p.jti),
+    }
+}
+
+fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, Reject> {
     let claims = keys.verify(token).map_err(|e| match e {
         VerifyError::Expired => Reject::InvalidToken(Invalid::Expired),
         VerifyError::Invalid => Reject::InvalidToken(Invalid::Bad),
@@ -40,20 +70,27 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         Scope::List(v) => (v.into_iter().map(String::into_boxed_str).collect(), None),
         Scope::Level(l) => (Box::default(), Level::parse(&l)),
     };
-    let p = Arc::new(Principal::new(
+    Ok(Principal::new(
         claims.client_id.into(),
         dialect,
-        scopes,
-        level,
         claims.exp,
         claims.jti.into(),
-    ));
-    shared.hot.insert(hash, Arc::clone(&p), now);
-    // A revocation may have landed between the check above and the insert.
-    if shared.revoked.contains(&p.jti) {
-        p.mark_revoked();
-        shared.hot.remove(&hash);
-        return Err(Reject::InvalidToken(Invalid::Revoked));
-    }
-    Ok(p)
+    )
+    .with_scopes(scopes)
+    .with_level(level))
+}
+
+fn from_opaque(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, Reject> {
+    let rec = shared
+        .bkflow
+        .lookup(hash, now_millis())
+        .ok_or(Reject::InvalidToken(Invalid::Bad))?;
+    let jti = hex::encode(&hash[..8]);
+    Ok(Principal::new(
+        rec.app.into(),
+        Dialect::Bkflow,
+        rec.expires_ms / 1000,
+        jti.into(),
+    )
+    .with_bkflow(rec.space, &rec.user, rec.grant))
 }

@@ -1,5 +1,6 @@
 //! Token-issuing endpoints served by tollgate itself, one module per dialect around `core`.
 
+pub mod bkflow;
 pub mod core;
 pub mod hosecloud;
 pub mod oauth;
@@ -26,6 +27,10 @@ pub enum Endpoint {
     HosecloudRefresh,
     /// Documented v2 refresh (query parameters).
     HosecloudRefreshV2,
+    /// Seed 000 `apply_token`.
+    BkflowApply,
+    /// `revoke_token`.
+    BkflowRevoke,
 }
 
 impl Endpoint {
@@ -37,29 +42,42 @@ impl Endpoint {
             Endpoint::HosecloudToken => "hosecloud getAccessToken (seed 001)",
             Endpoint::HosecloudRefresh => "hosecloud refresh (v3 JSON shape)",
             Endpoint::HosecloudRefreshV2 => "hosecloud refresh (documented v2 query form)",
+            Endpoint::BkflowApply => "bkflow apply_token (seed 000)",
+            Endpoint::BkflowRevoke => "bkflow revoke_token",
         }
     }
 }
 
-/// Every issuing endpoint the config enables, with its path (all are `POST`).
-pub fn endpoints(config: &Config) -> Vec<(&str, Endpoint)> {
+/// Every issuing endpoint the config enables, with its path pattern (all are `POST`).
+pub fn endpoints(config: &Config) -> Vec<(String, Endpoint)> {
     let mut out = Vec::new();
     if let Some(o) = &config.dialects.oauth {
-        out.push((o.path.as_str(), Endpoint::OauthSeed));
-        out.push((o.rfc_path.as_str(), Endpoint::OauthRfc));
+        out.push((o.path.clone(), Endpoint::OauthSeed));
+        out.push((o.rfc_path.clone(), Endpoint::OauthRfc));
     }
     if let Some(h) = &config.dialects.hosecloud {
-        out.push((h.path.as_str(), Endpoint::HosecloudToken));
-        out.push((h.refresh_path.as_str(), Endpoint::HosecloudRefresh));
-        out.push((h.refresh_v2_path.as_str(), Endpoint::HosecloudRefreshV2));
+        out.push((h.path.clone(), Endpoint::HosecloudToken));
+        out.push((h.refresh_path.clone(), Endpoint::HosecloudRefresh));
+        out.push((h.refresh_v2_path.clone(), Endpoint::HosecloudRefreshV2));
+    }
+    if let Some(b) = &config.dialects.bkflow {
+        out.push((
+            format!("{}/space/{{space_id}}/apply_token/", b.prefix),
+            Endpoint::BkflowApply,
+        ));
+        out.push((
+            format!("{}/space/{{space_id}}/revoke_token/", b.prefix),
+            Endpoint::BkflowRevoke,
+        ));
     }
     out
 }
 
-/// Serves one issuing request.
+/// Serves one issuing request (`path` is the normalised path it matched on).
 pub async fn serve(
     ep: Endpoint,
     req: http::Request<Incoming>,
+    path: &str,
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
@@ -69,6 +87,8 @@ pub async fn serve(
         Endpoint::HosecloudToken => hosecloud::get_access_token(req, rt, shared).await,
         Endpoint::HosecloudRefresh => hosecloud::refresh_v3(req, rt, shared).await,
         Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(req, rt, shared).await,
+        Endpoint::BkflowApply => bkflow::token::apply(req, path, rt, shared).await,
+        Endpoint::BkflowRevoke => bkflow::token::revoke(req, path, rt, shared).await,
     }
 }
 

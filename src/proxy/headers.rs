@@ -13,6 +13,10 @@ use std::fmt::Write as _;
 pub static X_TOLLGATE_APP: HeaderName = HeaderName::from_static("x-tollgate-app");
 /// `X-Tollgate-Scope`.
 pub static X_TOLLGATE_SCOPE: HeaderName = HeaderName::from_static("x-tollgate-scope");
+/// `X-Tollgate-Space`.
+pub static X_TOLLGATE_SPACE: HeaderName = HeaderName::from_static("x-tollgate-space");
+/// `X-Tollgate-User`.
+pub static X_TOLLGATE_USER: HeaderName = HeaderName::from_static("x-tollgate-user");
 /// `X-Tollgate-Dialect`.
 pub static X_TOLLGATE_DIALECT: HeaderName = HeaderName::from_static("x-tollgate-dialect");
 /// `X-Request-Id`.
@@ -111,6 +115,12 @@ pub fn prepare(
         );
         if let Some(v) = &p.identity.scope {
             h.insert(X_TOLLGATE_SCOPE.clone(), v.clone());
+        }
+        if let Some(v) = &p.identity.space {
+            h.insert(X_TOLLGATE_SPACE.clone(), v.clone());
+        }
+        if let Some(v) = &p.identity.user {
+            h.insert(X_TOLLGATE_USER.clone(), v.clone());
         }
     }
     let mut xff = String::with_capacity(64);

@@ -95,6 +95,13 @@ impl Pattern {
         &self.segs
     }
 
+    /// True when the pattern binds `name`.
+    pub fn has_param(&self, name: &str) -> bool {
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Seg::Param(n) | Seg::CatchAll(n) if &**n == name))
+    }
+
     /// The value bound to parameter `name` in `path` (a path this pattern matched).
     pub fn param<'p>(&self, path: &'p str, name: &str) -> Option<&'p str> {
         let mut rest = path.strip_prefix('/')?;

@@ -91,8 +91,6 @@ mod tests {
         Arc::new(Principal::new(
             "app".into(),
             Dialect::Oauth,
-            Box::new([]),
-            None,
             exp,
             jti.into(),
         ))

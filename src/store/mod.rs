@@ -3,6 +3,7 @@
 //! The durable `Store` (embedded SQLite, Redis) arrives with its own issue; until then
 //! revocations live in memory and issued JWTs need no storage to be verified.
 
+pub mod bkflow;
 pub mod hot;
 pub mod refresh;
 pub mod revoked;

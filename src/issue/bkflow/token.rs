@@ -1,0 +1,258 @@
+//! `apply_token` (seed 000) and `revoke_token` under `{prefix}/space/{space_id}/`.
+
+use super::{
+    authenticate_app, check_space, credentials, format_time, gateway_error, invalid_args,
+    py_json_dumps, space_of, trace_id, view, view_error,
+};
+use crate::body::Body;
+use crate::guard::permission::{grant_covers, Grant, Perm, Resource};
+use crate::issue::read_body;
+use crate::reject::Reject;
+use crate::state::{Runtime, Shared};
+use crate::store::bkflow::{Owner, RevokeFilter};
+use crate::token::{now_millis, opaque};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{json, Map, Value};
+
+const REQUIRED: &str = "该字段是必填项。";
+const NOT_STRING: &str = "不是有效的字符串。";
+const TOO_LONG: &str = "请确保这个字段不能超过 32 个字符。";
+
+fn invalid_choice(v: &str) -> String {
+    format!("\u{201c}{v}\u{201d} 不是合法选项。")
+}
+
+/// DRF CharField(max_length=32): strings, and numbers stringified; anything else refused.
+fn char_field(v: Option<&Value>, required: bool) -> Result<Option<String>, &'static str> {
+    match v {
+        None | Some(Value::Null) if required => Err(REQUIRED),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() && required => Err("该字段不能为空。"),
+        Some(Value::String(s)) if s.chars().count() > 32 => Err(TOO_LONG),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(NOT_STRING),
+    }
+}
+
+fn choice<T>(
+    v: Option<&Value>,
+    required: bool,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, String> {
+    match v {
+        None | Some(Value::Null) if required => Err(REQUIRED.into()),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse(s).map(Some).ok_or_else(|| invalid_choice(s)),
+        Some(other) => Err(invalid_choice(&other.to_string())),
+    }
+}
+
+/// The body as a JSON object, or the view's code-500 answer (`json.loads` failed).
+fn json_object(bytes: &[u8], trace: &str) -> Result<Map<String, Value>, Response<Body>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(view_error(500, "request body must be a JSON object", trace)),
+        Err(e) => Err(view_error(500, &e.to_string(), trace)),
+    }
+}
+
+/// `POST {prefix}/space/{space_id}/apply_token/`.
+pub async fn apply(
+    req: http::Request<Incoming>,
+    path: &str,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(cfg) = &rt.config.dialects.bkflow else {
+        return Err(Reject::NotFound);
+    };
+    let space = space_of(path).ok_or(Reject::NotFound)?;
+    let (parts, body) = req.into_parts();
+    let trace = trace_id(&parts);
+    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let creds = credentials(&parts, doc.as_ref());
+    let app = match authenticate_app(rt, shared, &creds).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    // The user: bk_username, else the app's configured user (bk_token / access_token name
+    // users of a BlueKing login we do not run, so they cannot stand for one here).
+    let Some(user) = creds.username.clone().or_else(|| app.user.clone()) else {
+        return Ok(invalid_args(
+            "user authentication failed, please provide a valid user identity, such as bk_username, bk_token, access_token",
+        ));
+    };
+    if let Err(res) = check_space(rt, &app, space) {
+        return Ok(res);
+    }
+    let fields = match json_object(&bytes, &trace) {
+        Ok(m) => m,
+        Err(res) => return Ok(res),
+    };
+    let resource = choice(fields.get("resource_type"), true, Resource::parse);
+    let resource_id = char_field(fields.get("resource_id"), true);
+    let perm = choice(fields.get("permission_type"), true, Perm::parse);
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    if let Err(e) = &resource {
+        errors.push(("resource_type", e.clone()));
+    }
+    if let Err(e) = &resource_id {
+        errors.push(("resource_id", (*e).to_owned()));
+    }
+    if let Err(e) = &perm {
+        errors.push(("permission_type", e.clone()));
+    }
+    let (Ok(Some(resource)), Ok(Some(id)), Ok(Some(perm))) = (resource, resource_id, perm) else {
+        return Ok(view_error(400, &py_json_dumps(&errors), &trace));
+    };
+    if !resource.perms().contains(&perm) {
+        let valid: Vec<&str> = resource.perms().iter().map(|p| p.as_str()).collect();
+        let msg = format!(
+            "\u{201c}{}\u{201d} 不是 {} 的合法选项（{}）。",
+            perm.as_str(),
+            resource.as_str(),
+            valid.join(", ")
+        );
+        return Ok(view_error(
+            400,
+            &py_json_dumps(&[("permission_type", msg)]),
+            &trace,
+        ));
+    }
+    if resource == Resource::Scope && id.matches('_').count() != 1 {
+        return Ok(view_error(
+            500,
+            "创建Token失败: token申请失败，对应的资源不存在",
+            &trace,
+        ));
+    }
+    let want = Grant { resource, id, perm };
+    if !app.grants.iter().any(|g| grant_covers(g, &want)) {
+        return Ok(gateway_error(
+            StatusCode::FORBIDDEN,
+            1_640_301,
+            "APP_NO_PERMISSION",
+            "App has no permission to the resource [reason=\"no permission\"]",
+        ));
+    }
+    let now = now_millis();
+    let applied = shared.bkflow.apply(
+        Owner {
+            space,
+            app: &app.id,
+            user: &user,
+        },
+        want,
+        cfg.ttl.as_millis() as u64,
+        cfg.auto_renew,
+        now,
+    );
+    if applied.reused {
+        // The hot copy carries the old expiry; the next use reads the renewed record.
+        shared.hot.remove(&opaque::hash(&applied.token));
+    } else {
+        shared
+            .metrics
+            .tokens_issued
+            .with_label_values(&["bkflow"])
+            .inc();
+    }
+    let rec = &applied.record;
+    let expired = format_time(rec.expires_ms, cfg.time_format, cfg.utc_offset);
+    let Value::Object(obj) = json!({
+        "result": true,
+        "code": 0,
+        "message": "",
+        "data": {
+            "space_id": rec.space,
+            "user": rec.user,
+            "resource_type": rec.grant.resource.as_str(),
+            "resource_id": rec.grant.id,
+            "token": applied.token,
+            "permission_type": rec.grant.perm.as_str(),
+            "expired_time": expired,
+            "expired": expired,
+        },
+    }) else {
+        unreachable!("a json! object literal")
+    };
+    Ok(view(StatusCode::OK, obj, &trace))
+}
+
+/// `POST {prefix}/space/{space_id}/revoke_token/`: every still-valid token of the space that
+/// matches all given fields expires now; `{}` revokes the whole space.
+pub async fn revoke(
+    req: http::Request<Incoming>,
+    path: &str,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let space = space_of(path).ok_or(Reject::NotFound)?;
+    let (parts, body) = req.into_parts();
+    let trace = trace_id(&parts);
+    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let app = match authenticate_app(rt, shared, &credentials(&parts, doc.as_ref())).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    if let Err(res) = check_space(rt, &app, space) {
+        return Ok(res);
+    }
+    let fields = match json_object(&bytes, &trace) {
+        Ok(m) => m,
+        Err(res) => return Ok(res),
+    };
+    let token = char_field(fields.get("token"), false);
+    let user = char_field(fields.get("user"), false);
+    let resource_id = char_field(fields.get("resource_id"), false);
+    let resource = choice(fields.get("resource_type"), false, Resource::parse);
+    let perm = choice(fields.get("permission_type"), false, Perm::parse);
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    for (k, r) in [
+        ("token", &token),
+        ("user", &user),
+        ("resource_id", &resource_id),
+    ] {
+        if let Err(e) = r {
+            errors.push((k, (*e).to_owned()));
+        }
+    }
+    if let Err(e) = &resource {
+        errors.push(("resource_type", e.clone()));
+    }
+    if let Err(e) = &perm {
+        errors.push(("permission_type", e.clone()));
+    }
+    let (Ok(token), Ok(user), Ok(resource_id), Ok(resource), Ok(perm)) =
+        (token, user, resource_id, resource, perm)
+    else {
+        return Ok(view_error(400, &py_json_dumps(&errors), &trace));
+    };
+    let filter = RevokeFilter {
+        token: token.as_deref().map(opaque::hash),
+        user,
+        resource,
+        resource_id,
+        perm,
+    };
+    let revoked = shared.bkflow.revoke(space, &filter, now_millis());
+    for hash in &revoked {
+        if let Some(p) = shared.hot.get(hash) {
+            p.mark_revoked();
+        }
+        shared.hot.remove(hash);
+    }
+    let Value::Object(obj) = json!({
+        "result": true,
+        "data": format!("{} tokens revoke success", revoked.len()),
+        "message": "",
+        "code": 0,
+    }) else {
+        unreachable!("a json! object literal")
+    };
+    Ok(view(StatusCode::OK, obj, &trace))
+}

@@ -1,0 +1,341 @@
+//! BKFlow token records. A token is not stored: it is derived as HMAC(server key, record id)
+//! cut to 32 hex (SPEC §7), so the same token can be answered again for a repeated apply,
+//! while the records themselves hold only its hash.
+//!
+//! In memory until the durable store lands (issue 4): the server key and the records are
+//! lost on restart.
+
+use crate::guard::permission::{Grant, Perm, Resource};
+use crate::token::opaque::{self, TokenHash};
+use aws_lc_rs::hmac;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+/// One issued token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BkRecord {
+    /// Record id (the MAC input).
+    pub id: u128,
+    /// Space.
+    pub space: u64,
+    /// App that applied.
+    pub app: String,
+    /// User it was applied for.
+    pub user: String,
+    /// What it grants.
+    pub grant: Grant,
+    /// Expiry, milliseconds since the epoch (`expired_time`).
+    pub expires_ms: u64,
+}
+
+/// Which tokens of a space a revoke matches (every given field must match).
+#[derive(Debug, Default, Clone)]
+pub struct RevokeFilter {
+    /// The token's hash.
+    pub token: Option<TokenHash>,
+    /// User.
+    pub user: Option<String>,
+    /// Type.
+    pub resource: Option<Resource>,
+    /// Resource id.
+    pub resource_id: Option<String>,
+    /// Permission.
+    pub perm: Option<Perm>,
+}
+
+type IdentityKey = (u64, String, String, Resource, String, Perm);
+
+/// Live BKFlow tokens.
+#[derive(Debug)]
+pub struct BkflowTokens {
+    key: hmac::Key,
+    records: DashMap<u128, BkRecord>,
+    by_hash: DashMap<TokenHash, u128>,
+    by_identity: DashMap<IdentityKey, u128>,
+}
+
+impl Default for BkflowTokens {
+    fn default() -> Self {
+        BkflowTokens {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
+            records: DashMap::new(),
+            by_hash: DashMap::new(),
+            by_identity: DashMap::new(),
+        }
+    }
+}
+
+/// Who a token is for: space, app and user.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// Space.
+    pub space: u64,
+    /// App id.
+    pub app: &'a str,
+    /// User.
+    pub user: &'a str,
+}
+
+/// Outcome of an apply.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The token (32 lower-case hex).
+    pub token: String,
+    /// Its record after the apply.
+    pub record: BkRecord,
+    /// True when an existing token was returned (and renewed if auto-renewal is on).
+    pub reused: bool,
+}
+
+impl BkflowTokens {
+    /// The token of record `id`.
+    pub fn token_of(&self, id: u128) -> String {
+        let tag = hmac::sign(&self.key, &id.to_be_bytes());
+        hex::encode(&tag.as_ref()[..16])
+    }
+
+    /// Returns the live token for (owner, grant), renewed when `renew`, or a new one.
+    pub fn apply(
+        &self,
+        owner: Owner<'_>,
+        grant: Grant,
+        ttl_ms: u64,
+        renew: bool,
+        now_ms: u64,
+    ) -> Applied {
+        let Owner { space, app, user } = owner;
+        let key = (
+            space,
+            app.to_owned(),
+            user.to_owned(),
+            grant.resource,
+            grant.id.clone(),
+            grant.perm,
+        );
+        match self.by_identity.entry(key) {
+            Entry::Occupied(mut e) => {
+                let id = *e.get();
+                if let Some(mut rec) = self.records.get_mut(&id) {
+                    if rec.expires_ms >= now_ms {
+                        if renew {
+                            rec.expires_ms = now_ms + ttl_ms;
+                        }
+                        return Applied {
+                            token: self.token_of(id),
+                            record: rec.clone(),
+                            reused: true,
+                        };
+                    }
+                }
+                let fresh = self.create(space, app, user, grant, now_ms + ttl_ms);
+                e.insert(fresh.record.id);
+                fresh
+            }
+            Entry::Vacant(e) => {
+                let fresh = self.create(space, app, user, grant, now_ms + ttl_ms);
+                e.insert(fresh.record.id);
+                fresh
+            }
+        }
+    }
+
+    fn create(&self, space: u64, app: &str, user: &str, grant: Grant, expires_ms: u64) -> Applied {
+        let id = u128::from_be_bytes(opaque::random_bytes::<16>());
+        let token = self.token_of(id);
+        let record = BkRecord {
+            id,
+            space,
+            app: app.to_owned(),
+            user: user.to_owned(),
+            grant,
+            expires_ms,
+        };
+        self.records.insert(id, record.clone());
+        self.by_hash.insert(opaque::hash(&token), id);
+        Applied {
+            token,
+            record,
+            reused: false,
+        }
+    }
+
+    /// The live record of a presented token.
+    pub fn lookup(&self, hash: &TokenHash, now_ms: u64) -> Option<BkRecord> {
+        let id = *self.by_hash.get(hash)?;
+        let rec = self.records.get(&id)?;
+        (rec.expires_ms >= now_ms).then(|| rec.clone())
+    }
+
+    /// Expires (now) every still-valid token of `space` matching `filter`; returns the hashes
+    /// of the tokens revoked so hot caches can drop them.
+    pub fn revoke(&self, space: u64, filter: &RevokeFilter, now_ms: u64) -> Vec<TokenHash> {
+        let mut hashes = Vec::new();
+        for mut rec in self.records.iter_mut() {
+            let hash = opaque::hash(&self.token_of(rec.id));
+            let matches = rec.space == space
+                && rec.expires_ms >= now_ms
+                && filter.token.is_none_or(|t| t == hash)
+                && filter.user.as_ref().is_none_or(|u| *u == rec.user)
+                && filter.resource.is_none_or(|r| r == rec.grant.resource)
+                && filter
+                    .resource_id
+                    .as_ref()
+                    .is_none_or(|i| *i == rec.grant.id)
+                && filter.perm.is_none_or(|p| p == rec.grant.perm);
+            if matches {
+                // Strictly before now, so the token fails `expires >= now` at once.
+                rec.expires_ms = now_ms.saturating_sub(1);
+                hashes.push(hash);
+            }
+        }
+        hashes
+    }
+
+    /// Drops records expired longer ago than `retention_ms`.
+    pub fn sweep(&self, now_ms: u64, retention_ms: u64) {
+        let cutoff = now_ms.saturating_sub(retention_ms);
+        let dead: Vec<u128> = self
+            .records
+            .iter()
+            .filter(|r| r.expires_ms < cutoff)
+            .map(|r| r.id)
+            .collect();
+        for id in dead {
+            if let Some((_, rec)) = self.records.remove(&id) {
+                self.by_hash.remove(&opaque::hash(&self.token_of(id)));
+                let key = (
+                    rec.space,
+                    rec.app,
+                    rec.user,
+                    rec.grant.resource,
+                    rec.grant.id,
+                    rec.grant.perm,
+                );
+                self.by_identity.remove_if(&key, |_, v| *v == id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(id: &str, perm: Perm) -> Grant {
+        Grant {
+            resource: Resource::Template,
+            id: id.into(),
+            perm,
+        }
+    }
+
+    #[test]
+    fn a_repeated_apply_returns_the_same_token_renewed() {
+        let t = BkflowTokens::default();
+        let a = t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "admin",
+            },
+            grant("1", Perm::View),
+            1000,
+            true,
+            10_000,
+        );
+        assert_eq!(a.token.len(), 32);
+        let b = t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "admin",
+            },
+            grant("1", Perm::View),
+            1000,
+            true,
+            10_500,
+        );
+        assert_eq!(a.token, b.token);
+        assert!(b.reused);
+        assert_eq!(b.record.expires_ms, 11_500);
+        assert_ne!(
+            t.apply(
+                Owner {
+                    space: 3,
+                    app: "app",
+                    user: "bob"
+                },
+                grant("1", Perm::View),
+                1000,
+                true,
+                10_500
+            )
+            .token,
+            a.token
+        );
+        assert_ne!(
+            t.apply(
+                Owner {
+                    space: 3,
+                    app: "app",
+                    user: "admin"
+                },
+                grant("1", Perm::Edit),
+                1000,
+                true,
+                10_500
+            )
+            .token,
+            a.token
+        );
+        assert_ne!(
+            t.apply(
+                Owner {
+                    space: 3,
+                    app: "app",
+                    user: "admin"
+                },
+                grant("2", Perm::View),
+                1000,
+                true,
+                10_500
+            )
+            .token,
+            a.token
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_replaced_and_a_revoked_one_fails_at_once() {
+        let t = BkflowTokens::default();
+        let a = t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "u",
+            },
+            grant("1", Perm::View),
+            1000,
+            false,
+            0,
+        );
+        let h = opaque::hash(&a.token);
+        assert!(t.lookup(&h, 500).is_some());
+        let b = t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "u",
+            },
+            grant("1", Perm::View),
+            1000,
+            false,
+            2000,
+        );
+        assert_ne!(a.token, b.token, "past its expiry a new token is made");
+        let revoked = t.revoke(3, &RevokeFilter::default(), 2100);
+        assert_eq!(revoked.len(), 1, "only still-valid tokens count");
+        assert!(t.lookup(&opaque::hash(&b.token), 2100).is_none());
+        assert!(t.revoke(4, &RevokeFilter::default(), 2100).is_empty());
+    }
+}
