@@ -124,6 +124,35 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                 }
             }
         }
+        (&Method::GET, p) if p.starts_with("/admin/apps/") && p.ends_with("/app_ticket") => {
+            let app = &p["/admin/apps/".len()..p.len() - "/app_ticket".len()];
+            app_ticket(gw, app)
+        }
         _ => body::json(StatusCode::NOT_FOUND, &json!({ "error": "not found" })),
     }
+}
+
+/// `GET /admin/apps/{app_id}/app_ticket`: the app's current feishu ticket (one is issued when none is live).
+fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
+    let rt = gw.runtime();
+    let (Some(cfg), true) = (&rt.config.dialects.feishu, rt.apps.contains_key(app)) else {
+        return body::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": "no such app, or feishu is not enabled" }),
+        );
+    };
+    let now = crate::token::now_millis();
+    let (ticket, expires) = gw
+        .shared
+        .feishu
+        .current_ticket(app, now)
+        .unwrap_or_else(|| {
+            gw.shared
+                .feishu
+                .issue_ticket(app, cfg.ticket_ttl.as_millis() as u64, now)
+        });
+    body::json(
+        StatusCode::OK,
+        &json!({ "app_ticket": ticket, "expire": (expires - now) / 1000 }),
+    )
 }

@@ -102,6 +102,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             stop_rx.clone(),
         ));
     }
+    tasks.spawn(crate::issue::feishu::push_hourly(
+        Arc::clone(&gateway),
+        stop_rx.clone(),
+    ));
     tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));
     Ok(Running {
         public_addr,
@@ -123,6 +127,7 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         let left = gw.shared.hot.sweep(now);
         gw.shared.revoked.sweep(now);
         gw.shared.refresh.sweep(now);
+        gw.shared.feishu.sweep(now * 1000);
         // Expired bkflow tokens stay visible to revoke and renewal for 12 h, as the original keeps them.
         gw.shared.bkflow.sweep(now * 1000, 12 * 3600 * 1000);
         gw.shared.metrics.hot_tokens.set(left as i64);

@@ -8,6 +8,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
 use crate::store::bkflow::BkflowTokens;
+use crate::store::feishu::FeishuTokens;
 use crate::store::{HotTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
 use arc_swap::ArcSwap;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub refresh: RefreshTokens,
     /// Live bkflow tokens.
     pub bkflow: BkflowTokens,
+    /// Feishu tickets and tokens.
+    pub feishu: FeishuTokens,
 }
 
 impl Shared {
@@ -71,6 +74,7 @@ impl Shared {
             secrets: VerifiedSecrets::default(),
             refresh: RefreshTokens::default(),
             bkflow: BkflowTokens::default(),
+            feishu: FeishuTokens::default(),
         }
     }
 }

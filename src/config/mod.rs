@@ -138,6 +138,10 @@ pub struct App {
     pub user: Option<String>,
     /// What its BKFlow tokens may carry at most.
     pub grants: Vec<Grant>,
+    /// Where feishu app_ticket events are pushed.
+    pub event_url: Option<http::Uri>,
+    /// The `token` of pushed feishu events.
+    pub verification_token: Option<String>,
 }
 
 /// Hosecloud authorisation level; `platform` covers `tenant`.
@@ -231,6 +235,29 @@ pub struct Dialects {
     pub hosecloud: Option<HosecloudDialect>,
     /// The bkflow dialect, when enabled.
     pub bkflow: Option<BkflowDialect>,
+    /// The feishu dialect, when enabled.
+    pub feishu: Option<FeishuDialect>,
+}
+
+/// `dialects.feishu:`
+#[derive(Debug, Clone)]
+pub struct FeishuDialect {
+    /// `.../auth/v3/app_access_token`; its siblings (`app_ticket/resend`, `tenant_access_token`,
+    /// the `/internal` variants) live beside it.
+    pub path: String,
+    /// Token lifetime (at most).
+    pub ttl: Duration,
+    /// Asking again with less than this left yields a new token.
+    pub renew_before: Duration,
+    /// Lifetime of an app ticket.
+    pub ticket_ttl: Duration,
+}
+
+impl FeishuDialect {
+    /// The folder of `path` (`/open-apis/auth/v3`).
+    pub fn base(&self) -> &str {
+        self.path.rsplit_once('/').map_or("", |(b, _)| b)
+    }
 }
 
 /// How bkflow writes `expired_time`.

@@ -131,6 +131,9 @@ pub struct RawApp {
     /// Feishu event URL.
     #[serde(default)]
     pub event_url: Option<String>,
+    /// Feishu verification token sent in pushed events.
+    #[serde(default)]
+    pub verification_token: Option<String>,
     /// Default BKFlow user.
     #[serde(default)]
     pub user: Option<String>,
@@ -224,6 +227,9 @@ pub struct RawFeishu {
     /// Renewal window.
     #[serde(default)]
     pub renew_before: Option<ConfigDuration>,
+    /// Lifetime of an app ticket.
+    #[serde(default)]
+    pub ticket_ttl: Option<ConfigDuration>,
 }
 
 /// `dialects.bkflow:`

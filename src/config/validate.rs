@@ -155,7 +155,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     }
 
     let apps = check_apps(&raw, &mut c, &mut warnings);
-    let dialects = check_dialects(&raw, &mut c, &mut warnings);
+    let dialects = check_dialects(&raw, &mut c);
     let (upstreams, by_name) = check_upstreams(&raw, &mut c);
     let routes = raw
         .routes
@@ -267,6 +267,24 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
                 c.fail(format!("{gk}.id"), "must be 1 to 32 characters, or *");
             }
         }
+        let event_url = a
+            .event_url
+            .as_deref()
+            .and_then(|u| match u.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.authority().is_some() =>
+                {
+                    Some(uri)
+                }
+                _ => {
+                    c.fail(
+                        format!("{key}.event_url"),
+                        format!("{u:?} is not an http(s) URL"),
+                    );
+                    None
+                }
+            });
         if let Some(u) = &a.user {
             if u.is_empty() || u.len() > 32 {
                 c.fail(format!("{key}.user"), "must be 1 to 32 characters");
@@ -282,6 +300,8 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
             space_id: a.space_id,
             user: a.user.clone(),
             grants,
+            event_url,
+            verification_token: a.verification_token.clone(),
         });
     }
     apps
@@ -293,7 +313,7 @@ fn check_path(c: &mut Checker, key: &str, p: &str) {
     }
 }
 
-fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> Dialects {
+fn check_dialects(raw: &RawConfig, c: &mut Checker) -> Dialects {
     let oauth = raw.dialects.oauth.as_ref().map(|o| {
         if let Some(t) = o.token.as_deref() {
             if t != "jwt" {
@@ -390,13 +410,33 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) 
             utc_offset,
         }
     });
-    if raw.dialects.feishu.is_some() {
-        warnings.push("dialects.feishu: accepted but not served by this build yet".to_owned());
-    }
+    let feishu = raw.dialects.feishu.as_ref().map(|f| {
+        let d = FeishuDialect {
+            path: f
+                .path
+                .clone()
+                .unwrap_or_else(|| "/open-apis/auth/v3/app_access_token".to_owned()),
+            ttl: f.ttl.map_or(Duration::from_secs(2 * 3600), |d| d.0),
+            renew_before: f.renew_before.map_or(Duration::from_secs(30 * 60), |d| d.0),
+            ticket_ttl: f.ticket_ttl.map_or(Duration::from_secs(3600), |d| d.0),
+        };
+        check_path(c, "dialects.feishu.path", &d.path);
+        if d.ttl.is_zero() || d.renew_before >= d.ttl {
+            c.fail(
+                "dialects.feishu.renew_before",
+                "ttl must be more than 0 and renew_before less than ttl",
+            );
+        }
+        if d.ticket_ttl.is_zero() {
+            c.fail("dialects.feishu.ticket_ttl", "must be more than 0");
+        }
+        d
+    });
     Dialects {
         oauth,
         hosecloud,
         bkflow,
+        feishu,
     }
 }
 

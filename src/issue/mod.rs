@@ -2,6 +2,7 @@
 
 pub mod bkflow;
 pub mod core;
+pub mod feishu;
 pub mod hosecloud;
 pub mod oauth;
 
@@ -31,6 +32,16 @@ pub enum Endpoint {
     BkflowApply,
     /// `revoke_token`.
     BkflowRevoke,
+    /// Seed 002 `app_access_token`.
+    FeishuAppToken,
+    /// `app_access_token/internal`.
+    FeishuAppTokenInternal,
+    /// `tenant_access_token`.
+    FeishuTenantToken,
+    /// `tenant_access_token/internal`.
+    FeishuTenantTokenInternal,
+    /// `app_ticket/resend`.
+    FeishuResend,
 }
 
 impl Endpoint {
@@ -44,6 +55,11 @@ impl Endpoint {
             Endpoint::HosecloudRefreshV2 => "hosecloud refresh (documented v2 query form)",
             Endpoint::BkflowApply => "bkflow apply_token (seed 000)",
             Endpoint::BkflowRevoke => "bkflow revoke_token",
+            Endpoint::FeishuAppToken => "feishu app_access_token (seed 002)",
+            Endpoint::FeishuAppTokenInternal => "feishu app_access_token/internal",
+            Endpoint::FeishuTenantToken => "feishu tenant_access_token",
+            Endpoint::FeishuTenantTokenInternal => "feishu tenant_access_token/internal",
+            Endpoint::FeishuResend => "feishu app_ticket/resend",
         }
     }
 }
@@ -59,6 +75,23 @@ pub fn endpoints(config: &Config) -> Vec<(String, Endpoint)> {
         out.push((h.path.clone(), Endpoint::HosecloudToken));
         out.push((h.refresh_path.clone(), Endpoint::HosecloudRefresh));
         out.push((h.refresh_v2_path.clone(), Endpoint::HosecloudRefreshV2));
+    }
+    if let Some(f) = &config.dialects.feishu {
+        let base = f.base();
+        out.push((f.path.clone(), Endpoint::FeishuAppToken));
+        out.push((
+            format!("{}/internal", f.path),
+            Endpoint::FeishuAppTokenInternal,
+        ));
+        out.push((
+            format!("{base}/tenant_access_token"),
+            Endpoint::FeishuTenantToken,
+        ));
+        out.push((
+            format!("{base}/tenant_access_token/internal"),
+            Endpoint::FeishuTenantTokenInternal,
+        ));
+        out.push((format!("{base}/app_ticket/resend"), Endpoint::FeishuResend));
     }
     if let Some(b) = &config.dialects.bkflow {
         out.push((
@@ -89,6 +122,15 @@ pub async fn serve(
         Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(req, rt, shared).await,
         Endpoint::BkflowApply => bkflow::token::apply(req, path, rt, shared).await,
         Endpoint::BkflowRevoke => bkflow::token::revoke(req, path, rt, shared).await,
+        Endpoint::FeishuAppToken => feishu::app_access_token(req, rt, shared).await,
+        Endpoint::FeishuAppTokenInternal => {
+            feishu::app_access_token_internal(req, rt, shared).await
+        }
+        Endpoint::FeishuTenantToken => feishu::tenant_access_token(req, rt, shared).await,
+        Endpoint::FeishuTenantTokenInternal => {
+            feishu::tenant_access_token_internal(req, rt, shared).await
+        }
+        Endpoint::FeishuResend => feishu::resend(req, rt, shared).await,
     }
 }
 

@@ -1,0 +1,280 @@
+//! The feishu dialect (seed 002): `app_access_token` for store apps (`a-` tokens, flat
+//! `{code, msg, app_access_token, expire}`), app tickets issued here and pushed to the app's
+//! `event_url` (hourly and on `app_ticket/resend`), the 2 h / 30 min overlap rule, and the
+//! neighbours DIALECTS §7 lists: `tenant_access_token` and the self-built `/internal` variants.
+
+use super::core::{authenticate, AuthError};
+use super::read_body;
+use crate::body::{self, Body};
+use crate::config::App;
+use crate::reject::Reject;
+use crate::state::{Runtime, Shared};
+use crate::token::{now_millis, now_secs, opaque};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn flat(code: u32, msg: &str) -> Response<Body> {
+    body::json(StatusCode::OK, &json!({ "code": code, "msg": msg }))
+}
+
+fn invalid_param() -> Response<Body> {
+    flat(10003, "invalid param")
+}
+
+async fn json_body(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+) -> Result<Option<Map<String, Value>>, Reject> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    Ok(match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    })
+}
+
+fn field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// `{app_id, app_secret}` checked: 10003 for a missing field or unknown app, 10014 for a bad secret.
+async fn app_of(
+    m: &Map<String, Value>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Arc<App>, Response<Body>> {
+    let (Some(id), Some(secret)) = (field(m, "app_id"), field(m, "app_secret")) else {
+        return Err(invalid_param());
+    };
+    match authenticate(rt, shared, id, secret).await {
+        Ok(app) => Ok(app),
+        Err(AuthError::UnknownApp) => Err(invalid_param()),
+        Err(AuthError::BadSecret) => Err(flat(10014, "app secret invalid")),
+        Err(AuthError::Internal) => Err(flat(10001, "internal error")),
+    }
+}
+
+fn obtain(rt: &Runtime, shared: &Shared, app: &str, kind: &str, prefix: &str) -> (String, u64) {
+    let cfg = rt
+        .config
+        .dialects
+        .feishu
+        .as_ref()
+        .expect("feishu endpoints exist only when enabled");
+    let now = now_millis();
+    let got = shared.feishu.obtain(
+        app,
+        kind,
+        prefix,
+        cfg.ttl.as_millis() as u64,
+        cfg.renew_before.as_millis() as u64,
+        now,
+    );
+    if got.fresh {
+        shared
+            .metrics
+            .tokens_issued
+            .with_label_values(&["feishu"])
+            .inc();
+    }
+    // `expire` is what is left, in whole seconds.
+    (got.token, got.expires_ms.saturating_sub(now) / 1000)
+}
+
+/// `POST app_access_token` `{app_id, app_secret, app_ticket}` (store apps).
+pub async fn app_access_token(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(invalid_param());
+    };
+    let Some(ticket) = field(&m, "app_ticket") else {
+        return Ok(invalid_param());
+    };
+    let app = match app_of(&m, rt, shared).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    if !shared.feishu.ticket_valid(&app.id, ticket, now_millis()) {
+        return Ok(flat(10012, "app_ticket is invalid"));
+    }
+    let (token, expire) = obtain(rt, shared, &app.id, "app", "a-");
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({ "code": 0, "msg": "success", "app_access_token": token, "expire": expire }),
+    ))
+}
+
+/// `POST app_access_token/internal` `{app_id, app_secret}` (self-built apps).
+pub async fn app_access_token_internal(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(invalid_param());
+    };
+    let app = match app_of(&m, rt, shared).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-");
+    let (tenant_token, _) = obtain(rt, shared, &app.id, "internal_tenant", "t-");
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({ "app_access_token": app_token, "code": 0, "expire": expire, "msg": "ok", "tenant_access_token": tenant_token }),
+    ))
+}
+
+/// `POST tenant_access_token/internal` `{app_id, app_secret}`.
+pub async fn tenant_access_token_internal(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(invalid_param());
+    };
+    let app = match app_of(&m, rt, shared).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-");
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({ "code": 0, "msg": "ok", "tenant_access_token": token, "expire": expire }),
+    ))
+}
+
+/// `POST tenant_access_token` `{app_access_token, tenant_key}` (store apps).
+pub async fn tenant_access_token(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(invalid_param());
+    };
+    let (Some(app_token), Some(tenant)) = (field(&m, "app_access_token"), field(&m, "tenant_key"))
+    else {
+        return Ok(invalid_param());
+    };
+    let rec = shared
+        .feishu
+        .lookup(&opaque::hash(app_token), now_millis())
+        .filter(|r| r.kind == "app");
+    let Some(rec) = rec else {
+        return Ok(flat(99991664, "app_access_token is invalid"));
+    };
+    let (token, expire) = obtain(rt, shared, &rec.app, &format!("tenant:{tenant}"), "t-");
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({ "code": 0, "msg": "success", "tenant_access_token": token, "expire": expire }),
+    ))
+}
+
+/// `POST app_ticket/resend` `{app_id, app_secret}`: a new ticket, pushed to the app's event URL.
+pub async fn resend(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Response<Body>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(invalid_param());
+    };
+    let app = match app_of(&m, rt, shared).await {
+        Ok(app) => app,
+        Err(res) => return Ok(res),
+    };
+    let cfg = rt
+        .config
+        .dialects
+        .feishu
+        .as_ref()
+        .expect("feishu endpoints exist only when enabled");
+    let (ticket, _) =
+        shared
+            .feishu
+            .issue_ticket(&app.id, cfg.ticket_ttl.as_millis() as u64, now_millis());
+    if app.event_url.is_some() {
+        tokio::spawn(push_ticket(Arc::clone(&app), ticket));
+    }
+    Ok(flat(0, "success"))
+}
+
+/// The `app_ticket` event as Feishu sends it.
+pub fn ticket_event(app: &App, ticket: &str) -> Value {
+    json!({
+        "ts": now_secs().to_string(),
+        "uuid": opaque::random_hex128(),
+        "token": app.verification_token.as_deref().unwrap_or(""),
+        "type": "event_callback",
+        "event": { "app_id": app.id, "app_ticket": ticket, "type": "app_ticket" },
+    })
+}
+
+/// POSTs the `app_ticket` event to the app's `event_url` (bounded to 10 s; failures logged).
+pub async fn push_ticket(app: Arc<App>, ticket: String) {
+    let Some(url) = app.event_url.clone() else {
+        return;
+    };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+    let body = Bytes::from(ticket_event(&app, &ticket).to_string());
+    let req = http::Request::post(url.clone())
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
+        .body(Full::new(body));
+    let Ok(req) = req else { return };
+    match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
+        Ok(Ok(res)) if res.status().is_success() => {
+            tracing::info!(app = %app.id, "app_ticket pushed")
+        }
+        Ok(Ok(res)) => {
+            tracing::warn!(app = %app.id, status = res.status().as_u16(), "app_ticket push refused")
+        }
+        Ok(Err(e)) => tracing::warn!(app = %app.id, error = %e, "app_ticket push failed"),
+        Err(_) => tracing::warn!(app = %app.id, "app_ticket push timed out"),
+    }
+}
+
+/// Every hour: a fresh ticket for each app with an `event_url`, pushed to it.
+pub async fn push_hourly(
+    gw: Arc<crate::state::Gateway>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let rt = gw.runtime();
+        let Some(cfg) = &rt.config.dialects.feishu else {
+            continue;
+        };
+        for app in rt.apps.values().filter(|a| a.event_url.is_some()) {
+            let (ticket, _) = gw.shared.feishu.issue_ticket(
+                &app.id,
+                cfg.ticket_ttl.as_millis() as u64,
+                now_millis(),
+            );
+            tokio::spawn(push_ticket(Arc::clone(app), ticket));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Feishu state: app tickets (issued here, pushed to apps) and access tokens under the
+//! 2 h / 30 min overlap rule. Tokens are derived as HMAC(server key, record id) with the
+//! dialect's prefix (`a-` store app, `t-` tenant / self-built), so the same token can be
+//! answered again while it has enough life left.
+//!
+//! In memory until the durable store lands (issue 4).
+
+use crate::token::opaque::{self, TokenHash};
+use aws_lc_rs::hmac;
+use dashmap::DashMap;
+
+/// What a feishu token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsRecord {
+    /// App.
+    pub app: String,
+    /// `app`, `internal_app`, `internal_tenant` or `tenant:<tenant_key>`.
+    pub kind: String,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+/// A token handed out, and how long it has left.
+#[derive(Debug, Clone)]
+pub struct Obtained {
+    /// The token.
+    pub token: String,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: u64,
+    /// True when newly minted (not the current token again).
+    pub fresh: bool,
+}
+
+/// Feishu tickets and tokens.
+#[derive(Debug)]
+pub struct FeishuTokens {
+    key: hmac::Key,
+    records: DashMap<TokenHash, FsRecord>,
+    current: DashMap<(String, String), Obtained>,
+    tickets: DashMap<String, Vec<(String, u64)>>,
+}
+
+impl Default for FeishuTokens {
+    fn default() -> Self {
+        FeishuTokens {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
+            records: DashMap::new(),
+            current: DashMap::new(),
+            tickets: DashMap::new(),
+        }
+    }
+}
+
+/// 22 alphanumerics from MAC bytes (as long as Feishu's own tokens after the prefix).
+fn alnum22(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    bytes
+        .iter()
+        .take(22)
+        .map(|b| ALPHABET[usize::from(*b) % 62] as char)
+        .collect()
+}
+
+impl FeishuTokens {
+    fn token_of(&self, id: u128, prefix: &str) -> String {
+        let tag = hmac::sign(&self.key, &id.to_be_bytes());
+        format!("{prefix}{}", alnum22(tag.as_ref()))
+    }
+
+    /// The app's current token of `kind` while it has at least `renew_before_ms` left;
+    /// otherwise a new one (the old stays valid until its own expiry).
+    pub fn obtain(
+        &self,
+        app: &str,
+        kind: &str,
+        prefix: &str,
+        ttl_ms: u64,
+        renew_before_ms: u64,
+        now_ms: u64,
+    ) -> Obtained {
+        let mut slot = self
+            .current
+            .entry((app.to_owned(), kind.to_owned()))
+            .or_insert_with(|| Obtained {
+                token: String::new(),
+                expires_ms: 0,
+                fresh: false,
+            });
+        if !slot.token.is_empty() && slot.expires_ms >= now_ms + renew_before_ms {
+            return Obtained {
+                fresh: false,
+                ..slot.clone()
+            };
+        }
+        let id = u128::from_be_bytes(opaque::random_bytes::<16>());
+        let token = self.token_of(id, prefix);
+        let expires_ms = now_ms + ttl_ms;
+        self.records.insert(
+            opaque::hash(&token),
+            FsRecord {
+                app: app.to_owned(),
+                kind: kind.to_owned(),
+                expires_ms,
+            },
+        );
+        *slot = Obtained {
+            token,
+            expires_ms,
+            fresh: true,
+        };
+        slot.clone()
+    }
+
+    /// The live record of a presented token.
+    pub fn lookup(&self, hash: &TokenHash, now_ms: u64) -> Option<FsRecord> {
+        self.records
+            .get(hash)
+            .filter(|r| r.expires_ms > now_ms)
+            .map(|r| r.clone())
+    }
+
+    /// Issues a new ticket for `app`, valid `ttl_ms`; older unexpired tickets stay valid.
+    pub fn issue_ticket(&self, app: &str, ttl_ms: u64, now_ms: u64) -> (String, u64) {
+        let ticket = opaque::random_alnum(32);
+        let expires = now_ms + ttl_ms;
+        let mut list = self.tickets.entry(app.to_owned()).or_default();
+        list.retain(|(_, e)| *e > now_ms);
+        list.push((ticket.clone(), expires));
+        (ticket, expires)
+    }
+
+    /// The newest unexpired ticket of `app`.
+    pub fn current_ticket(&self, app: &str, now_ms: u64) -> Option<(String, u64)> {
+        self.tickets
+            .get(app)?
+            .iter()
+            .filter(|(_, e)| *e > now_ms)
+            .max_by_key(|(_, e)| *e)
+            .cloned()
+    }
+
+    /// True when `ticket` was issued to `app` and has not expired (compared in constant time).
+    pub fn ticket_valid(&self, app: &str, ticket: &str, now_ms: u64) -> bool {
+        self.tickets.get(app).is_some_and(|list| {
+            list.iter()
+                .any(|(t, e)| *e > now_ms && crate::secret::ct_eq(t.as_bytes(), ticket.as_bytes()))
+        })
+    }
+
+    /// Drops expired tokens and tickets.
+    pub fn sweep(&self, now_ms: u64) {
+        self.records.retain(|_, r| r.expires_ms > now_ms);
+        self.tickets.retain(|_, list| {
+            list.retain(|(_, e)| *e > now_ms);
+            !list.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: u64 = 3_600_000;
+
+    #[test]
+    fn the_same_token_while_enough_life_is_left_then_a_new_one_and_both_valid() {
+        let f = FeishuTokens::default();
+        let a = f.obtain("cli", "app", "a-", 2 * H, H / 2, 0);
+        assert!(a.fresh && a.token.starts_with("a-") && a.token.len() == 24);
+        let again = f.obtain("cli", "app", "a-", 2 * H, H / 2, H);
+        assert_eq!(again.token, a.token);
+        assert!(!again.fresh);
+        let b = f.obtain("cli", "app", "a-", 2 * H, H / 2, 2 * H - H / 2 + 1);
+        assert_ne!(b.token, a.token, "under 30 min left: a new token");
+        assert!(
+            f.lookup(&opaque::hash(&a.token), 2 * H - 1).is_some(),
+            "the old one lives until its own expiry"
+        );
+        assert!(f.lookup(&opaque::hash(&a.token), 2 * H).is_none());
+    }
+
+    #[test]
+    fn tickets_are_per_app_and_expire() {
+        let f = FeishuTokens::default();
+        let (t, _) = f.issue_ticket("cli", H, 0);
+        assert!(f.ticket_valid("cli", &t, 10));
+        assert!(!f.ticket_valid("other", &t, 10));
+        assert!(!f.ticket_valid("cli", &t, H));
+        assert!(!f.ticket_valid("cli", "guess", 10));
+    }
+}
