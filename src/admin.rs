@@ -124,6 +124,7 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                 }
             }
         }
+        (m, p) if p.starts_with("/admin/spaces/") => credentials_api(gw, m, p, &bytes),
         (&Method::GET, p) if p.starts_with("/admin/apps/") && p.ends_with("/app_ticket") => {
             let app = &p["/admin/apps/".len()..p.len() - "/app_ticket".len()];
             app_ticket(gw, app)
@@ -155,4 +156,74 @@ fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
         StatusCode::OK,
         &json!({ "app_ticket": ticket, "expire": (expires - now) / 1000 }),
     )
+}
+
+/// `/admin/spaces/{space_id}/credentials[/{id}]`: list, get, update (PUT with the create fields), delete.
+fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+    let not_found = || {
+        body::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": "no such credential" }),
+        )
+    };
+    let segs: Vec<&str> = path
+        .trim_start_matches("/admin/spaces/")
+        .split('/')
+        .collect();
+    let (space, id) = match segs.as_slice() {
+        [space, "credentials"] => (space.parse::<u64>().ok(), None),
+        [space, "credentials", id] => (
+            space.parse::<u64>().ok(),
+            id.parse::<u64>().ok().map(Some).unwrap_or(Some(0)),
+        ),
+        _ => return not_found(),
+    };
+    let Some(space) = space else {
+        return not_found();
+    };
+    let store = &gw.shared.credentials;
+    match (method, id) {
+        (&Method::GET, None) => {
+            let list: Vec<Value> = store.list(space).iter().map(|c| c.display()).collect();
+            body::json(StatusCode::OK, &json!({ "credentials": list }))
+        }
+        (&Method::GET, Some(id)) => store
+            .get(space, id)
+            .map_or_else(not_found, |c| body::json(StatusCode::OK, &c.display())),
+        (&Method::PUT, Some(id)) => {
+            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
+                return body::json(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "error": "body must be a JSON object" }),
+                );
+            };
+            let fields = match crate::issue::bkflow::credential::parse_fields(&m) {
+                Ok(f) => f,
+                Err((_, msg)) => {
+                    return body::json(StatusCode::BAD_REQUEST, &json!({ "error": msg }))
+                }
+            };
+            let name = fields.name.clone();
+            match store.update(space, id, fields) {
+                Ok(c) => body::json(StatusCode::OK, &c.display()),
+                Err(crate::store::credentials::CredentialError::NotFound) => not_found(),
+                Err(e) => {
+                    let (_, msg) = crate::issue::bkflow::credential::write_error(&e, &name);
+                    body::json(StatusCode::CONFLICT, &json!({ "error": msg }))
+                }
+            }
+        }
+        (&Method::DELETE, Some(id)) => match store.delete(space, id) {
+            true => {
+                let mut res = body::text(StatusCode::NO_CONTENT, "");
+                res.headers_mut().remove(header::CONTENT_TYPE);
+                res
+            }
+            false => not_found(),
+        },
+        _ => body::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({ "error": "method not allowed" }),
+        ),
+    }
 }

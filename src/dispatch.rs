@@ -9,7 +9,7 @@
 //!    access-log line, one metrics observation.
 
 use crate::body::{self, Body};
-use crate::config::ErrorStyle;
+use crate::config::{Dialect, ErrorStyle};
 use crate::guard::{self, Principal, Source};
 use crate::metrics::RouteMetrics;
 use crate::proxy::{self, headers::X_REQUEST_ID};
@@ -26,6 +26,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+static X_BKAPI_AUTHORIZATION: http::HeaderName =
+    http::HeaderName::from_static("x-bkapi-authorization");
+
 /// What the connection tells about the client.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {
@@ -41,6 +44,7 @@ struct RequestCtx {
     request_id: HeaderValue,
     style: ErrorStyle,
     principal: Option<Arc<Principal>>,
+    dialect: Option<Dialect>,
     reason: Option<&'static str>,
 }
 
@@ -60,6 +64,7 @@ impl RequestCtx {
             request_id,
             style: ErrorStyle::Oauth,
             principal: None,
+            dialect: None,
             reason: None,
         }
     }
@@ -83,7 +88,7 @@ pub async fn handle(
         Err(rej) => {
             ctx.reason = Some(rej.reason());
             if let Some(d) = rej.decision() {
-                metrics.decision(d);
+                metrics.decision(d, ctx.dialect);
             }
             rej.into_response(ctx.style)
         }
@@ -180,10 +185,19 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
-    let permit = guard::check(&parts, &path, route, shared, &rt.keys)?;
+    let permit = guard::check(&parts, &path, route, shared, &rt.keys, &mut ctx.dialect)?;
     if permit.principal().is_some() {
-        handler.metrics.decision(0);
+        handler.metrics.decision(0, ctx.dialect);
         ctx.principal = permit.principal_arc();
+    }
+    let mut parts = parts;
+    if let Some((space, name)) = &route.config.upstream_credential {
+        // The stored credential replaces whatever the client sent; clients never hold it.
+        let value = shared
+            .credentials
+            .header_for(*space, name)
+            .ok_or_else(|| Reject::CredentialMissing(*space, name.clone()))?;
+        parts.headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
     }
     let strip_token = permit.source() == Some(Source::Query) && !route.config.forward_token;
     let pq = upstream_path(&uri, &path, strip_token)?;

@@ -3,6 +3,7 @@
 //! Labels come only from route patterns, configured upstream names, dialect names and the
 //! decision enum: never from tokens, app ids or raw paths.
 
+use crate::config::Dialect;
 use http::Method;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -19,6 +20,9 @@ pub const DECISIONS: [&str; 6] = [
     "revoked",
     "forbidden",
 ];
+
+/// `dialect` label values: `none`, then [`Dialect`] in declaration order.
+const DIALECT_LABELS: [&str; 5] = ["none", "oauth", "hosecloud", "feishu", "bkflow"];
 
 /// All metrics of one gateway.
 pub struct Metrics {
@@ -103,7 +107,7 @@ impl Metrics {
                 counter(
                     "tollgate_auth_decisions_total",
                     "Guard decisions",
-                    &["route", "decision"],
+                    &["route", "decision", "dialect"],
                 ),
             ),
             tokens_issued: reg(
@@ -166,7 +170,10 @@ impl Metrics {
         RouteMetrics {
             label: route.into(),
             duration: self.http_duration.with_label_values(&[route]),
-            decisions: DECISIONS.map(|d| self.auth_decisions.with_label_values(&[route, d])),
+            decisions: (0..DECISIONS.len() * DIALECT_LABELS.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            decisions_vec: self.auth_decisions.clone(),
             requests: (0..METHOD_SLOTS * STATUS_SLOTS.len())
                 .map(|_| OnceLock::new())
                 .collect(),
@@ -207,7 +214,8 @@ const STATUS_SLOTS: [u16; 20] = [
 pub struct RouteMetrics {
     label: Box<str>,
     duration: Histogram,
-    decisions: [IntCounter; 6],
+    decisions: Box<[OnceLock<IntCounter>]>,
+    decisions_vec: IntCounterVec,
     requests: Box<[OnceLock<IntCounter>]>,
     requests_vec: IntCounterVec,
 }
@@ -246,8 +254,18 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one guard decision (an index into [`DECISIONS`]).
-    pub fn decision(&self, index: usize) {
-        self.decisions[index].inc();
+    /// Counts one guard decision (an index into [`DECISIONS`]) for a token of `dialect`
+    /// (`none` when no token was verified).
+    pub fn decision(&self, index: usize, dialect: Option<Dialect>) {
+        let d = dialect.map_or(0, |d| 1 + d as usize);
+        self.decisions[index * DIALECT_LABELS.len() + d]
+            .get_or_init(|| {
+                self.decisions_vec.with_label_values(&[
+                    &*self.label,
+                    DECISIONS[index],
+                    DIALECT_LABELS[d],
+                ])
+            })
+            .inc();
     }
 }

@@ -45,6 +45,8 @@ pub enum Reject {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// The route names a stored credential that does not exist (space, name).
+    CredentialMissing(u64, String),
 }
 
 impl Reject {
@@ -57,7 +59,7 @@ impl Reject {
             Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Reject::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Reject::UpstreamUnavailable | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -89,6 +91,7 @@ impl Reject {
             Reject::PayloadTooLarge => "payload_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
+            Reject::CredentialMissing(..) => "credential_missing",
         }
     }
 
@@ -110,6 +113,10 @@ impl Reject {
             Reject::PayloadTooLarge => "request body too large".into(),
             Reject::UpstreamUnavailable => "upstream unavailable".into(),
             Reject::UpstreamTimeout => "upstream timed out".into(),
+            Reject::CredentialMissing(space, name) => {
+                format!("the route's upstream credential {name:?} of space {space} is not stored")
+                    .into()
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
 use crate::store::bkflow::BkflowTokens;
+use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
 use crate::store::{HotTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
@@ -62,20 +63,32 @@ pub struct Shared {
     pub bkflow: BkflowTokens,
     /// Feishu tickets and tokens.
     pub feishu: FeishuTokens,
+    /// Stored bkflow credentials.
+    pub credentials: Credentials,
 }
 
 impl Shared {
-    /// Fresh state for a gateway whose hot map holds `hot_tokens`.
-    pub fn new(hot_tokens: usize) -> Self {
-        Shared {
+    /// Fresh state for a gateway of `config` (loads the master key).
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        let generated = config
+            .store
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("master.key");
+        let env = std::env::var("TOLLGATE_MASTER_KEY").ok();
+        let key = MasterKey::load(env, config.store.master_key_file.as_deref(), &generated)
+            .map_err(|e| ConfigError::single(&config.file, "store.master_key_file", e))?;
+        Ok(Shared {
             metrics: Metrics::new(),
-            hot: HotTokens::new(hot_tokens),
+            hot: HotTokens::new(config.store.hot_tokens),
             revoked: Revocations::default(),
             secrets: VerifiedSecrets::default(),
             refresh: RefreshTokens::default(),
             bkflow: BkflowTokens::default(),
             feishu: FeishuTokens::default(),
-        }
+            credentials: Credentials::new(key),
+        })
     }
 }
 
@@ -187,7 +200,7 @@ pub struct Gateway {
 impl Gateway {
     /// Builds a gateway from a validated config.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let shared = Arc::new(Shared::new(config.store.hot_tokens));
+        let shared = Arc::new(Shared::new(&config)?);
         let rt = Runtime::build(config, &shared)?;
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),

@@ -80,6 +80,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Bound of the hot-token map.
     pub hot_tokens: usize,
+    /// File holding the master key (32 bytes, hex or base64); `TOLLGATE_MASTER_KEY` overrides it;
+    /// generated beside the store file when neither is given.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// JWT signing algorithm; the only one accepted on verification.
@@ -382,6 +385,8 @@ pub struct RouteConfig {
     pub dialects: Option<Vec<Dialect>>,
     /// Keep the presented credential when forwarding.
     pub forward_token: bool,
+    /// Stored bkflow credential (space, name) sent upstream as `X-Bkapi-Authorization`.
+    pub upstream_credential: Option<(u64, String)>,
 }
 
 /// Where a requirement's value comes from in the request.

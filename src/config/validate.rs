@@ -112,7 +112,15 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                 .unwrap_or(Path::new("data/tollgate.db")),
         ),
         hot_tokens: raw.store.hot_tokens.unwrap_or(100_000),
+        master_key_file: raw
+            .store
+            .master_key_file
+            .as_ref()
+            .map(|p| resolve(&base, p)),
     };
+    if let Some(p) = &store.master_key_file {
+        c.readable("store.master_key_file", p);
+    }
     if store.hot_tokens == 0 {
         c.fail("store.hot_tokens", "must be at least 1");
     }
@@ -587,12 +595,15 @@ fn check_route(
         });
         resource = check_requirement(&rk, req, pattern.as_ref(), c);
     }
-    if r.upstream_credential.is_some() {
-        c.fail(
-            format!("{key}.upstream_credential"),
-            "stored credentials are not available in this build yet",
-        );
-    }
+    let upstream_credential = r.upstream_credential.as_ref().map(|u| {
+        if u.name.is_empty() || u.name.chars().count() > 32 {
+            c.fail(
+                format!("{key}.upstream_credential.name"),
+                "must be 1 to 32 characters",
+            );
+        }
+        (u.space, u.name.clone())
+    });
     Some(RouteConfig {
         pattern: pattern?,
         methods,
@@ -604,6 +615,7 @@ fn check_route(
         resource,
         dialects,
         forward_token: r.forward_token,
+        upstream_credential,
     })
 }
 

@@ -155,12 +155,14 @@ impl Permit {
 }
 
 /// Decides whether the request in `parts` (whose normalised path is `path`) may use `route`.
+/// `seen` receives the dialect of a verified token, allowed or not (the metric's label).
 pub fn check(
     parts: &Parts,
     path: &str,
     route: &CompiledRoute,
     shared: &Shared,
     keys: &JwtKeys,
+    seen: &mut Option<Dialect>,
 ) -> Result<Permit, Reject> {
     if route.config.auth == AuthMode::None {
         return Ok(Permit {
@@ -170,6 +172,7 @@ pub fn check(
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
     let principal = verify::principal(&token, keys, shared)?;
+    *seen = Some(principal.dialect);
     if let Some(allowed) = &route.config.dialects {
         if !allowed.contains(&principal.dialect) {
             return Err(Reject::InvalidToken(Invalid::WrongDialect));

@@ -32,6 +32,8 @@ pub enum Endpoint {
     BkflowApply,
     /// `revoke_token`.
     BkflowRevoke,
+    /// Seed 004 `create_credential`.
+    BkflowCreateCredential,
     /// Seed 002 `app_access_token`.
     FeishuAppToken,
     /// `app_access_token/internal`.
@@ -55,6 +57,7 @@ impl Endpoint {
             Endpoint::HosecloudRefreshV2 => "hosecloud refresh (documented v2 query form)",
             Endpoint::BkflowApply => "bkflow apply_token (seed 000)",
             Endpoint::BkflowRevoke => "bkflow revoke_token",
+            Endpoint::BkflowCreateCredential => "bkflow create_credential (seed 004)",
             Endpoint::FeishuAppToken => "feishu app_access_token (seed 002)",
             Endpoint::FeishuAppTokenInternal => "feishu app_access_token/internal",
             Endpoint::FeishuTenantToken => "feishu tenant_access_token",
@@ -102,6 +105,10 @@ pub fn endpoints(config: &Config) -> Vec<(String, Endpoint)> {
             format!("{}/space/{{space_id}}/revoke_token/", b.prefix),
             Endpoint::BkflowRevoke,
         ));
+        out.push((
+            format!("{}/space/{{space_id}}/create_credential/", b.prefix),
+            Endpoint::BkflowCreateCredential,
+        ));
     }
     out
 }
@@ -122,6 +129,7 @@ pub async fn serve(
         Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(req, rt, shared).await,
         Endpoint::BkflowApply => bkflow::token::apply(req, path, rt, shared).await,
         Endpoint::BkflowRevoke => bkflow::token::revoke(req, path, rt, shared).await,
+        Endpoint::BkflowCreateCredential => bkflow::credential::create(req, path, rt, shared).await,
         Endpoint::FeishuAppToken => feishu::app_access_token(req, rt, shared).await,
         Endpoint::FeishuAppTokenInternal => {
             feishu::app_access_token_internal(req, rt, shared).await

@@ -4,6 +4,7 @@
 //! revocations live in memory and issued JWTs need no storage to be verified.
 
 pub mod bkflow;
+pub mod credentials;
 pub mod feishu;
 pub mod hot;
 pub mod refresh;

@@ -144,7 +144,8 @@ fn generate(alg: SigningAlg) -> Result<String, String> {
     kp.map(|k| k.serialize_pem()).map_err(|e| e.to_string())
 }
 
-fn write_new_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes a new file readable by the owner only; fails if it exists.
+pub fn write_new_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

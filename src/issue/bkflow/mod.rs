@@ -6,6 +6,7 @@
 // path that runs once per token request.
 #![allow(clippy::result_large_err)]
 
+pub mod credential;
 pub mod token;
 
 use crate::body::{self, Body};

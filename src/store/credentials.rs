@@ -1,0 +1,318 @@
+//! BKFlow credentials (seed 004): the app code in clear, the secret sealed with AES-256-GCM
+//! under the master key; answered masked as exactly nine `*`.
+//!
+//! In memory until the durable store lands (issue 4); the master key already follows SPEC
+//! §2: `TOLLGATE_MASTER_KEY`, else `store.master_key_file`, else generated beside the store.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::Engine as _;
+use dashmap::DashMap;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The mask every answer shows instead of a secret.
+pub const MASK: &str = "*********";
+
+/// The key that seals stored secrets.
+pub struct MasterKey(LessSafeKey);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// 32 bytes as 64 hex digits or base64.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let bytes = hex::decode(t)
+            .ok()
+            .or_else(|| base64::engine::general_purpose::STANDARD.decode(t).ok())
+            .filter(|b| b.len() == 32)
+            .ok_or("the master key must be 32 bytes, hex or base64")?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| "unusable master key")?;
+        Ok(MasterKey(LessSafeKey::new(key)))
+    }
+
+    /// From `TOLLGATE_MASTER_KEY`, else `file`, else a key generated (once) at `generated`.
+    pub fn load(
+        env: Option<String>,
+        file: Option<&Path>,
+        generated: &Path,
+    ) -> Result<Self, String> {
+        if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
+            return Self::parse(&v).map_err(|e| format!("TOLLGATE_MASTER_KEY: {e}"));
+        }
+        let path = file.unwrap_or(generated);
+        if file.is_none() && !path.exists() {
+            crate::token::jwt::write_new_private(
+                path,
+                &hex::encode(crate::token::opaque::random_bytes::<32>()),
+            )
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// nonce ‖ ciphertext ‖ tag, bound to `context` (space and name) so sealed values cannot be swapped.
+    pub fn seal(&self, plain: &str, context: &[u8]) -> Vec<u8> {
+        let nonce_bytes = crate::token::opaque::random_bytes::<NONCE_LEN>();
+        let mut buf = plain.as_bytes().to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context),
+                &mut buf,
+            )
+            .expect("AES-GCM sealing of a short secret");
+        let mut out = nonce_bytes.to_vec();
+        out.extend(buf);
+        out
+    }
+
+    /// Opens what [`seal`](Self::seal) made with the same context.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Option<String> {
+        let (nonce, ct) = sealed.split_at_checked(NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(context), &mut buf)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+/// One stored credential.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// Id, unique across spaces.
+    pub id: u64,
+    /// Space.
+    pub space: u64,
+    /// Name, unique within the space.
+    pub name: String,
+    /// Description.
+    pub desc: Option<String>,
+    /// Always `BK_APP`.
+    pub kind: String,
+    /// `content.bk_app_code`.
+    pub app_code: String,
+    sealed_secret: Vec<u8>,
+}
+
+impl Credential {
+    /// As answered: the secret masked.
+    pub fn display(&self) -> Value {
+        json!({
+            "id": self.id, "space_id": self.space, "name": self.name, "desc": self.desc, "type": self.kind,
+            "content": { "bk_app_code": self.app_code, "bk_app_secret": MASK },
+        })
+    }
+}
+
+/// The fields of a create or update.
+#[derive(Debug, Clone)]
+pub struct CredentialFields {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub desc: Option<String>,
+    /// `content.bk_app_code`.
+    pub app_code: String,
+    /// `content.bk_app_secret`, in clear until sealed here.
+    pub app_secret: String,
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialError {
+    /// The name is taken in that space.
+    Duplicate,
+    /// No such credential in that space.
+    NotFound,
+}
+
+/// Stored credentials.
+#[derive(Debug)]
+pub struct Credentials {
+    key: MasterKey,
+    by_id: DashMap<u64, Credential>,
+    names: DashMap<(u64, String), u64>,
+    next_id: AtomicU64,
+}
+
+fn context(space: u64, id: u64) -> Vec<u8> {
+    format!("bkflow-credential:{space}:{id}").into_bytes()
+}
+
+impl Credentials {
+    /// An empty set sealed under `key`.
+    pub fn new(key: MasterKey) -> Self {
+        Credentials {
+            key,
+            by_id: DashMap::new(),
+            names: DashMap::new(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Creates one; the name must be free in the space.
+    pub fn create(&self, space: u64, f: CredentialFields) -> Result<Credential, CredentialError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match self.names.entry((space, f.name.clone())) {
+            dashmap::mapref::entry::Entry::Occupied(_) => Err(CredentialError::Duplicate),
+            dashmap::mapref::entry::Entry::Vacant(slot) => {
+                let c = Credential {
+                    id,
+                    space,
+                    sealed_secret: self.key.seal(&f.app_secret, &context(space, id)),
+                    name: f.name,
+                    desc: f.desc,
+                    kind: "BK_APP".into(),
+                    app_code: f.app_code,
+                };
+                self.by_id.insert(id, c.clone());
+                slot.insert(id);
+                Ok(c)
+            }
+        }
+    }
+
+    /// Replaces the fields of credential `id` of `space`.
+    pub fn update(
+        &self,
+        space: u64,
+        id: u64,
+        f: CredentialFields,
+    ) -> Result<Credential, CredentialError> {
+        let mut c = self
+            .by_id
+            .get_mut(&id)
+            .filter(|c| c.space == space)
+            .ok_or(CredentialError::NotFound)?;
+        if f.name != c.name {
+            match self.names.entry((space, f.name.clone())) {
+                dashmap::mapref::entry::Entry::Occupied(_) => {
+                    return Err(CredentialError::Duplicate)
+                }
+                dashmap::mapref::entry::Entry::Vacant(slot) => {
+                    slot.insert(id);
+                }
+            }
+            self.names.remove(&(space, c.name.clone()));
+        }
+        c.sealed_secret = self.key.seal(&f.app_secret, &context(space, id));
+        c.name = f.name;
+        c.desc = f.desc;
+        c.app_code = f.app_code;
+        Ok(c.clone())
+    }
+
+    /// One credential of a space.
+    pub fn get(&self, space: u64, id: u64) -> Option<Credential> {
+        self.by_id
+            .get(&id)
+            .filter(|c| c.space == space)
+            .map(|c| c.clone())
+    }
+
+    /// Every credential of a space, by id.
+    pub fn list(&self, space: u64) -> Vec<Credential> {
+        let mut v: Vec<Credential> = self
+            .by_id
+            .iter()
+            .filter(|c| c.space == space)
+            .map(|c| c.clone())
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Deletes one; false when there was none.
+    pub fn delete(&self, space: u64, id: u64) -> bool {
+        match self.by_id.remove_if(&id, |_, c| c.space == space) {
+            Some((_, c)) => {
+                self.names.remove(&(space, c.name));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The secret in clear, for the upstream only.
+    pub fn secret(&self, c: &Credential) -> Option<String> {
+        self.key.open(&c.sealed_secret, &context(c.space, c.id))
+    }
+
+    /// `X-Bkapi-Authorization` for the named credential: `{"bk_app_code", "bk_app_secret"}`.
+    pub fn header_for(&self, space: u64, name: &str) -> Option<http::HeaderValue> {
+        let id = *self.names.get(&(space, name.to_owned()))?;
+        let c = self.get(space, id)?;
+        let secret = self.secret(&c)?;
+        let json = json!({ "bk_app_code": c.app_code, "bk_app_secret": secret }).to_string();
+        let mut v = http::HeaderValue::from_str(&json).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> Credentials {
+        Credentials::new(MasterKey::parse(&hex::encode([7u8; 32])).unwrap())
+    }
+
+    fn fields(name: &str, secret: &str) -> CredentialFields {
+        CredentialFields {
+            name: name.into(),
+            desc: None,
+            app_code: "app".into(),
+            app_secret: secret.into(),
+        }
+    }
+
+    #[test]
+    fn secrets_are_sealed_and_names_unique_per_space() {
+        let c = creds();
+        let a = c.create(3, fields("prod", "s3cret")).unwrap();
+        assert!(
+            !a.sealed_secret.windows(6).any(|w| w == b"s3cret"),
+            "sealed, not in clear"
+        );
+        assert_eq!(c.secret(&a).as_deref(), Some("s3cret"));
+        assert_eq!(
+            c.create(3, fields("prod", "x")).unwrap_err(),
+            CredentialError::Duplicate
+        );
+        assert!(
+            c.create(4, fields("prod", "x")).is_ok(),
+            "same name in another space"
+        );
+        assert_eq!(a.display()["content"]["bk_app_secret"], "*********");
+        let h = c.header_for(3, "prod").unwrap();
+        assert!(h.is_sensitive());
+        assert!(h.to_str().unwrap().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_sealed_secret_does_not_open_in_another_context() {
+        let k = MasterKey::parse(&hex::encode([1u8; 32])).unwrap();
+        let sealed = k.seal("s", b"a");
+        assert_eq!(k.open(&sealed, b"a").as_deref(), Some("s"));
+        assert_eq!(k.open(&sealed, b"b"), None);
+        assert!(MasterKey::parse("short").is_err());
+    }
+}
