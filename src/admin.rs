@@ -86,17 +86,9 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                 );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            let revoked = match rt.keys.verify(token) {
-                Ok(claims) => {
-                    let fresh = !gw.shared.revoked.contains(&claims.jti);
-                    gw.shared
-                        .revoked
-                        .add(&claims.jti, claims.exp + rt.keys.leeway());
-                    gw.shared.hot.revoke_jti(&claims.jti);
-                    tracing::info!(token = %crate::secret::fingerprint(token), app = %claims.client_id, "token revoked");
-                    fresh
-                }
-                Err(_) => false,
+            let revoked = match revoke_any(gw, token).await {
+                Ok(r) => r,
+                Err(r) => return body::json(r.status(), &json!({ "error": r.message() })),
             };
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
@@ -124,17 +116,17 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                 }
             }
         }
-        (m, p) if p.starts_with("/admin/spaces/") => credentials_api(gw, m, p, &bytes),
+        (m, p) if p.starts_with("/admin/spaces/") => credentials_api(gw, m, p, &bytes).await,
         (&Method::GET, p) if p.starts_with("/admin/apps/") && p.ends_with("/app_ticket") => {
             let app = &p["/admin/apps/".len()..p.len() - "/app_ticket".len()];
-            app_ticket(gw, app)
+            app_ticket(gw, app).await
         }
         _ => body::json(StatusCode::NOT_FOUND, &json!({ "error": "not found" })),
     }
 }
 
 /// `GET /admin/apps/{app_id}/app_ticket`: the app's current feishu ticket (one is issued when none is live).
-fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
+async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
     let rt = gw.runtime();
     let (Some(cfg), true) = (&rt.config.dialects.feishu, rt.apps.contains_key(app)) else {
         return body::json(
@@ -143,23 +135,23 @@ fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
         );
     };
     let now = crate::token::now_millis();
-    let (ticket, expires) = gw
-        .shared
-        .feishu
-        .current_ticket(app, now)
-        .unwrap_or_else(|| {
-            gw.shared
-                .feishu
-                .issue_ticket(app, cfg.ticket_ttl.as_millis() as u64, now)
-        });
+    let current = match gw.shared.feishu.current_ticket(app, now) {
+        Some(t) => t,
+        None => match crate::issue::feishu::new_ticket(&gw.shared, app, cfg.ticket_ttl).await {
+            Ok(t) => t,
+            Err(r) => return body::json(r.status(), &json!({ "error": r.message() })),
+        },
+    };
+    let (ticket, expires) = current;
     body::json(
         StatusCode::OK,
-        &json!({ "app_ticket": ticket, "expire": (expires - now) / 1000 }),
+        &json!({ "app_ticket": ticket, "expire": expires.saturating_sub(now) / 1000 }),
     )
 }
 
 /// `/admin/spaces/{space_id}/credentials[/{id}]`: list, get, update (PUT with the create fields), delete.
-fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+    use crate::store::sqlite::Op;
     let not_found = || {
         body::json(
             StatusCode::NOT_FOUND,
@@ -205,7 +197,10 @@ fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Re
             };
             let name = fields.name.clone();
             match store.update(space, id, fields) {
-                Ok(c) => body::json(StatusCode::OK, &c.display()),
+                Ok(c) => match gw.shared.commit(vec![Op::Cred(store.row(&c))]).await {
+                    Ok(()) => body::json(StatusCode::OK, &c.display()),
+                    Err(r) => body::json(r.status(), &json!({ "error": r.message() })),
+                },
                 Err(crate::store::credentials::CredentialError::NotFound) => not_found(),
                 Err(e) => {
                     let (_, msg) = crate::issue::bkflow::credential::write_error(&e, &name);
@@ -214,11 +209,14 @@ fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Re
             }
         }
         (&Method::DELETE, Some(id)) => match store.delete(space, id) {
-            true => {
-                let mut res = body::text(StatusCode::NO_CONTENT, "");
-                res.headers_mut().remove(header::CONTENT_TYPE);
-                res
-            }
+            true => match gw.shared.commit(vec![Op::CredDeleted(id)]).await {
+                Ok(()) => {
+                    let mut res = body::text(StatusCode::NO_CONTENT, "");
+                    res.headers_mut().remove(header::CONTENT_TYPE);
+                    res
+                }
+                Err(r) => body::json(r.status(), &json!({ "error": r.message() })),
+            },
             false => not_found(),
         },
         _ => body::json(
@@ -226,4 +224,61 @@ fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Re
             &json!({ "error": "method not allowed" }),
         ),
     }
+}
+
+/// Revokes a token of any dialect, committed before answering; false when it was not live.
+async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Reject> {
+    use crate::store::sqlite::Op;
+    let shared = &gw.shared;
+    let rt = gw.runtime();
+    let hash = crate::token::opaque::hash(token);
+    let now = crate::token::now_millis();
+    let live = if token.contains('.') {
+        match rt.keys.verify(token) {
+            Ok(claims) if !shared.revoked.contains(&claims.jti) => {
+                let until = claims.exp + rt.keys.leeway();
+                shared
+                    .commit(vec![Op::Revoked(claims.jti.clone(), until)])
+                    .await?;
+                shared.revoked.add(&claims.jti, until);
+                shared.hot.revoke_jti(&claims.jti);
+                true
+            }
+            _ => false,
+        }
+    } else if let Some(rec) = shared.bkflow.lookup(&hash, now) {
+        let filter = crate::store::bkflow::RevokeFilter {
+            token: Some(hash),
+            ..Default::default()
+        };
+        let gone = shared.bkflow.revoke(rec.space, &filter, now);
+        let ids = gone.iter().map(|(id, _)| *id).collect();
+        shared
+            .commit(vec![Op::BkExpiry(ids, now.saturating_sub(1))])
+            .await?;
+        !gone.is_empty()
+    } else if let Some(rec) = shared.feishu.lookup(&hash, now) {
+        shared.feishu.revoke(&hash, now);
+        let (id, prefix) = (rec.id, rec.prefix);
+        let row = crate::store::sqlite::FsRow {
+            token_hash: hash,
+            id,
+            app: rec.app,
+            kind: rec.kind,
+            prefix,
+            expires_ms: now,
+        };
+        shared.commit(vec![Op::Fs(row)]).await?;
+        true
+    } else {
+        false
+    };
+    if live {
+        if let Some(p) = shared.hot.get(&hash) {
+            p.mark_revoked();
+        }
+        shared.hot.remove(&hash);
+        tracing::info!(token = %crate::secret::fingerprint(token), "token revoked");
+    }
+    Ok(live)
 }

@@ -47,6 +47,8 @@ pub enum Reject {
     UpstreamTimeout,
     /// The route names a stored credential that does not exist (space, name).
     CredentialMissing(u64, String),
+    /// The store could not commit a write; nothing was acknowledged.
+    StoreUnavailable,
 }
 
 impl Reject {
@@ -60,6 +62,7 @@ impl Reject {
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UpstreamUnavailable | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
+            Reject::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -92,6 +95,7 @@ impl Reject {
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
             Reject::CredentialMissing(..) => "credential_missing",
+            Reject::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -113,6 +117,7 @@ impl Reject {
             Reject::PayloadTooLarge => "request body too large".into(),
             Reject::UpstreamUnavailable => "upstream unavailable".into(),
             Reject::UpstreamTimeout => "upstream timed out".into(),
+            Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
             Reject::CredentialMissing(space, name) => {
                 format!("the route's upstream credential {name:?} of space {space} is not stored")
                     .into()
@@ -158,6 +163,10 @@ impl Reject {
             }
         };
         let mut res = body::json(status, &body);
+        if matches!(self, Reject::StoreUnavailable) {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(v) = self
             .www_authenticate()
             .and_then(|v| HeaderValue::from_str(&v).ok())

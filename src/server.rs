@@ -130,6 +130,11 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         gw.shared.feishu.sweep(now * 1000);
         // Expired bkflow tokens stay visible to revoke and renewal for 12 h, as the original keeps them.
         gw.shared.bkflow.sweep(now * 1000, 12 * 3600 * 1000);
+        let sweep = crate::store::sqlite::Op::Sweep {
+            now_ms: now * 1000,
+            bk_retention_ms: 12 * 3600 * 1000,
+        };
+        let _ = gw.shared.commit(vec![sweep]).await;
         gw.shared.metrics.hot_tokens.set(left as i64);
     }
 }

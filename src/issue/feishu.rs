@@ -9,6 +9,7 @@ use crate::body::{self, Body};
 use crate::config::App;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
+use crate::store::sqlite::{FsRow, Op, TicketRow};
 use crate::token::{now_millis, now_secs, opaque};
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -59,7 +60,13 @@ async fn app_of(
     }
 }
 
-fn obtain(rt: &Runtime, shared: &Shared, app: &str, kind: &str, prefix: &str) -> (String, u64) {
+async fn obtain(
+    rt: &Runtime,
+    shared: &Shared,
+    app: &str,
+    kind: &str,
+    prefix: &str,
+) -> Result<(String, u64), Reject> {
     let cfg = rt
         .config
         .dialects
@@ -76,6 +83,15 @@ fn obtain(rt: &Runtime, shared: &Shared, app: &str, kind: &str, prefix: &str) ->
         now,
     );
     if got.fresh {
+        let row = FsRow {
+            token_hash: opaque::hash(&got.token),
+            id: got.id,
+            app: app.to_owned(),
+            kind: kind.to_owned(),
+            prefix: prefix.to_owned(),
+            expires_ms: got.expires_ms,
+        };
+        shared.commit(vec![Op::Fs(row)]).await?;
         shared
             .metrics
             .tokens_issued
@@ -83,7 +99,27 @@ fn obtain(rt: &Runtime, shared: &Shared, app: &str, kind: &str, prefix: &str) ->
             .inc();
     }
     // `expire` is what is left, in whole seconds.
-    (got.token, got.expires_ms.saturating_sub(now) / 1000)
+    Ok((got.token, got.expires_ms.saturating_sub(now) / 1000))
+}
+
+/// Issues a ticket for `app` and commits it (sealed) before it is handed out.
+pub async fn new_ticket(
+    shared: &Shared,
+    app: &str,
+    ttl: std::time::Duration,
+) -> Result<(String, u64), Reject> {
+    let (ticket, expires_ms) =
+        shared
+            .feishu
+            .issue_ticket(app, ttl.as_millis() as u64, now_millis());
+    let row = TicketRow {
+        app: app.to_owned(),
+        ticket_hash: opaque::hash(&ticket),
+        sealed: shared.master.seal(&ticket, app.as_bytes()),
+        expires_ms,
+    };
+    shared.commit(vec![Op::Ticket(row)]).await?;
+    Ok((ticket, expires_ms))
 }
 
 /// `POST app_access_token` `{app_id, app_secret, app_ticket}` (store apps).
@@ -105,7 +141,7 @@ pub async fn app_access_token(
     if !shared.feishu.ticket_valid(&app.id, ticket, now_millis()) {
         return Ok(flat(10012, "app_ticket is invalid"));
     }
-    let (token, expire) = obtain(rt, shared, &app.id, "app", "a-");
+    let (token, expire) = obtain(rt, shared, &app.id, "app", "a-").await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({ "code": 0, "msg": "success", "app_access_token": token, "expire": expire }),
@@ -125,8 +161,8 @@ pub async fn app_access_token_internal(
         Ok(app) => app,
         Err(res) => return Ok(res),
     };
-    let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-");
-    let (tenant_token, _) = obtain(rt, shared, &app.id, "internal_tenant", "t-");
+    let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-").await?;
+    let (tenant_token, _) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({ "app_access_token": app_token, "code": 0, "expire": expire, "msg": "ok", "tenant_access_token": tenant_token }),
@@ -146,7 +182,7 @@ pub async fn tenant_access_token_internal(
         Ok(app) => app,
         Err(res) => return Ok(res),
     };
-    let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-");
+    let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({ "code": 0, "msg": "ok", "tenant_access_token": token, "expire": expire }),
@@ -173,7 +209,7 @@ pub async fn tenant_access_token(
     let Some(rec) = rec else {
         return Ok(flat(99991664, "app_access_token is invalid"));
     };
-    let (token, expire) = obtain(rt, shared, &rec.app, &format!("tenant:{tenant}"), "t-");
+    let (token, expire) = obtain(rt, shared, &rec.app, &format!("tenant:{tenant}"), "t-").await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({ "code": 0, "msg": "success", "tenant_access_token": token, "expire": expire }),
@@ -199,10 +235,7 @@ pub async fn resend(
         .feishu
         .as_ref()
         .expect("feishu endpoints exist only when enabled");
-    let (ticket, _) =
-        shared
-            .feishu
-            .issue_ticket(&app.id, cfg.ticket_ttl.as_millis() as u64, now_millis());
+    let (ticket, _) = new_ticket(shared, &app.id, cfg.ticket_ttl).await?;
     if app.event_url.is_some() {
         tokio::spawn(push_ticket(Arc::clone(&app), ticket));
     }
@@ -269,12 +302,14 @@ pub async fn push_hourly(
             continue;
         };
         for app in rt.apps.values().filter(|a| a.event_url.is_some()) {
-            let (ticket, _) = gw.shared.feishu.issue_ticket(
-                &app.id,
-                cfg.ticket_ttl.as_millis() as u64,
-                now_millis(),
-            );
-            tokio::spawn(push_ticket(Arc::clone(app), ticket));
+            match new_ticket(&gw.shared, &app.id, cfg.ticket_ttl).await {
+                Ok((ticket, _)) => {
+                    tokio::spawn(push_ticket(Arc::clone(app), ticket));
+                }
+                Err(_) => {
+                    tracing::warn!(app = %app.id, "no app_ticket pushed: the store is unavailable")
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::config::{App, Dialect};
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use crate::store::refresh::RefreshRecord;
+use crate::store::sqlite::Op;
 use crate::token::jwt::Scope;
 use crate::token::{now_secs, opaque};
 use http::{Response, StatusCode};
@@ -72,7 +73,8 @@ impl Pair {
     }
 }
 
-fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<Pair, String> {
+/// Mints a pair; the returned write must be committed before the pair is handed out.
+fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<(Pair, Op), String> {
     let cfg = rt
         .config
         .dialects
@@ -100,19 +102,27 @@ fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<Pair, Stri
     };
     let minted = mint_jwt(rt, shared, &app, spec)?;
     let refresh = opaque::random_alnum(60);
-    shared.refresh.put(
-        opaque::hash(&refresh),
-        RefreshRecord {
-            app: app.id.clone(),
-            access_jti: minted.claims.jti.clone(),
-            expires: now_secs() + cfg.refresh_ttl.as_secs(),
-        },
+    let record = RefreshRecord {
+        app: app.id.clone(),
+        access_jti: minted.claims.jti.clone(),
+        expires: now_secs() + cfg.refresh_ttl.as_secs(),
+    };
+    let hash = opaque::hash(&refresh);
+    let op = Op::Refresh(
+        hash,
+        record.app.clone(),
+        record.access_jti.clone(),
+        record.expires,
     );
-    Ok(Pair {
-        app,
-        minted,
-        refresh,
-    })
+    shared.refresh.put(hash, record);
+    Ok((
+        Pair {
+            app,
+            minted,
+            refresh,
+        },
+        op,
+    ))
 }
 
 fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
@@ -140,7 +150,10 @@ pub async fn get_access_token(
         Err(_) => return Ok(bad_key()),
     };
     match issue_pair(rt, shared, app) {
-        Ok(pair) => Ok(ok(pair.v3_data())),
+        Ok((pair, op)) => Ok(match shared.commit(vec![op]).await {
+            Ok(()) => ok(pair.v3_data()),
+            Err(_) => system_error(),
+        }),
         Err(e) => {
             tracing::error!(error = %e, "hosecloud issue failed");
             Ok(system_error())
@@ -150,24 +163,44 @@ pub async fn get_access_token(
 
 /// Checks an access/refresh pair, consumes the refresh token, revokes the old access token
 /// and issues a new pair. An expired access token cannot be refreshed.
-fn rotate(rt: &Runtime, shared: &Shared, access: &str, refresh: &str) -> Option<Pair> {
+async fn rotate(
+    rt: &Runtime,
+    shared: &Shared,
+    access: &str,
+    refresh: &str,
+) -> Result<Option<Pair>, Reject> {
+    let Some((pair, ops)) = rotate_in_memory(rt, shared, access, refresh) else {
+        return Ok(None);
+    };
+    shared.commit(ops).await?;
+    Ok(Some(pair))
+}
+
+fn rotate_in_memory(
+    rt: &Runtime,
+    shared: &Shared,
+    access: &str,
+    refresh: &str,
+) -> Option<(Pair, Vec<Op>)> {
     let claims = rt.keys.verify(access).ok()?;
     if claims.dialect.as_deref() != Some(Dialect::Hosecloud.as_str())
         || shared.revoked.contains(&claims.jti)
     {
         return None;
     }
-    let record = shared
-        .refresh
-        .take(&opaque::hash(refresh), &claims.jti, now_secs())?;
+    let used = opaque::hash(refresh);
+    let record = shared.refresh.take(&used, &claims.jti, now_secs())?;
     let app = rt.apps.get(&record.app).cloned()?;
-    shared
-        .revoked
-        .add(&claims.jti, claims.exp + rt.keys.leeway());
+    let until = claims.exp + rt.keys.leeway();
+    shared.revoked.add(&claims.jti, until);
     shared.hot.revoke_jti(&claims.jti);
-    issue_pair(rt, shared, app)
+    let (pair, op) = issue_pair(rt, shared, app)
         .map_err(|e| tracing::error!(error = %e, "hosecloud refresh failed"))
-        .ok()
+        .ok()?;
+    Some((
+        pair,
+        vec![Op::RefreshUsed(used), Op::Revoked(claims.jti, until), op],
+    ))
 }
 
 /// `POST refreshToken` (v3 shape, our own): JSON `{accessToken, refreshToken}`.
@@ -185,7 +218,7 @@ pub async fn refresh_v3(
     ) else {
         return Ok(system_error());
     };
-    Ok(match rotate(rt, shared, access, refresh) {
+    Ok(match rotate(rt, shared, access, refresh).await? {
         Some(pair) => ok(pair.v3_data()),
         None => unauthorized_v3(),
     })
@@ -217,7 +250,7 @@ pub async fn refresh_v2(
     let (Some(access), Some(refresh)) = (access, refresh) else {
         return Ok(refused());
     };
-    Ok(match rotate(rt, shared, &access, &refresh) {
+    Ok(match rotate(rt, shared, &access, &refresh).await? {
         Some(pair) => body::json(
             StatusCode::OK,
             &json!({ "value": {

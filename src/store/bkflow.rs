@@ -5,6 +5,7 @@
 //! In memory until the durable store lands (issue 4): the server key and the records are
 //! lost on restart.
 
+use super::sqlite::BkRow;
 use crate::guard::permission::{Grant, Perm, Resource};
 use crate::token::opaque::{self, TokenHash};
 use aws_lc_rs::hmac;
@@ -56,12 +57,7 @@ pub struct BkflowTokens {
 
 impl Default for BkflowTokens {
     fn default() -> Self {
-        BkflowTokens {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
-            records: DashMap::new(),
-            by_hash: DashMap::new(),
-            by_identity: DashMap::new(),
-        }
+        Self::new(&opaque::random_bytes::<32>())
     }
 }
 
@@ -88,6 +84,73 @@ pub struct Applied {
 }
 
 impl BkflowTokens {
+    /// Empty, deriving tokens under `key` (the server key kept sealed in the store).
+    pub fn new(key: &[u8]) -> Self {
+        BkflowTokens {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            records: DashMap::new(),
+            by_hash: DashMap::new(),
+            by_identity: DashMap::new(),
+        }
+    }
+
+    /// Loads stored rows (rows that no longer parse are skipped).
+    pub fn restore(&self, rows: Vec<BkRow>) {
+        for r in rows {
+            let (Some(resource), Some(perm)) = (Resource::parse(&r.resource), Perm::parse(&r.perm))
+            else {
+                continue;
+            };
+            let grant = Grant {
+                resource,
+                id: r.resource_id,
+                perm,
+            };
+            let key = (
+                r.space,
+                r.app.clone(),
+                r.user.clone(),
+                resource,
+                grant.id.clone(),
+                perm,
+            );
+            let live = self
+                .by_identity
+                .get(&key)
+                .and_then(|id| self.records.get(&*id).map(|x| x.expires_ms));
+            if live.is_none_or(|e| e < r.expires_ms) {
+                self.by_identity.insert(key, r.id);
+            }
+            self.by_hash.insert(r.token_hash, r.id);
+            self.records.insert(
+                r.id,
+                BkRecord {
+                    id: r.id,
+                    space: r.space,
+                    app: r.app,
+                    user: r.user,
+                    grant,
+                    expires_ms: r.expires_ms,
+                },
+            );
+        }
+    }
+
+    /// The stored form of a record.
+    pub fn row(&self, rec: &BkRecord) -> BkRow {
+        BkRow {
+            id: rec.id,
+            token_hash: opaque::hash(&self.token_of(rec.id)),
+            space: rec.space,
+            app: rec.app.clone(),
+            user: rec.user.clone(),
+            resource: rec.grant.resource.as_str().to_owned(),
+            resource_id: rec.grant.id.clone(),
+            perm: rec.grant.perm.as_str().to_owned(),
+            expires_ms: rec.expires_ms,
+        }
+    }
+
     /// The token of record `id`.
     pub fn token_of(&self, id: u128) -> String {
         let tag = hmac::sign(&self.key, &id.to_be_bytes());
@@ -166,9 +229,9 @@ impl BkflowTokens {
         (rec.expires_ms >= now_ms).then(|| rec.clone())
     }
 
-    /// Expires (now) every still-valid token of `space` matching `filter`; returns the hashes
-    /// of the tokens revoked so hot caches can drop them.
-    pub fn revoke(&self, space: u64, filter: &RevokeFilter, now_ms: u64) -> Vec<TokenHash> {
+    /// Expires (now) every still-valid token of `space` matching `filter`; returns the ids and
+    /// hashes of the tokens revoked (for the store and the hot caches).
+    pub fn revoke(&self, space: u64, filter: &RevokeFilter, now_ms: u64) -> Vec<(u128, TokenHash)> {
         let mut hashes = Vec::new();
         for mut rec in self.records.iter_mut() {
             let hash = opaque::hash(&self.token_of(rec.id));
@@ -185,7 +248,7 @@ impl BkflowTokens {
             if matches {
                 // Strictly before now, so the token fails `expires >= now` at once.
                 rec.expires_ms = now_ms.saturating_sub(1);
-                hashes.push(hash);
+                hashes.push((rec.id, hash));
             }
         }
         hashes

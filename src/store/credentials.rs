@@ -4,6 +4,7 @@
 //! In memory until the durable store lands (issue 4); the master key already follows SPEC
 //! §2: `TOLLGATE_MASTER_KEY`, else `store.master_key_file`, else generated beside the store.
 
+use super::sqlite::CredRow;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::Engine as _;
 use dashmap::DashMap;
@@ -146,7 +147,7 @@ pub enum CredentialError {
 /// Stored credentials.
 #[derive(Debug)]
 pub struct Credentials {
-    key: MasterKey,
+    key: std::sync::Arc<MasterKey>,
     by_id: DashMap<u64, Credential>,
     names: DashMap<(u64, String), u64>,
     next_id: AtomicU64,
@@ -158,12 +159,43 @@ fn context(space: u64, id: u64) -> Vec<u8> {
 
 impl Credentials {
     /// An empty set sealed under `key`.
-    pub fn new(key: MasterKey) -> Self {
+    pub fn new(key: std::sync::Arc<MasterKey>) -> Self {
         Credentials {
             key,
             by_id: DashMap::new(),
             names: DashMap::new(),
             next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Loads stored rows.
+    pub fn restore(&self, rows: Vec<CredRow>) {
+        for r in rows {
+            self.next_id.fetch_max(r.id + 1, Ordering::Relaxed);
+            self.names.insert((r.space, r.name.clone()), r.id);
+            let c = Credential {
+                id: r.id,
+                space: r.space,
+                name: r.name,
+                desc: r.desc,
+                kind: r.kind,
+                app_code: r.app_code,
+                sealed_secret: r.sealed,
+            };
+            self.by_id.insert(c.id, c);
+        }
+    }
+
+    /// The stored form (secret still sealed).
+    pub fn row(&self, c: &Credential) -> CredRow {
+        CredRow {
+            id: c.id,
+            space: c.space,
+            name: c.name.clone(),
+            desc: c.desc.clone(),
+            kind: c.kind.clone(),
+            app_code: c.app_code.clone(),
+            sealed: c.sealed_secret.clone(),
         }
     }
 
@@ -272,7 +304,9 @@ mod tests {
     use super::*;
 
     fn creds() -> Credentials {
-        Credentials::new(MasterKey::parse(&hex::encode([7u8; 32])).unwrap())
+        Credentials::new(std::sync::Arc::new(
+            MasterKey::parse(&hex::encode([7u8; 32])).unwrap(),
+        ))
     }
 
     fn fields(name: &str, secret: &str) -> CredentialFields {

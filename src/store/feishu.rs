@@ -5,6 +5,7 @@
 //!
 //! In memory until the durable store lands (issue 4).
 
+use super::sqlite::FsRow;
 use crate::token::opaque::{self, TokenHash};
 use aws_lc_rs::hmac;
 use dashmap::DashMap;
@@ -16,6 +17,10 @@ pub struct FsRecord {
     pub app: String,
     /// `app`, `internal_app`, `internal_tenant` or `tenant:<tenant_key>`.
     pub kind: String,
+    /// Record id (what the token is derived from).
+    pub id: u128,
+    /// `a-` / `t-`.
+    pub prefix: String,
     /// Expiry, ms since the epoch.
     pub expires_ms: u64,
 }
@@ -23,6 +28,8 @@ pub struct FsRecord {
 /// A token handed out, and how long it has left.
 #[derive(Debug, Clone)]
 pub struct Obtained {
+    /// Record id (what the token is derived from).
+    pub id: u128,
     /// The token.
     pub token: String,
     /// Expiry, ms since the epoch.
@@ -42,12 +49,7 @@ pub struct FeishuTokens {
 
 impl Default for FeishuTokens {
     fn default() -> Self {
-        FeishuTokens {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &opaque::random_bytes::<32>()),
-            records: DashMap::new(),
-            current: DashMap::new(),
-            tickets: DashMap::new(),
-        }
+        Self::new(&opaque::random_bytes::<32>())
     }
 }
 
@@ -62,6 +64,49 @@ fn alnum22(bytes: &[u8]) -> String {
 }
 
 impl FeishuTokens {
+    /// Empty, deriving tokens under `key` (the server key kept sealed in the store).
+    pub fn new(key: &[u8]) -> Self {
+        FeishuTokens {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            records: DashMap::new(),
+            current: DashMap::new(),
+            tickets: DashMap::new(),
+        }
+    }
+
+    /// Loads stored tokens (the newest of each app and kind becomes current) and tickets.
+    pub fn restore(&self, rows: Vec<FsRow>, tickets: Vec<(String, String, u64)>) {
+        for r in rows {
+            let token = self.token_of(r.id, &r.prefix);
+            let newer = self
+                .current
+                .get(&(r.app.clone(), r.kind.clone()))
+                .is_none_or(|c| c.expires_ms < r.expires_ms);
+            if newer {
+                let slot = Obtained {
+                    id: r.id,
+                    token,
+                    expires_ms: r.expires_ms,
+                    fresh: false,
+                };
+                self.current.insert((r.app.clone(), r.kind.clone()), slot);
+            }
+            self.records.insert(
+                r.token_hash,
+                FsRecord {
+                    app: r.app,
+                    kind: r.kind,
+                    id: r.id,
+                    prefix: r.prefix,
+                    expires_ms: r.expires_ms,
+                },
+            );
+        }
+        for (app, ticket, expires) in tickets {
+            self.tickets.entry(app).or_default().push((ticket, expires));
+        }
+    }
+
     fn token_of(&self, id: u128, prefix: &str) -> String {
         let tag = hmac::sign(&self.key, &id.to_be_bytes());
         format!("{prefix}{}", alnum22(tag.as_ref()))
@@ -82,6 +127,7 @@ impl FeishuTokens {
             .current
             .entry((app.to_owned(), kind.to_owned()))
             .or_insert_with(|| Obtained {
+                id: 0,
                 token: String::new(),
                 expires_ms: 0,
                 fresh: false,
@@ -100,10 +146,13 @@ impl FeishuTokens {
             FsRecord {
                 app: app.to_owned(),
                 kind: kind.to_owned(),
+                id,
+                prefix: prefix.to_owned(),
                 expires_ms,
             },
         );
         *slot = Obtained {
+            id,
             token,
             expires_ms,
             fresh: true,
@@ -145,6 +194,20 @@ impl FeishuTokens {
             list.iter()
                 .any(|(t, e)| *e > now_ms && crate::secret::ct_eq(t.as_bytes(), ticket.as_bytes()))
         })
+    }
+
+    /// Expires a token now; returns its row to store (None when unknown or already expired).
+    pub fn revoke(&self, hash: &TokenHash, now_ms: u64) -> Option<(String, String, u64)> {
+        let mut rec = self
+            .records
+            .get_mut(hash)
+            .filter(|r| r.expires_ms > now_ms)?;
+        rec.expires_ms = now_ms;
+        let key = (rec.app.clone(), rec.kind.clone());
+        // A revoked current token must not be handed out again.
+        self.current
+            .remove_if(&key, |_, c| opaque::hash(&c.token) == *hash);
+        Some((rec.app.clone(), rec.kind.clone(), now_ms))
     }
 
     /// Drops expired tokens and tickets.

@@ -9,6 +9,7 @@ pub mod feishu;
 pub mod hot;
 pub mod refresh;
 pub mod revoked;
+pub mod sqlite;
 
 pub use hot::HotTokens;
 pub use refresh::RefreshTokens;

@@ -36,6 +36,20 @@ impl RefreshTokens {
             .map(|(_, r)| r)
     }
 
+    /// Loads stored tokens.
+    pub fn restore(&self, rows: Vec<(TokenHash, String, String, u64)>) {
+        for (hash, app, access_jti, expires) in rows {
+            self.map.insert(
+                hash,
+                RefreshRecord {
+                    app,
+                    access_jti,
+                    expires,
+                },
+            );
+        }
+    }
+
     /// Forgets expired tokens.
     pub fn sweep(&self, now: u64) {
         self.map.retain(|_, r| r.expires > now);

@@ -14,6 +14,13 @@ impl Revocations {
         self.ids.insert(jti.into(), exp);
     }
 
+    /// Loads stored revocations.
+    pub fn restore(&self, rows: Vec<(String, u64)>) {
+        for (jti, exp) in rows {
+            self.ids.insert(jti.into(), exp);
+        }
+    }
+
     /// True when `jti` was revoked.
     pub fn contains(&self, jti: &str) -> bool {
         self.ids.contains_key(jti)

@@ -8,6 +8,7 @@ use crate::issue::read_body;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use crate::store::credentials::{CredentialError, CredentialFields};
+use crate::store::sqlite::Op;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
@@ -130,6 +131,9 @@ pub async fn create(
     let name = fields.name.clone();
     match shared.credentials.create(space, fields) {
         Ok(c) => {
+            shared
+                .commit(vec![Op::Cred(shared.credentials.row(&c))])
+                .await?;
             tracing::info!(space, credential = c.id, app = %app.id, "credential created");
             let Value::Object(obj) =
                 json!({ "result": true, "code": 0, "message": "", "data": c.display() })

@@ -10,6 +10,7 @@ use crate::issue::read_body;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use crate::store::bkflow::{Owner, RevokeFilter};
+use crate::store::sqlite::Op;
 use crate::token::{now_millis, opaque};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
@@ -150,6 +151,19 @@ pub async fn apply(
         cfg.auto_renew,
         now,
     );
+    // Committed before the answer: a restart (or kill -9) keeps the token and its renewal.
+    // A token returned again without renewal changed nothing.
+    let op = match (applied.reused, cfg.auto_renew) {
+        (false, _) => Some(Op::Bk(shared.bkflow.row(&applied.record))),
+        (true, true) => Some(Op::BkExpiry(
+            vec![applied.record.id],
+            applied.record.expires_ms,
+        )),
+        (true, false) => None,
+    };
+    if let Some(op) = op {
+        shared.commit(vec![op]).await?;
+    }
     if applied.reused {
         // The hot copy carries the old expiry; the next use reads the renewed record.
         shared.hot.remove(&opaque::hash(&applied.token));
@@ -239,8 +253,13 @@ pub async fn revoke(
         resource_id,
         perm,
     };
-    let revoked = shared.bkflow.revoke(space, &filter, now_millis());
-    for hash in &revoked {
+    let now = now_millis();
+    let revoked = shared.bkflow.revoke(space, &filter, now);
+    let ids = revoked.iter().map(|(id, _)| *id).collect();
+    shared
+        .commit(vec![Op::BkExpiry(ids, now.saturating_sub(1))])
+        .await?;
+    for (_, hash) in &revoked {
         if let Some(p) = shared.hot.get(hash) {
             p.mark_revoked();
         }

@@ -1,0 +1,522 @@
+//! The embedded store: one SQLite file (WAL), schema versioned and migrated at start.
+//!
+//! At start every live row is loaded into the in-memory maps (the hot side); afterwards each
+//! write that acknowledges a client is sent to one writer thread, which batches what is
+//! queued into one transaction and commits it (fsync) before the waiting handler answers.
+//! Nothing here runs on the async workers.
+
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Current schema version (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bk_tokens (
+    id BLOB PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, space INTEGER NOT NULL, app TEXT NOT NULL,
+    user TEXT NOT NULL, resource TEXT NOT NULL, resource_id TEXT NOT NULL, perm TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fs_tokens (
+    token_hash BLOB PRIMARY KEY, id BLOB NOT NULL, app TEXT NOT NULL, kind TEXT NOT NULL,
+    prefix TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fs_tickets (
+    app TEXT NOT NULL, ticket_hash BLOB NOT NULL, sealed BLOB NOT NULL, expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (app, ticket_hash));
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash BLOB PRIMARY KEY, app TEXT NOT NULL, access_jti TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS credentials (
+    id INTEGER PRIMARY KEY, space INTEGER NOT NULL, name TEXT NOT NULL, desc TEXT, kind TEXT NOT NULL,
+    app_code TEXT NOT NULL, sealed BLOB NOT NULL, UNIQUE (space, name));
+";
+
+/// A bkflow token row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BkRow {
+    /// Record id.
+    pub id: u128,
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Space.
+    pub space: u64,
+    /// App.
+    pub app: String,
+    /// User.
+    pub user: String,
+    /// `TASK` / `TEMPLATE` / `SCOPE`.
+    pub resource: String,
+    /// Resource id.
+    pub resource_id: String,
+    /// Permission.
+    pub perm: String,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A feishu token row (the token is re-derived from `id` and `prefix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsRow {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Record id.
+    pub id: u128,
+    /// App.
+    pub app: String,
+    /// Kind (`app`, `internal_tenant`, ...).
+    pub kind: String,
+    /// `a-` / `t-`.
+    pub prefix: String,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A feishu ticket row (sealed, so the admin API can show it after a restart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRow {
+    /// App.
+    pub app: String,
+    /// SHA-256 of the ticket.
+    pub ticket_hash: [u8; 32],
+    /// The ticket sealed under the master key.
+    pub sealed: Vec<u8>,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A credential row (secret sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredRow {
+    /// Id.
+    pub id: u64,
+    /// Space.
+    pub space: u64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub desc: Option<String>,
+    /// `BK_APP`.
+    pub kind: String,
+    /// App code.
+    pub app_code: String,
+    /// Sealed secret.
+    pub sealed: Vec<u8>,
+}
+
+/// One write.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Insert or replace a meta value (server keys, sealed).
+    Meta(String, Vec<u8>),
+    /// Insert or replace a bkflow token.
+    Bk(BkRow),
+    /// Set the expiry of bkflow tokens (renewal, revocation).
+    BkExpiry(Vec<u128>, u64),
+    /// Insert a feishu token.
+    Fs(FsRow),
+    /// Insert a feishu ticket.
+    Ticket(TicketRow),
+    /// Insert a refresh token (hash, app, access jti, expiry s).
+    Refresh([u8; 32], String, String, u64),
+    /// Delete a refresh token (used).
+    RefreshUsed([u8; 32]),
+    /// A revoked JWT id until `exp` (s).
+    Revoked(String, u64),
+    /// Insert or replace a credential.
+    Cred(CredRow),
+    /// Delete a credential.
+    CredDeleted(u64),
+    /// Delete rows expired before `ms` (bkflow keeps a retention).
+    Sweep {
+        /// Now, ms.
+        now_ms: u64,
+        /// Expired bkflow tokens are kept this long for revoke and renewal.
+        bk_retention_ms: u64,
+    },
+}
+
+/// Everything live in the file, read at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Meta values.
+    pub meta: HashMap<String, Vec<u8>>,
+    /// Bkflow tokens.
+    pub bk: Vec<BkRow>,
+    /// Feishu tokens.
+    pub fs: Vec<FsRow>,
+    /// Feishu tickets.
+    pub tickets: Vec<TicketRow>,
+    /// Refresh tokens.
+    pub refresh: Vec<([u8; 32], String, String, u64)>,
+    /// Revoked JWT ids.
+    pub revoked: Vec<(String, u64)>,
+    /// Credentials.
+    pub credentials: Vec<CredRow>,
+}
+
+type Job = (Vec<Op>, oneshot::Sender<Result<(), String>>);
+
+/// Handle on the writer thread.
+#[derive(Debug, Clone)]
+pub struct Db {
+    tx: mpsc::Sender<Job>,
+}
+
+fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    v.try_into().map_err(|_| rusqlite::Error::InvalidQuery)
+}
+
+fn id128(v: Vec<u8>) -> rusqlite::Result<u128> {
+    let b: [u8; 16] = v.try_into().map_err(|_| rusqlite::Error::InvalidQuery)?;
+    Ok(u128::from_be_bytes(b))
+}
+
+fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Snapshot> {
+    let mut s = Snapshot::default();
+    let now_s = now_ms / 1000;
+    let mut q = conn.prepare("SELECT key, value FROM meta")?;
+    for r in q.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })? {
+        let (k, v) = r?;
+        s.meta.insert(k, v);
+    }
+    let mut q = conn.prepare(
+        "SELECT id, token_hash, space, app, user, resource, resource_id, perm, expires_ms FROM bk_tokens",
+    )?;
+    for r in q.query_map([], |r| {
+        Ok(BkRow {
+            id: id128(r.get(0)?)?,
+            token_hash: hash32(r.get(1)?)?,
+            space: r.get::<_, i64>(2)? as u64,
+            app: r.get(3)?,
+            user: r.get(4)?,
+            resource: r.get(5)?,
+            resource_id: r.get(6)?,
+            perm: r.get(7)?,
+            expires_ms: r.get::<_, i64>(8)? as u64,
+        })
+    })? {
+        s.bk.push(r?);
+    }
+    let mut q = conn.prepare(
+        "SELECT token_hash, id, app, kind, prefix, expires_ms FROM fs_tokens WHERE expires_ms > ?1",
+    )?;
+    for r in q.query_map([now_ms as i64], |r| {
+        Ok(FsRow {
+            token_hash: hash32(r.get(0)?)?,
+            id: id128(r.get(1)?)?,
+            app: r.get(2)?,
+            kind: r.get(3)?,
+            prefix: r.get(4)?,
+            expires_ms: r.get::<_, i64>(5)? as u64,
+        })
+    })? {
+        s.fs.push(r?);
+    }
+    let mut q = conn.prepare(
+        "SELECT app, ticket_hash, sealed, expires_ms FROM fs_tickets WHERE expires_ms > ?1",
+    )?;
+    for r in q.query_map([now_ms as i64], |r| {
+        Ok(TicketRow {
+            app: r.get(0)?,
+            ticket_hash: hash32(r.get(1)?)?,
+            sealed: r.get(2)?,
+            expires_ms: r.get::<_, i64>(3)? as u64,
+        })
+    })? {
+        s.tickets.push(r?);
+    }
+    let mut q = conn.prepare(
+        "SELECT token_hash, app, access_jti, expires FROM refresh_tokens WHERE expires > ?1",
+    )?;
+    for r in q.query_map([now_s as i64], |r| {
+        Ok((
+            hash32(r.get(0)?)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)? as u64,
+        ))
+    })? {
+        s.refresh.push(r?);
+    }
+    let mut q = conn.prepare("SELECT jti, exp FROM revoked_jti WHERE exp > ?1")?;
+    for r in q.query_map([now_s as i64], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+    })? {
+        s.revoked.push(r?);
+    }
+    let mut q = conn.prepare(
+        "SELECT id, space, name, desc, kind, app_code, sealed FROM credentials ORDER BY id",
+    )?;
+    for r in q.query_map([], |r| {
+        Ok(CredRow {
+            id: r.get::<_, i64>(0)? as u64,
+            space: r.get::<_, i64>(1)? as u64,
+            name: r.get(2)?,
+            desc: r.get(3)?,
+            kind: r.get(4)?,
+            app_code: r.get(5)?,
+            sealed: r.get(6)?,
+        })
+    })? {
+        s.credentials.push(r?);
+    }
+    Ok(s)
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+    match op {
+        Op::Meta(k, v) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        Op::Bk(r) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO bk_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    r.id.to_be_bytes().to_vec(),
+                    r.token_hash.to_vec(),
+                    r.space as i64,
+                    r.app,
+                    r.user,
+                    r.resource,
+                    r.resource_id,
+                    r.perm,
+                    r.expires_ms as i64
+                ],
+            )?;
+        }
+        Op::BkExpiry(ids, ms) => {
+            let mut st = tx.prepare_cached("UPDATE bk_tokens SET expires_ms = ?1 WHERE id = ?2")?;
+            for id in ids {
+                st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
+            }
+        }
+        Op::Fs(r) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO fs_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.token_hash.to_vec(),
+                    r.id.to_be_bytes().to_vec(),
+                    r.app,
+                    r.kind,
+                    r.prefix,
+                    r.expires_ms as i64
+                ],
+            )?;
+        }
+        Op::Ticket(r) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO fs_tickets VALUES (?1, ?2, ?3, ?4)",
+                params![r.app, r.ticket_hash.to_vec(), r.sealed, r.expires_ms as i64],
+            )?;
+        }
+        Op::Refresh(h, app, jti, exp) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO refresh_tokens VALUES (?1, ?2, ?3, ?4)",
+                params![h.to_vec(), app, jti, *exp as i64],
+            )?;
+        }
+        Op::RefreshUsed(h) => {
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE token_hash = ?1",
+                params![h.to_vec()],
+            )?;
+        }
+        Op::Revoked(jti, exp) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO revoked_jti VALUES (?1, ?2)",
+                params![jti, *exp as i64],
+            )?;
+        }
+        Op::Cred(c) => {
+            tx.execute(
+                // An upsert on the id only: a name clash is an error, never a silent replace.
+                "INSERT INTO credentials VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET
+                 space = excluded.space, name = excluded.name, desc = excluded.desc, kind = excluded.kind,
+                 app_code = excluded.app_code, sealed = excluded.sealed",
+                params![c.id as i64, c.space as i64, c.name, c.desc, c.kind, c.app_code, c.sealed],
+            )?;
+        }
+        Op::CredDeleted(id) => {
+            tx.execute("DELETE FROM credentials WHERE id = ?1", params![*id as i64])?;
+        }
+        Op::Sweep {
+            now_ms,
+            bk_retention_ms,
+        } => {
+            let now_s = (now_ms / 1000) as i64;
+            tx.execute(
+                "DELETE FROM bk_tokens WHERE expires_ms < ?1",
+                params![now_ms.saturating_sub(*bk_retention_ms) as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM fs_tokens WHERE expires_ms <= ?1",
+                params![*now_ms as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM fs_tickets WHERE expires_ms <= ?1",
+                params![*now_ms as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE expires <= ?1",
+                params![now_s],
+            )?;
+            tx.execute("DELETE FROM revoked_jti WHERE exp <= ?1", params![now_s])?;
+        }
+    }
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        conn.execute_batch(SCHEMA_V1)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    Ok(())
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        // Take whatever else is queued: one transaction, one fsync for the whole batch.
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = (|| {
+            let tx = conn.transaction()?;
+            for (ops, _) in &batch {
+                for op in ops {
+                    apply(&tx, op)?;
+                }
+            }
+            tx.commit()
+        })()
+        .map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store write failed");
+        }
+        for (_, reply) in batch {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+impl Db {
+    /// Opens (creating and migrating) the file, loads what is live at `now_ms`, writes the meta
+    /// values `init` returns for what is missing (server keys made on first start), starts the writer.
+    pub fn open(
+        path: &Path,
+        now_ms: u64,
+        init: impl FnOnce(&HashMap<String, Vec<u8>>) -> Vec<(String, Vec<u8>)>,
+    ) -> Result<(Db, Snapshot), String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
+        let conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(err)?;
+        migrate(&conn).map_err(err)?;
+        let mut snapshot = load(&conn, now_ms).map_err(err)?;
+        for (k, v) in init(&snapshot.meta) {
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )
+            .map_err(err)?;
+            snapshot.meta.insert(k, v);
+        }
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tollgate-store".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| e.to_string())?;
+        Ok((Db { tx }, snapshot))
+    }
+
+    /// Commits `ops` in one transaction; returns once they are on disk.
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), String> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send((ops, reply))
+            .map_err(|_| "store writer stopped".to_owned())?;
+        done.await.map_err(|_| "store writer stopped".to_owned())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (db, snap) = Db::open(&path, 0, |_| Vec::new()).unwrap();
+        assert!(snap.bk.is_empty());
+        db.commit(vec![
+            Op::Meta("k".into(), vec![1, 2]),
+            Op::Refresh([1; 32], "app".into(), "J".into(), 100),
+            Op::Refresh([2; 32], "app".into(), "K".into(), 5),
+            Op::Revoked("J0".into(), 100),
+            Op::Cred(CredRow {
+                id: 1,
+                space: 3,
+                name: "n".into(),
+                desc: None,
+                kind: "BK_APP".into(),
+                app_code: "a".into(),
+                sealed: vec![9],
+            }),
+        ])
+        .await
+        .unwrap();
+        drop(db);
+        let (_db, snap) = Db::open(&path, 10_000, |_| Vec::new()).unwrap();
+        assert_eq!(snap.meta["k"], vec![1, 2]);
+        assert_eq!(
+            snap.refresh.len(),
+            1,
+            "the refresh token expired at 5 s is not loaded"
+        );
+        assert_eq!(snap.revoked, vec![("J0".to_owned(), 100)]);
+        assert_eq!(snap.credentials.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_reports_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("t.db"), 0, |_| Vec::new()).unwrap();
+        let row = CredRow {
+            id: 1,
+            space: 3,
+            name: "n".into(),
+            desc: None,
+            kind: "BK_APP".into(),
+            app_code: "a".into(),
+            sealed: vec![],
+        };
+        db.commit(vec![Op::Cred(row.clone())]).await.unwrap();
+        let clash = CredRow { id: 2, ..row };
+        assert!(
+            db.commit(vec![Op::Cred(clash)]).await.is_err(),
+            "UNIQUE(space, name)"
+        );
+    }
+}
