@@ -15,6 +15,8 @@ pub fn exe() -> &'static str {
 pub struct Proc {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener, when the config has one.
+    pub admin: Option<SocketAddr>,
     pub lines: mpsc::Receiver<String>,
 }
 
@@ -50,9 +52,15 @@ impl Proc {
             };
             if v["message"] == "listening" && v["role"] == "public" {
                 let addr = v["address"].as_str().unwrap().parse().unwrap();
+                // The admin listener, if any, is announced right after.
+                let admin = rx.recv_timeout(Duration::from_secs(2)).ok().and_then(|l| {
+                    let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+                    (v["role"] == "admin").then(|| v["address"].as_str()?.parse().ok())?
+                });
                 return Proc {
                     child,
                     addr,
+                    admin,
                     lines: rx,
                 };
             }
