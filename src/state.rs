@@ -11,7 +11,7 @@ use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
 use crate::store::sqlite::Db;
-use crate::store::{HotTokens, RefreshTokens, Revocations};
+use crate::store::{HotTokens, NegativeTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
 use crate::token::{now_millis, opaque};
 use arc_swap::ArcSwap;
@@ -55,6 +55,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Verified tokens.
     pub hot: HotTokens,
+    /// Tokens recently found bad.
+    pub bad: NegativeTokens,
     /// Revoked token ids.
     pub revoked: Revocations,
     /// Secrets already verified.
@@ -133,6 +135,7 @@ impl Shared {
         Ok(Shared {
             metrics: Metrics::new(),
             hot: HotTokens::new(config.store.hot_tokens),
+            bad: NegativeTokens::new(config.store.hot_tokens / 10 + 1, 2000),
             revoked,
             secrets: VerifiedSecrets::default(),
             refresh,

@@ -200,6 +200,14 @@ async fn a_restart_loses_nothing_and_the_file_holds_no_secret_in_clear() {
     let gw = Proc::start(&path);
     let t = issue_everything(&gw, &c).await;
     gw.signal("TERM");
+    let (logs_tx, logs) = std::sync::mpsc::channel();
+    while let Ok(line) = gw.lines.recv_timeout(Duration::from_secs(10)) {
+        let stopped = line.contains("\"stopped\"");
+        let _ = logs_tx.send(line);
+        if stopped {
+            break;
+        }
+    }
     drop(gw);
     let gw = Proc::start(&path);
     check_after_restart(&gw, &c, &t).await;
@@ -220,6 +228,16 @@ async fn a_restart_loses_nothing_and_the_file_holds_no_secret_in_clear() {
         "403"
     );
     drop(gw);
+    // Nor in any log line of either run (JSON logs on stderr).
+    let mut logged = String::new();
+    while let Ok(line) = logs.try_recv() {
+        logged.push_str(&line);
+    }
+    assert!(logged.contains("credential created"), "the logs were read");
+    assert!(
+        !logged.contains("Sup3r-Secret-Value") && !logged.contains(&t.bkflow),
+        "a secret in the logs"
+    );
     for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         let text = String::from_utf8_lossy(&bytes);

@@ -31,12 +31,25 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         return Ok(p);
     }
     shared.metrics.cache_misses.inc();
-    let p = if token.contains('.') {
-        from_jwt(token, keys, shared)?
+    if shared.bad.contains(&hash, now_millis()) {
+        return Err(Reject::InvalidToken(Invalid::Bad));
+    }
+    let found = if token.contains('.') {
+        from_jwt(token, keys, shared)
     } else if token.starts_with("a-") || token.starts_with("t-") {
-        from_feishu(&hash, shared)?
+        from_feishu(&hash, shared)
     } else {
-        from_opaque(&hash, shared)?
+        from_opaque(&hash, shared)
+    };
+    let p = match found {
+        Ok(p) => p,
+        Err(r) => {
+            // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.
+            if matches!(r, Reject::InvalidToken(Invalid::Bad)) {
+                shared.bad.insert(hash, now_millis());
+            }
+            return Err(r);
+        }
     };
     let p = Arc::new(p);
     shared.hot.insert(hash, Arc::clone(&p), now);

@@ -82,6 +82,42 @@ impl HotTokens {
     }
 }
 
+/// Tokens found bad recently, so a flood of the same garbage costs one check, not one each.
+/// Kept briefly: on another replica an unknown token may become known.
+#[derive(Debug)]
+pub struct NegativeTokens {
+    map: DashMap<TokenHash, u64>,
+    cap: usize,
+    ttl_ms: u64,
+}
+
+impl NegativeTokens {
+    /// At most `cap` entries, each remembered `ttl_ms`.
+    pub fn new(cap: usize, ttl_ms: u64) -> Self {
+        NegativeTokens {
+            map: DashMap::new(),
+            cap: cap.max(1),
+            ttl_ms,
+        }
+    }
+
+    /// True when `hash` was found bad less than the ttl ago.
+    pub fn contains(&self, hash: &TokenHash, now_ms: u64) -> bool {
+        self.map.get(hash).is_some_and(|until| *until > now_ms)
+    }
+
+    /// Remembers a bad token; when full, the oldest half is dropped first.
+    pub fn insert(&self, hash: TokenHash, now_ms: u64) {
+        if self.map.len() >= self.cap {
+            self.map.retain(|_, until| *until > now_ms);
+            if self.map.len() >= self.cap {
+                self.map.clear();
+            }
+        }
+        self.map.insert(hash, now_ms + self.ttl_ms);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +130,18 @@ mod tests {
             exp,
             jti.into(),
         ))
+    }
+
+    #[test]
+    fn bad_tokens_are_remembered_briefly_and_the_set_stays_bounded() {
+        let neg = NegativeTokens::new(2, 1000);
+        neg.insert([1; 32], 0);
+        assert!(neg.contains(&[1; 32], 999));
+        assert!(!neg.contains(&[1; 32], 1000));
+        for i in 0..10u8 {
+            neg.insert([i; 32], 5000);
+        }
+        assert!(neg.map.len() <= 2);
     }
 
     #[test]

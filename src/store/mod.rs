@@ -11,6 +11,6 @@ pub mod refresh;
 pub mod revoked;
 pub mod sqlite;
 
-pub use hot::HotTokens;
+pub use hot::{HotTokens, NegativeTokens};
 pub use refresh::RefreshTokens;
 pub use revoked::Revocations;
