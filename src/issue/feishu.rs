@@ -60,6 +60,18 @@ async fn app_of(
     }
 }
 
+/// The JSON body and the app it authenticates (`{app_id, app_secret}`), or the flat refusal.
+async fn authed(
+    req: http::Request<Incoming>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Result<(Map<String, Value>, Arc<App>), Response<Body>>, Reject> {
+    let Some(m) = json_body(req, rt).await? else {
+        return Ok(Err(invalid_param()));
+    };
+    Ok(app_of(&m, rt, shared).await.map(|app| (m, app)))
+}
+
 async fn obtain(
     rt: &Runtime,
     shared: &Shared,
@@ -128,15 +140,12 @@ pub async fn app_access_token(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(invalid_param());
+    let (m, app) = match authed(req, rt, shared).await? {
+        Ok(x) => x,
+        Err(res) => return Ok(res),
     };
     let Some(ticket) = field(&m, "app_ticket") else {
         return Ok(invalid_param());
-    };
-    let app = match app_of(&m, rt, shared).await {
-        Ok(app) => app,
-        Err(res) => return Ok(res),
     };
     if !shared.feishu.ticket_valid(&app.id, ticket, now_millis()) {
         return Ok(flat(10012, "app_ticket is invalid"));
@@ -154,11 +163,8 @@ pub async fn app_access_token_internal(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(invalid_param());
-    };
-    let app = match app_of(&m, rt, shared).await {
-        Ok(app) => app,
+    let (_, app) = match authed(req, rt, shared).await? {
+        Ok(x) => x,
         Err(res) => return Ok(res),
     };
     let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-").await?;
@@ -175,11 +181,8 @@ pub async fn tenant_access_token_internal(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(invalid_param());
-    };
-    let app = match app_of(&m, rt, shared).await {
-        Ok(app) => app,
+    let (_, app) = match authed(req, rt, shared).await? {
+        Ok(x) => x,
         Err(res) => return Ok(res),
     };
     let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
@@ -222,11 +225,8 @@ pub async fn resend(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(invalid_param());
-    };
-    let app = match app_of(&m, rt, shared).await {
-        Ok(app) => app,
+    let (_, app) = match authed(req, rt, shared).await? {
+        Ok(x) => x,
         Err(res) => return Ok(res),
     };
     let cfg = rt

@@ -1,10 +1,7 @@
 //! `create_credential` (seed 004) and the field rules the admin API's update shares.
 
-use super::{
-    authenticate_app, check_space, credentials, py_json_dumps, space_of, trace_id, view, view_error,
-};
+use super::{check_space, open_call, py_json_dumps, view, view_error, SpaceCall};
 use crate::body::Body;
-use crate::issue::read_body;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use crate::store::credentials::{CredentialError, CredentialFields};
@@ -105,13 +102,14 @@ pub async fn create(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let space = space_of(path).ok_or(Reject::NotFound)?;
-    let (parts, body) = req.into_parts();
-    let trace = trace_id(&parts);
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
-    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let app = match authenticate_app(rt, shared, &credentials(&parts, doc.as_ref())).await {
-        Ok(app) => app,
+    let SpaceCall {
+        space,
+        trace,
+        doc,
+        app,
+        ..
+    } = match open_call(req, path, rt, shared).await? {
+        Ok(call) => call,
         Err(res) => return Ok(res),
     };
     if let Err(res) = check_space(rt, &app, space) {

@@ -164,6 +164,49 @@ pub async fn authenticate_app(
     }
 }
 
+/// A call to `.../space/{space_id}/...` whose app the gateway has authenticated.
+#[derive(Debug)]
+pub struct SpaceCall {
+    /// The space in the path.
+    pub space: u64,
+    /// Trace id of the answer.
+    pub trace: String,
+    /// The raw body.
+    pub bytes: bytes::Bytes,
+    /// The body as JSON, when it is.
+    pub doc: Option<Value>,
+    /// What the caller presented.
+    pub creds: Credentials,
+    /// The authenticated app.
+    pub app: Arc<App>,
+}
+
+/// Reads the body and authenticates the app; `Ok(Err(answer))` is the gateway's refusal.
+pub async fn open_call(
+    req: http::Request<hyper::body::Incoming>,
+    path: &str,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Result<SpaceCall, Response<Body>>, crate::reject::Reject> {
+    let space = space_of(path).ok_or(crate::reject::Reject::NotFound)?;
+    let (parts, body) = req.into_parts();
+    let trace = trace_id(&parts);
+    let bytes = crate::issue::read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let creds = credentials(&parts, doc.as_ref());
+    Ok(match authenticate_app(rt, shared, &creds).await {
+        Ok(app) => Ok(SpaceCall {
+            space,
+            trace,
+            bytes,
+            doc,
+            creds,
+            app,
+        }),
+        Err(res) => Err(res),
+    })
+}
+
 /// The backend's space check: HTTP 403 with no `code` key when the app does not own the space.
 pub fn check_space(rt: &Runtime, app: &App, space: u64) -> Result<(), Response<Body>> {
     if app.space_id == Some(space) {

@@ -1,12 +1,11 @@
 //! `apply_token` (seed 000) and `revoke_token` under `{prefix}/space/{space_id}/`.
 
 use super::{
-    authenticate_app, check_space, credentials, format_time, gateway_error, invalid_args,
-    py_json_dumps, space_of, trace_id, view, view_error,
+    check_space, format_time, gateway_error, invalid_args, open_call, py_json_dumps, view,
+    view_error, SpaceCall,
 };
 use crate::body::Body;
 use crate::guard::permission::{grant_covers, Grant, Perm, Resource};
-use crate::issue::read_body;
 use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use crate::store::bkflow::{Owner, RevokeFilter};
@@ -69,14 +68,15 @@ pub async fn apply(
     let Some(cfg) = &rt.config.dialects.bkflow else {
         return Err(Reject::NotFound);
     };
-    let space = space_of(path).ok_or(Reject::NotFound)?;
-    let (parts, body) = req.into_parts();
-    let trace = trace_id(&parts);
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
-    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let creds = credentials(&parts, doc.as_ref());
-    let app = match authenticate_app(rt, shared, &creds).await {
-        Ok(app) => app,
+    let SpaceCall {
+        space,
+        trace,
+        bytes,
+        creds,
+        app,
+        ..
+    } = match open_call(req, path, rt, shared).await? {
+        Ok(call) => call,
         Err(res) => return Ok(res),
     };
     // The user: bk_username, else the app's configured user (bk_token / access_token name
@@ -204,13 +204,14 @@ pub async fn revoke(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let space = space_of(path).ok_or(Reject::NotFound)?;
-    let (parts, body) = req.into_parts();
-    let trace = trace_id(&parts);
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
-    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let app = match authenticate_app(rt, shared, &credentials(&parts, doc.as_ref())).await {
-        Ok(app) => app,
+    let SpaceCall {
+        space,
+        trace,
+        bytes,
+        app,
+        ..
+    } = match open_call(req, path, rt, shared).await? {
+        Ok(call) => call,
         Err(res) => return Ok(res),
     };
     if let Err(res) = check_space(rt, &app, space) {
