@@ -29,10 +29,7 @@ pub async fn handle(
             res
         }
         (&Method::GET, "/healthz") => body::json(StatusCode::OK, &json!({ "status": "ok" })),
-        (&Method::GET, "/readyz") => body::json(
-            StatusCode::OK,
-            &json!({ "ready": true, "config": "loaded" }),
-        ),
+        (&Method::GET, "/readyz") => readyz(&gw).await,
         (_, p) if p.starts_with("/admin/") => match authorized(&req, &gw) {
             false => {
                 let mut res = body::json(
@@ -281,4 +278,18 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
         tracing::info!(token = %crate::secret::fingerprint(token), "token revoked");
     }
     Ok(live)
+}
+
+/// Ready when the config is loaded (it is, or nothing would listen) and the store answers.
+async fn readyz(gw: &Gateway) -> Response<Body> {
+    let store = gw.shared.db.ping(std::time::Duration::from_secs(1)).await;
+    let status = if store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    body::json(
+        status,
+        &json!({ "ready": store, "config": "loaded", "store": if store { "ok" } else { "unreachable" } }),
+    )
 }

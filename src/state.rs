@@ -290,6 +290,11 @@ impl Gateway {
             if cfg.listen.address != current.config.listen.address {
                 tracing::warn!("listen.address changed; the new address takes effect on restart");
             }
+            if cfg.store.path != current.config.store.path
+                || cfg.store.master_key_file != current.config.store.master_key_file
+            {
+                tracing::warn!("store settings changed; they take effect on restart");
+            }
             Runtime::build(cfg, &self.shared)
         });
         match result {

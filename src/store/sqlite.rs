@@ -447,6 +447,15 @@ impl Db {
         Ok((Db { tx }, snapshot))
     }
 
+    /// True when the writer answers a (write-free) transaction within `timeout`.
+    pub async fn ping(&self, timeout: std::time::Duration) -> bool {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send((Vec::new(), reply)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(Ok(()))))
+    }
+
     /// Commits `ops` in one transaction; returns once they are on disk.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), String> {
         if ops.is_empty() {
