@@ -116,7 +116,19 @@ fn bench(c: &mut Criterion) {
         .body(())
         .unwrap();
     let (parts, ()) = req.into_parts();
-    let permit = guard::check(&parts, "/product/get", route, shared, &rt.keys, &mut None).unwrap();
+    let one_shot = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let permit = one_shot
+        .block_on(guard::check(
+            &parts,
+            "/product/get",
+            route,
+            shared,
+            &rt.keys,
+            &mut None,
+        ))
+        .unwrap();
     let conn = ConnInfo {
         peer: "127.0.0.1:5555".parse().unwrap(),
         tls: true,

@@ -282,7 +282,7 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
 
 /// Ready when the config is loaded (it is, or nothing would listen) and the store answers.
 async fn readyz(gw: &Gateway) -> Response<Body> {
-    let store = gw.shared.db.ping(std::time::Duration::from_secs(1)).await;
+    let store = gw.shared.store_ready().await;
     let status = if store {
         StatusCode::OK
     } else {

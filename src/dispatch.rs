@@ -87,6 +87,9 @@ pub async fn handle(
         Ok(res) => res,
         Err(rej) => {
             ctx.reason = Some(rej.reason());
+            if matches!(rej, Reject::StoreUnavailable) {
+                gw.shared.metrics.store_unavailable.inc();
+            }
             if let Some(d) = rej.decision() {
                 metrics.decision(d, ctx.dialect);
             }
@@ -185,7 +188,7 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
-    let permit = guard::check(&parts, &path, route, shared, &rt.keys, &mut ctx.dialect)?;
+    let permit = guard::check(&parts, &path, route, shared, &rt.keys, &mut ctx.dialect).await?;
     if permit.principal().is_some() {
         handler.metrics.decision(0, ctx.dialect);
         ctx.principal = permit.principal_arc();

@@ -19,6 +19,7 @@ pub mod reject;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub tls_handshake_errors: IntCounter,
     /// Config reloads by result (ok, error).
     pub config_reloads: IntCounterVec,
+    /// Requests refused because the store could not be reached (fail closed).
+    pub store_unavailable: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -153,6 +155,14 @@ impl Metrics {
                     "Config reloads",
                     &["result"],
                 ),
+            ),
+            store_unavailable: reg(
+                &r,
+                IntCounter::new(
+                    "tollgate_store_unavailable_total",
+                    "Requests refused while the store was unreachable",
+                )
+                .expect("valid"),
             ),
             registry: r,
         }

@@ -72,7 +72,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let gateway = Arc::new(Gateway::new(config)?);
+    let gateway = Arc::new(Gateway::open(config).await?);
     let rt = gateway.runtime();
     let public = bind(rt.config.listen.address).await?;
     let admin = match &rt.config.admin {
@@ -104,6 +104,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     tasks.spawn(crate::issue::feishu::push_hourly(
         Arc::clone(&gateway),
+        stop_rx.clone(),
+    ));
+    tasks.spawn(crate::shared::follow(
+        Arc::clone(&gateway.shared),
         stop_rx.clone(),
     ));
     tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));

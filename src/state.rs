@@ -2,18 +2,11 @@
 //! `Shared` (metrics, hot tokens, revocations) lives as long as the process.
 
 use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
-use crate::issue::core::VerifiedSecrets;
 use crate::issue::Endpoint;
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::metrics::RouteMetrics;
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
-use crate::store::bkflow::BkflowTokens;
-use crate::store::credentials::{Credentials, MasterKey};
-use crate::store::feishu::FeishuTokens;
-use crate::store::sqlite::Db;
-use crate::store::{HotTokens, NegativeTokens, RefreshTokens, Revocations};
 use crate::token::jwt::JwtKeys;
-use crate::token::{now_millis, opaque};
 use arc_swap::ArcSwap;
 use http::Method;
 use std::collections::HashMap;
@@ -48,119 +41,7 @@ pub struct CompiledRoute {
     pub config: RouteConfig,
 }
 
-/// Process-wide state that survives reloads.
-#[derive(Debug)]
-pub struct Shared {
-    /// Metrics registry and handles.
-    pub metrics: Metrics,
-    /// Verified tokens.
-    pub hot: HotTokens,
-    /// Tokens recently found bad.
-    pub bad: NegativeTokens,
-    /// Revoked token ids.
-    pub revoked: Revocations,
-    /// Secrets already verified.
-    pub secrets: VerifiedSecrets,
-    /// Live refresh tokens (hosecloud).
-    pub refresh: RefreshTokens,
-    /// Live bkflow tokens.
-    pub bkflow: BkflowTokens,
-    /// Feishu tickets and tokens.
-    pub feishu: FeishuTokens,
-    /// Stored bkflow credentials.
-    pub credentials: Credentials,
-    /// The key sealing stored secrets.
-    pub master: Arc<MasterKey>,
-    /// The durable store.
-    pub db: Db,
-}
-
-impl Shared {
-    /// Fresh state for a gateway of `config` (loads the master key).
-    pub fn new(config: &Config) -> Result<Self, ConfigError> {
-        let dir = config
-            .store
-            .path
-            .parent()
-            .unwrap_or(std::path::Path::new("."));
-        let env = std::env::var("TOLLGATE_MASTER_KEY").ok();
-        let master = MasterKey::load(
-            env,
-            config.store.master_key_file.as_deref(),
-            &dir.join("master.key"),
-        )
-        .map_err(|e| ConfigError::single(&config.file, "store.master_key_file", e))?;
-        let master = Arc::new(master);
-        let store_err = |e: String| ConfigError::single(&config.file, "store.path", e);
-        // Server keys that derive opaque tokens: made on first start, kept sealed in the store.
-        let (db, snap) = Db::open(&config.store.path, now_millis(), |meta| {
-            SERVER_KEYS
-                .iter()
-                .filter(|k| !meta.contains_key(**k))
-                .map(|k| {
-                    (
-                        k.to_string(),
-                        master.seal(&hex::encode(opaque::random_bytes::<32>()), k.as_bytes()),
-                    )
-                })
-                .collect()
-        })
-        .map_err(store_err)?;
-        let server_key = |name: &str| -> Result<Vec<u8>, ConfigError> {
-            snap.meta
-                .get(name)
-                .and_then(|sealed| master.open(sealed, name.as_bytes()))
-                .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| store_err(format!("cannot open the server key {name:?}: is this the master key the store was made with?")))
-        };
-        let bkflow = BkflowTokens::new(&server_key("bkflow_key")?);
-        let feishu = FeishuTokens::new(&server_key("feishu_key")?);
-        bkflow.restore(snap.bk);
-        let tickets = snap
-            .tickets
-            .into_iter()
-            .filter_map(|t| {
-                master
-                    .open(&t.sealed, t.app.as_bytes())
-                    .map(|plain| (t.app, plain, t.expires_ms))
-            })
-            .collect();
-        feishu.restore(snap.fs, tickets);
-        let refresh = RefreshTokens::default();
-        refresh.restore(snap.refresh);
-        let revoked = Revocations::default();
-        revoked.restore(snap.revoked);
-        let credentials = Credentials::new(Arc::clone(&master));
-        credentials.restore(snap.credentials);
-        Ok(Shared {
-            metrics: Metrics::new(),
-            hot: HotTokens::new(config.store.hot_tokens),
-            bad: NegativeTokens::new(config.store.hot_tokens / 10 + 1, 2000),
-            revoked,
-            secrets: VerifiedSecrets::default(),
-            refresh,
-            bkflow,
-            feishu,
-            credentials,
-            master,
-            db,
-        })
-    }
-
-    /// Commits `ops` before the caller answers; a failure refuses the request (503).
-    pub async fn commit(
-        &self,
-        ops: Vec<crate::store::sqlite::Op>,
-    ) -> Result<(), crate::reject::Reject> {
-        self.db.commit(ops).await.map_err(|e| {
-            tracing::error!(error = %e, "store commit failed");
-            crate::reject::Reject::StoreUnavailable
-        })
-    }
-}
-
-/// Names of the server keys kept (sealed) in the store.
-const SERVER_KEYS: [&str; 2] = ["bkflow_key", "feishu_key"];
+pub use crate::shared::Shared;
 
 /// Everything a request needs from the config, compiled.
 #[derive(Debug)]
@@ -271,6 +152,16 @@ impl Gateway {
     /// Builds a gateway from a validated config.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let shared = Arc::new(Shared::new(&config)?);
+        Self::with_shared(config, shared)
+    }
+
+    /// Builds a gateway from a validated config, connecting to a shared store when it names one.
+    pub async fn open(config: Config) -> Result<Self, ConfigError> {
+        let shared = Arc::new(Shared::open(&config).await?);
+        Self::with_shared(config, shared)
+    }
+
+    fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Self, ConfigError> {
         let rt = Runtime::build(config, &shared)?;
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),

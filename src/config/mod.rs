@@ -83,6 +83,8 @@ pub struct StoreConfig {
     /// File holding the master key (32 bytes, hex or base64); `TOLLGATE_MASTER_KEY` overrides it;
     /// generated beside the store file when neither is given.
     pub master_key_file: Option<PathBuf>,
+    /// `store.kind: redis`: its URL (the embedded file is not used then).
+    pub redis_url: Option<String>,
 }
 
 /// JWT signing algorithm; the only one accepted on verification.

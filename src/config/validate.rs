@@ -95,14 +95,35 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         Some(Admin { address, token })
     });
 
-    match raw.store.kind.as_deref() {
-        None | Some("embedded") => {}
-        Some("redis") => c.fail(
-            "store.kind",
-            "the redis store is not available in this build yet",
-        ),
-        Some(other) => c.fail("store.kind", format!("{other:?} is not embedded or redis")),
-    }
+    let redis_url = match raw.store.kind.as_deref() {
+        None | Some("embedded") => None,
+        Some("redis") => {
+            let url = raw.store.url.clone();
+            match &url {
+                None => c.fail(
+                    "store.url",
+                    "store.kind redis needs url: redis://host:port/db",
+                ),
+                Some(u) if redis::parse_redis_url(u).is_none() => {
+                    c.fail("store.url", format!("{u:?} is not a redis:// URL"))
+                }
+                Some(_) => {}
+            }
+            // Replicas must share the keys: nothing may be generated per process.
+            if raw.store.master_key_file.is_none() && std::env::var("TOLLGATE_MASTER_KEY").is_err()
+            {
+                c.fail("store.master_key_file", "store.kind redis needs a master key shared by the replicas (file or TOLLGATE_MASTER_KEY)");
+            }
+            if raw.signing.key_file.is_none() {
+                c.fail("signing.key_file", "store.kind redis needs the signing key shared by the replicas: set signing.key_file");
+            }
+            url
+        }
+        Some(other) => {
+            c.fail("store.kind", format!("{other:?} is not embedded or redis"));
+            None
+        }
+    };
     let store = StoreConfig {
         path: resolve(
             &base,
@@ -117,6 +138,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
             .master_key_file
             .as_ref()
             .map(|p| resolve(&base, p)),
+        redis_url,
     };
     if let Some(p) = &store.master_key_file {
         c.readable("store.master_key_file", p);

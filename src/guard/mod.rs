@@ -156,7 +156,7 @@ impl Permit {
 
 /// Decides whether the request in `parts` (whose normalised path is `path`) may use `route`.
 /// `seen` receives the dialect of a verified token, allowed or not (the metric's label).
-pub fn check(
+pub async fn check(
     parts: &Parts,
     path: &str,
     route: &CompiledRoute,
@@ -171,7 +171,14 @@ pub fn check(
         });
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
-    let principal = verify::principal(&token, keys, shared)?;
+    let principal = match verify::principal(&token, keys, shared) {
+        // Another replica may have issued it a moment ago: read the shared stream, then look again.
+        Err(Reject::InvalidToken(Invalid::Bad)) if shared.is_shared() && !token.contains('.') => {
+            shared.catch_up().await?;
+            verify::settle(&token, keys, shared)?
+        }
+        other => other?,
+    };
     *seen = Some(principal.dialect);
     if let Some(allowed) = &route.config.dialects {
         if !allowed.contains(&principal.dialect) {

@@ -9,6 +9,15 @@ use crate::token::jwt::{JwtKeys, Scope, VerifyError};
 use crate::token::{now_millis, now_secs, opaque};
 use std::sync::Arc;
 
+/// `principal` after a catch-up with the shared store: a token still unknown is settled bad.
+pub fn settle(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Principal>, Reject> {
+    let r = principal(token, keys, shared);
+    if matches!(r, Err(Reject::InvalidToken(Invalid::Bad))) {
+        shared.bad.insert(opaque::hash(token), now_millis());
+    }
+    r
+}
+
 /// Verifies `token` and returns who it stands for.
 pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Principal>, Reject> {
     let hash = opaque::hash(token);
@@ -34,6 +43,10 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
     if shared.bad.contains(&hash, now_millis()) {
         return Err(Reject::InvalidToken(Invalid::Bad));
     }
+    if !shared.store_up() {
+        // Fail closed: with the shared store down a revocation elsewhere could go unseen.
+        return Err(Reject::StoreUnavailable);
+    }
     let found = if token.contains('.') {
         from_jwt(token, keys, shared)
     } else if token.starts_with("a-") || token.starts_with("t-") {
@@ -45,7 +58,9 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
         Ok(p) => p,
         Err(r) => {
             // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.
-            if matches!(r, Reject::InvalidToken(Invalid::Bad)) {
+            // An unknown opaque token on a shared store is only settled after a catch-up.
+            let unsettled = shared.is_shared() && !token.contains('.');
+            if matches!(r, Reject::InvalidToken(Invalid::Bad)) && !unsettled {
                 shared.bad.insert(hash, now_millis());
             }
             return Err(r);

@@ -169,6 +169,21 @@ async fn rotate(
     access: &str,
     refresh: &str,
 ) -> Result<Option<Pair>, Reject> {
+    // Replicas each hold the refresh token; only one may spend it.
+    let once = format!("refresh:{}", hex::encode(opaque::hash(refresh)));
+    if !shared
+        .claim_once(
+            &once,
+            rt.config
+                .dialects
+                .hosecloud
+                .as_ref()
+                .map_or(86_400, |h| h.refresh_ttl.as_secs()),
+        )
+        .await?
+    {
+        return Ok(None);
+    }
     let Some((pair, ops)) = rotate_in_memory(rt, shared, access, refresh) else {
         return Ok(None);
     };

@@ -254,6 +254,18 @@ impl BkflowTokens {
         hashes
     }
 
+    /// Sets the expiry of records `ids` (a renewal or a revocation seen from another replica);
+    /// returns their token hashes.
+    pub fn set_expiry(&self, ids: &[u128], expires_ms: u64) -> Vec<TokenHash> {
+        ids.iter()
+            .filter_map(|id| {
+                let mut rec = self.records.get_mut(id)?;
+                rec.expires_ms = expires_ms;
+                Some(opaque::hash(&self.token_of(*id)))
+            })
+            .collect()
+    }
+
     /// Drops records expired longer ago than `retention_ms`.
     pub fn sweep(&self, now_ms: u64, retention_ms: u64) {
         let cutoff = now_ms.saturating_sub(retention_ms);

@@ -186,6 +186,21 @@ impl Credentials {
         }
     }
 
+    /// Inserts or replaces one row (a write seen from another replica).
+    pub fn upsert(&self, r: CredRow) {
+        if let Some((_, old)) = self.by_id.remove(&r.id) {
+            self.names.remove(&(old.space, old.name));
+        }
+        self.restore(vec![r]);
+    }
+
+    /// Deletes by id alone (a delete seen from another replica).
+    pub fn delete_id(&self, id: u64) {
+        if let Some((_, c)) = self.by_id.remove(&id) {
+            self.names.remove(&(c.space, c.name));
+        }
+    }
+
     /// The stored form (secret still sealed).
     pub fn row(&self, c: &Credential) -> CredRow {
         CredRow {

@@ -76,7 +76,17 @@ impl FeishuTokens {
 
     /// Loads stored tokens (the newest of each app and kind becomes current) and tickets.
     pub fn restore(&self, rows: Vec<FsRow>, tickets: Vec<(String, String, u64)>) {
+        let now = crate::token::now_millis();
         for r in rows {
+            if r.expires_ms <= now {
+                // Expired or revoked: never current again.
+                let key = (r.app.clone(), r.kind.clone());
+                self.current.remove_if(&key, |_, c| c.id == r.id);
+                if let Some(mut rec) = self.records.get_mut(&r.token_hash) {
+                    rec.expires_ms = r.expires_ms;
+                }
+                continue;
+            }
             let token = self.token_of(r.id, &r.prefix);
             let newer = self
                 .current
@@ -103,7 +113,10 @@ impl FeishuTokens {
             );
         }
         for (app, ticket, expires) in tickets {
-            self.tickets.entry(app).or_default().push((ticket, expires));
+            let mut list = self.tickets.entry(app).or_default();
+            if !list.iter().any(|(t, _)| *t == ticket) {
+                list.push((ticket, expires));
+            }
         }
     }
 

@@ -7,6 +7,7 @@ pub mod bkflow;
 pub mod credentials;
 pub mod feishu;
 pub mod hot;
+pub mod redis;
 pub mod refresh;
 pub mod revoked;
 pub mod sqlite;

@@ -50,6 +50,11 @@ impl RefreshTokens {
         }
     }
 
+    /// Forgets one token (used on another replica).
+    pub fn remove(&self, hash: &TokenHash) {
+        self.map.remove(hash);
+    }
+
     /// Forgets expired tokens.
     pub fn sweep(&self, now: u64) {
         self.map.retain(|_, r| r.expires > now);

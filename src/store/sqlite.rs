@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS credentials (
 ";
 
 /// A bkflow token row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BkRow {
     /// Record id.
     pub id: u128,
@@ -58,7 +58,7 @@ pub struct BkRow {
 }
 
 /// A feishu token row (the token is re-derived from `id` and `prefix`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FsRow {
     /// SHA-256 of the token.
     pub token_hash: [u8; 32],
@@ -75,7 +75,7 @@ pub struct FsRow {
 }
 
 /// A feishu ticket row (sealed, so the admin API can show it after a restart).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TicketRow {
     /// App.
     pub app: String,
@@ -88,7 +88,7 @@ pub struct TicketRow {
 }
 
 /// A credential row (secret sealed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CredRow {
     /// Id.
     pub id: u64,
@@ -107,7 +107,7 @@ pub struct CredRow {
 }
 
 /// One write.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// Insert or replace a meta value (server keys, sealed).
     Meta(String, Vec<u8>),

@@ -1,0 +1,308 @@
+//! Process-wide state that survives reloads: metrics, the hot map, every dialect's records,
+//! and the store behind them (embedded SQLite, or Redis shared by replicas).
+
+use crate::config::{Config, ConfigError};
+use crate::issue::core::VerifiedSecrets;
+use crate::metrics::Metrics;
+use crate::reject::Reject;
+use crate::store::bkflow::BkflowTokens;
+use crate::store::credentials::{Credentials, MasterKey};
+use crate::store::feishu::FeishuTokens;
+use crate::store::redis::RedisStore;
+use crate::store::sqlite::{Db, Op};
+use crate::store::{HotTokens, NegativeTokens, RefreshTokens, Revocations};
+use crate::token::{now_millis, opaque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Names of the server keys kept (sealed) in the store.
+const SERVER_KEYS: [&str; 2] = ["bkflow_key", "feishu_key"];
+
+/// Where acknowledged writes go.
+#[derive(Debug)]
+pub enum Backend {
+    /// One SQLite file (state loaded at start, written through).
+    Embedded(Db),
+    /// A Redis stream shared by replicas (replayed at start, followed after).
+    Redis(RedisStore),
+}
+
+/// Process-wide state that survives reloads.
+#[derive(Debug)]
+pub struct Shared {
+    /// Metrics registry and handles.
+    pub metrics: Metrics,
+    /// Verified tokens.
+    pub hot: HotTokens,
+    /// Tokens recently found bad.
+    pub bad: NegativeTokens,
+    /// Revoked token ids.
+    pub revoked: Revocations,
+    /// Secrets already verified.
+    pub secrets: VerifiedSecrets,
+    /// Live refresh tokens (hosecloud).
+    pub refresh: RefreshTokens,
+    /// Live bkflow tokens.
+    pub bkflow: BkflowTokens,
+    /// Feishu tickets and tokens.
+    pub feishu: FeishuTokens,
+    /// Stored bkflow credentials.
+    pub credentials: Credentials,
+    /// The key sealing stored secrets.
+    pub master: Arc<MasterKey>,
+    /// The store.
+    pub backend: Backend,
+}
+
+fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError> {
+    let dir = config
+        .store
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let env = std::env::var("TOLLGATE_MASTER_KEY").ok();
+    MasterKey::load(
+        env,
+        config.store.master_key_file.as_deref(),
+        &dir.join("master.key"),
+    )
+    .map(Arc::new)
+    .map_err(|e| ConfigError::single(&config.file, "store.master_key_file", e))
+}
+
+fn new_server_key(master: &MasterKey, name: &str) -> Vec<u8> {
+    master.seal(&hex::encode(opaque::random_bytes::<32>()), name.as_bytes())
+}
+
+fn open_server_key(
+    config: &Config,
+    master: &MasterKey,
+    name: &str,
+    sealed: Option<&Vec<u8>>,
+) -> Result<Vec<u8>, ConfigError> {
+    sealed
+        .and_then(|s| master.open(s, name.as_bytes()))
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| {
+            let msg = format!("cannot open the server key {name:?}: is this the master key the store was made with?");
+            ConfigError::single(&config.file, "store.master_key_file", msg)
+        })
+}
+
+impl Shared {
+    /// State for `config` with the embedded store (opens the file, loads what is live).
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        let master = master_key(config)?;
+        let (db, snap) = Db::open(&config.store.path, now_millis(), |meta| {
+            SERVER_KEYS
+                .iter()
+                .filter(|k| !meta.contains_key(**k))
+                .map(|k| (k.to_string(), new_server_key(&master, k)))
+                .collect()
+        })
+        .map_err(|e| ConfigError::single(&config.file, "store.path", e))?;
+        let bk = open_server_key(config, &master, "bkflow_key", snap.meta.get("bkflow_key"))?;
+        let fs = open_server_key(config, &master, "feishu_key", snap.meta.get("feishu_key"))?;
+        let mut ops: Vec<Op> = Vec::new();
+        ops.extend(snap.bk.into_iter().map(Op::Bk));
+        ops.extend(snap.fs.into_iter().map(Op::Fs));
+        ops.extend(snap.tickets.into_iter().map(Op::Ticket));
+        ops.extend(
+            snap.refresh
+                .into_iter()
+                .map(|(h, a, j, e)| Op::Refresh(h, a, j, e)),
+        );
+        ops.extend(snap.revoked.into_iter().map(|(j, e)| Op::Revoked(j, e)));
+        ops.extend(snap.credentials.into_iter().map(Op::Cred));
+        Ok(Self::assemble(
+            config,
+            master,
+            &bk,
+            &fs,
+            Backend::Embedded(db),
+            &ops,
+        ))
+    }
+
+    /// State for `config` with whichever store it names (Redis needs to connect first).
+    pub async fn open(config: &Config) -> Result<Self, ConfigError> {
+        let Some(url) = &config.store.redis_url else {
+            return Self::new(config);
+        };
+        let master = master_key(config)?;
+        let err = |e: String| ConfigError::single(&config.file, "store.url", e);
+        let redis = RedisStore::connect(url).await.map_err(err)?;
+        let mut keys = Vec::new();
+        for name in SERVER_KEYS {
+            let sealed = redis
+                .meta(name, || new_server_key(&master, name))
+                .await
+                .map_err(err)?;
+            keys.push(open_server_key(config, &master, name, Some(&sealed))?);
+        }
+        let entries = redis.entries_after("0-0").await.map_err(err)?;
+        let last = entries.last().map(|(id, _)| id.clone());
+        let ops: Vec<Op> = entries.into_iter().flat_map(|(_, ops)| ops).collect();
+        if let Some(last) = last {
+            *redis.last_id.lock().await = last;
+        }
+        Ok(Self::assemble(
+            config,
+            master,
+            &keys[0],
+            &keys[1],
+            Backend::Redis(redis),
+            &ops,
+        ))
+    }
+
+    fn assemble(
+        config: &Config,
+        master: Arc<MasterKey>,
+        bk: &[u8],
+        fs: &[u8],
+        backend: Backend,
+        ops: &[Op],
+    ) -> Self {
+        let shared = Shared {
+            metrics: Metrics::new(),
+            hot: HotTokens::new(config.store.hot_tokens),
+            bad: NegativeTokens::new(config.store.hot_tokens / 10 + 1, 2000),
+            revoked: Revocations::default(),
+            secrets: VerifiedSecrets::default(),
+            refresh: RefreshTokens::default(),
+            bkflow: BkflowTokens::new(bk),
+            feishu: FeishuTokens::new(fs),
+            credentials: Credentials::new(Arc::clone(&master)),
+            master,
+            backend,
+        };
+        for op in ops {
+            shared.apply(op);
+        }
+        shared
+    }
+
+    /// Applies one stored write to the in-memory maps (at start, and for writes of other replicas).
+    pub fn apply(&self, op: &Op) {
+        let now = now_millis();
+        let drop_hot = |hash: &opaque::TokenHash, revoked: bool| {
+            if let Some(p) = self.hot.get(hash) {
+                if revoked {
+                    p.mark_revoked();
+                }
+            }
+            self.hot.remove(hash);
+        };
+        match op {
+            Op::Meta(..) | Op::Sweep { .. } => {}
+            Op::Bk(row) => self.bkflow.restore(vec![row.clone()]),
+            Op::BkExpiry(ids, ms) => {
+                for hash in self.bkflow.set_expiry(ids, *ms) {
+                    drop_hot(&hash, *ms < now);
+                }
+            }
+            Op::Fs(row) => {
+                self.feishu.restore(vec![row.clone()], Vec::new());
+                if row.expires_ms <= now {
+                    drop_hot(&row.token_hash, true);
+                }
+            }
+            Op::Ticket(t) => {
+                if let Some(plain) = self.master.open(&t.sealed, t.app.as_bytes()) {
+                    self.feishu
+                        .restore(Vec::new(), vec![(t.app.clone(), plain, t.expires_ms)]);
+                }
+            }
+            Op::Refresh(h, app, jti, exp) => {
+                self.refresh
+                    .restore(vec![(*h, app.clone(), jti.clone(), *exp)])
+            }
+            Op::RefreshUsed(h) => self.refresh.remove(h),
+            Op::Revoked(jti, exp) => {
+                self.revoked.add(jti, *exp);
+                self.hot.revoke_jti(jti);
+            }
+            Op::Cred(row) => self.credentials.upsert(row.clone()),
+            Op::CredDeleted(id) => self.credentials.delete_id(*id),
+        }
+    }
+
+    /// Commits `ops` before the caller answers; a failure refuses the request (503).
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), Reject> {
+        let result = match &self.backend {
+            Backend::Embedded(db) => db.commit(ops).await,
+            Backend::Redis(r) => r.commit(&ops).await,
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "store commit failed");
+            Reject::StoreUnavailable
+        })
+    }
+
+    /// True when several replicas share the store (lookups may need the stream first).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// False while a shared store is unreachable.
+    pub fn store_up(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded(_) => true,
+            Backend::Redis(r) => r.is_up(),
+        }
+    }
+
+    /// Applies what other replicas wrote since the last look (nothing to do when embedded).
+    pub async fn catch_up(&self) -> Result<(), Reject> {
+        let Backend::Redis(r) = &self.backend else {
+            return Ok(());
+        };
+        let mut last = r.last_id.lock().await;
+        let entries = r
+            .entries_after(&last)
+            .await
+            .map_err(|_| Reject::StoreUnavailable)?;
+        for (id, ops) in entries {
+            for op in &ops {
+                self.apply(op);
+            }
+            *last = id;
+        }
+        Ok(())
+    }
+
+    /// Takes `key` once across replicas (always true when embedded: the local take is atomic).
+    pub async fn claim_once(&self, key: &str, ttl_secs: u64) -> Result<bool, Reject> {
+        match &self.backend {
+            Backend::Embedded(_) => Ok(true),
+            Backend::Redis(r) => r
+                .claim_once(key, ttl_secs)
+                .await
+                .map_err(|_| Reject::StoreUnavailable),
+        }
+    }
+
+    /// True when the store answers within a second.
+    pub async fn store_ready(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded(db) => db.ping(Duration::from_secs(1)).await,
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+}
+
+/// Follows the shared store (every 100 ms) until `stop`; nothing to follow when embedded.
+pub async fn follow(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if !shared.is_shared() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let _ = shared.catch_up().await;
+    }
+}

@@ -1,0 +1,135 @@
+//! The shared store for many replicas: every acknowledged write is appended (as the same
+//! `Op`s the embedded store commits) to one Redis stream, which every replica replays at start
+//! and then follows, applying each entry to its own maps and hot cache. A revocation on one
+//! replica therefore reaches the others as fast as they read the stream (milliseconds).
+//!
+//! While Redis is unreachable: tokens already hot keep working, unknown ones are refused
+//! (503, fail closed), writes fail (the dialect's server error), and the connection manager
+//! reconnects by itself.
+
+use super::sqlite::Op;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// The stream every replica writes to and follows.
+pub const STREAM: &str = "tollgate:ops";
+
+/// A connection to the shared store.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    reader: Mutex<ConnectionManager>,
+    /// Id of the last stream entry applied here.
+    pub last_id: Mutex<String>,
+    up: AtomicBool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisStore")
+    }
+}
+
+fn cfg() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1)
+}
+
+type Entries = Vec<(String, Vec<Op>)>;
+
+fn parse_entries(reply: redis::streams::StreamRangeReply) -> Entries {
+    reply
+        .ids
+        .into_iter()
+        .map(|e| {
+            let ops = e
+                .get::<String>("ops")
+                .and_then(|j| serde_json::from_str::<Vec<Op>>(&j).ok())
+                .unwrap_or_default();
+            (e.id, ops)
+        })
+        .collect()
+}
+
+impl RedisStore {
+    /// Connects (two connections: one for writes, one that reads the stream).
+    pub async fn connect(url: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+        let conn = ConnectionManager::new_with_config(client.clone(), cfg())
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let reader = ConnectionManager::new_with_config(client, cfg())
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        Ok(RedisStore {
+            conn,
+            reader: Mutex::new(reader),
+            last_id: Mutex::new("0-0".into()),
+            up: AtomicBool::new(true),
+        })
+    }
+
+    /// True while the last exchange with Redis succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn mark<T, E: std::fmt::Display>(&self, r: Result<T, E>) -> Result<T, String> {
+        self.up.store(r.is_ok(), Ordering::Relaxed);
+        r.map_err(|e| e.to_string())
+    }
+
+    /// Appends one commit to the stream; returns once Redis has it.
+    pub async fn commit(&self, ops: &[Op]) -> Result<(), String> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_string(ops).map_err(|e| e.to_string())?;
+        let mut c = self.conn.clone();
+        let r: Result<String, _> = c.xadd(STREAM, "*", &[("ops", json)]).await;
+        self.mark(r).map(|_| ())
+    }
+
+    /// The value of `key`, set to `init()` first if no replica has set it yet.
+    pub async fn meta(&self, key: &str, init: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
+        let mut c = self.conn.clone();
+        let k = format!("tollgate:meta:{key}");
+        let _: Result<bool, _> = c.set_nx(&k, init()).await;
+        let r: Result<Vec<u8>, _> = c.get(&k).await;
+        self.mark(r)
+    }
+
+    /// Claims `key` once across replicas (a refresh token's single use): true for the first.
+    pub async fn claim_once(&self, key: &str, ttl_secs: u64) -> Result<bool, String> {
+        let mut c = self.conn.clone();
+        let opts = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::EX(ttl_secs.max(1)));
+        let r: Result<Option<String>, _> =
+            c.set_options(format!("tollgate:once:{key}"), 1, opts).await;
+        self.mark(r).map(|v| v.is_some())
+    }
+
+    /// Every entry after the last one applied here (the whole stream at start).
+    pub async fn entries_after(&self, id: &str) -> Result<Entries, String> {
+        let mut c = self.reader.lock().await;
+        let start = if id == "0-0" {
+            "-".to_owned()
+        } else {
+            format!("({id}")
+        };
+        let r: Result<redis::streams::StreamRangeReply, _> = c.xrange(STREAM, start, "+").await;
+        self.mark(r).map(parse_entries)
+    }
+
+    /// Answers a PING within the connection's timeouts.
+    pub async fn ping(&self) -> bool {
+        let mut c = self.conn.clone();
+        let r: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
+        self.mark(r).is_ok()
+    }
+}
