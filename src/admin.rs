@@ -228,6 +228,7 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
     use crate::store::sqlite::Op;
     let shared = &gw.shared;
     let rt = gw.runtime();
+    shared.catch_up().await?;
     let hash = crate::token::opaque::hash(token);
     let now = crate::token::now_millis();
     let live = if token.contains('.') {

@@ -85,6 +85,7 @@ async fn obtain(
         .feishu
         .as_ref()
         .expect("feishu endpoints exist only when enabled");
+    shared.catch_up().await?;
     let now = now_millis();
     let got = shared.feishu.obtain(
         app,

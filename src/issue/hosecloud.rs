@@ -169,6 +169,8 @@ async fn rotate(
     access: &str,
     refresh: &str,
 ) -> Result<Option<Pair>, Reject> {
+    // Read what other replicas wrote (the pair may come from one of them).
+    shared.catch_up().await?;
     // Replicas each hold the refresh token; only one may spend it.
     let once = format!("refresh:{}", hex::encode(opaque::hash(refresh)));
     if !shared

@@ -90,7 +90,12 @@ impl RedisStore {
         }
         let json = serde_json::to_string(ops).map_err(|e| e.to_string())?;
         let mut c = self.conn.clone();
-        let r: Result<String, _> = c.xadd(STREAM, "*", &[("ops", json)]).await;
+        let mut r: Result<String, _> = c.xadd(STREAM, "*", &[("ops", &json)]).await;
+        if r.is_err() {
+            // One retry after the manager reconnects (a broken pipe after a Redis restart);
+            // entries are idempotent upserts, so a duplicate append is harmless.
+            r = c.xadd(STREAM, "*", &[("ops", &json)]).await;
+        }
         self.mark(r).map(|_| ())
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod bin;
+pub mod redis;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};

@@ -139,6 +139,8 @@ pub async fn apply(
             "App has no permission to the resource [reason=\"no permission\"]",
         ));
     }
+    // Another replica may already hold this (app, user, resource, permission)'s token.
+    shared.catch_up().await?;
     let now = now_millis();
     let applied = shared.bkflow.apply(
         Owner {

@@ -1,0 +1,271 @@
+//! Two gateway processes on one real Redis: tokens issued by one work on the other,
+//! revocations reach the other within a second, refresh tokens are spent once, and while
+//! Redis is down hot tokens keep working, unknown ones get 503, and service comes back.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::bin::{write, Proc};
+use support::redis::RedisServer;
+use support::{TestClient, Upstream};
+
+fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream) -> String {
+    format!(
+        r#"listen: {{ address: "127.0.0.1:0" }}
+admin: {{ address: "127.0.0.1:0" }}
+store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key }}
+signing: {{ issuer: https://gw.test, key_file: {d}/jwt.pem }}
+apps:
+  - {{ id: app, secret: app-secret, space_id: 3, user: admin, grants: [{{ resource: TEMPLATE, id: "*", permission: MOCK }}] }}
+dialects: {{ oauth: {{}}, hosecloud: {{}}, bkflow: {{ prefix: "" }} }}
+upstreams: {{ api: {{ targets: ["{}"] }} }}
+routes:
+  - {{ path: /api/*rest, upstream: api }}
+"#,
+        redis.url(),
+        up.url(),
+        d = dir.display()
+    )
+}
+
+async fn post(c: &TestClient, url: String, body: Value) -> support::Resp {
+    c.send(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    )
+    .await
+}
+
+async fn call(c: &TestClient, gw: &Proc, token: &str) -> support::Resp {
+    c.send(
+        "GET",
+        &format!("http://{}/api/x", gw.addr),
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await
+}
+
+async fn bk_token(c: &TestClient, gw: &Proc, id: &str) -> String {
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE", "resource_id": id, "permission_type": "VIEW"});
+    let r = post(c, format!("http://{}/space/3/apply_token/", gw.addr), body)
+        .await
+        .json();
+    r["data"]["token"]
+        .as_str()
+        .unwrap_or_else(|| {
+            let logs: Vec<String> = gw.lines.try_iter().collect();
+            panic!("{r}\n{}", logs.join("\n"))
+        })
+        .to_owned()
+}
+
+/// Polls until `f` is true or `limit` passes (the behaviour is eventual by design).
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_act_as_one_and_survive_a_redis_outage() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("master.key"), hex_key()).unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(dir.path().join("jwt.pem"), key.serialize_pem()).unwrap();
+    let yaml = config(dir.path(), &redis, &up).replace(
+        "issuer: https://gw.test,",
+        "issuer: https://gw.test, algorithm: ES256,",
+    );
+    let path = write(dir.path(), "gw.yaml", &yaml);
+    let a = Proc::start(&path);
+    let b = Proc::start(&path);
+    let c = TestClient::plain();
+
+    // Issued on A, accepted by B at once (B reads the shared stream on an unknown token).
+    let bk = bk_token(&c, &a, "1").await;
+    assert_eq!(
+        call(&c, &b, &bk).await.status,
+        200,
+        "bkflow token from A on B"
+    );
+    let oauth = post(
+        &c,
+        format!("http://{}/oauth/token/get", a.addr),
+        json!({"app_id": "app", "app_secret": "app-secret"}),
+    )
+    .await
+    .json();
+    let jwt = oauth["accessToken"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
+    assert_eq!(call(&c, &b, &jwt).await.status, 200, "JWT from A on B");
+    // The same apply on B returns A's token.
+    assert_eq!(bk_token(&c, &b, "1").await, bk);
+
+    // Revoked on A: refused by B within a second, though B holds it hot.
+    let r = c
+        .send(
+            "POST",
+            &format!("http://{}/admin/tokens/revoke", a.admin.unwrap()),
+            &[],
+            &json!({"token": bk}).to_string(),
+        )
+        .await;
+    assert_eq!(r.json()["revoked"], true);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            call(&c, &b, &bk).await.status == 401
+        })
+        .await,
+        "revocation reached B"
+    );
+    let r = c
+        .send(
+            "POST",
+            &format!("http://{}/admin/tokens/revoke", b.admin.unwrap()),
+            &[],
+            &json!({"token": jwt}).to_string(),
+        )
+        .await;
+    assert_eq!(r.json()["revoked"], true);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            call(&c, &a, &jwt).await.status == 401
+        })
+        .await,
+        "JWT revocation reached A"
+    );
+
+    // A hosecloud refresh token is spent once across replicas.
+    let h = post(
+        &c,
+        format!("http://{}/auth/openApi/v3/getAccessToken", a.addr),
+        json!({"appKey": "app", "appSecurity": "app-secret"}),
+    )
+    .await
+    .json();
+    let pair =
+        json!({"accessToken": h["data"]["accessToken"], "refreshToken": h["data"]["refreshToken"]});
+    let first = post(
+        &c,
+        format!("http://{}/auth/openApi/v3/refreshToken", b.addr),
+        pair.clone(),
+    )
+    .await
+    .json();
+    assert_eq!(first["code"], "200", "{first}");
+    let second = post(
+        &c,
+        format!("http://{}/auth/openApi/v3/refreshToken", a.addr),
+        pair,
+    )
+    .await
+    .json();
+    assert_eq!(second["code"], "403", "{second}");
+
+    // Redis goes away: hot tokens keep working, unknown ones are refused with 503.
+    let hot = bk_token(&c, &a, "2").await;
+    assert_eq!(call(&c, &b, &hot).await.status, 200);
+    let cold = bk_token(&c, &a, "3").await;
+    redis.stop();
+    assert_eq!(
+        call(&c, &b, &hot).await.status,
+        200,
+        "a hot token survives the outage"
+    );
+    let refused = call(&c, &b, &cold).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), "1");
+    let ready = c
+        .send(
+            "GET",
+            &format!("http://{}/readyz", b.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(ready.status, 503);
+    let metrics = c
+        .send(
+            "GET",
+            &format!("http://{}/metrics", b.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tollgate_store_unavailable_total") && !l.ends_with(" 0")),
+        "counted"
+    );
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE", "resource_id": "4", "permission_type": "VIEW"});
+    assert_eq!(
+        post(&c, format!("http://{}/space/3/apply_token/", a.addr), body)
+            .await
+            .status,
+        503,
+        "issuance refused, not half-written"
+    );
+
+    // Redis returns (empty: persistence is off): service recovers by itself.
+    redis.restart();
+    let back = eventually(Duration::from_secs(10), || async {
+        c.send(
+            "GET",
+            &format!("http://{}/readyz", b.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .status
+            == 200
+    })
+    .await;
+    assert!(back, "B is ready again");
+    let a_back = eventually(Duration::from_secs(10), || async {
+        c.send(
+            "GET",
+            &format!("http://{}/readyz", a.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .status
+            == 200
+    })
+    .await;
+    assert!(a_back, "A is ready again");
+    let fresh = bk_token(&c, &a, "5").await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            call(&c, &b, &fresh).await.status == 200
+        })
+        .await
+    );
+}
+
+fn hex_key() -> String {
+    "7f".repeat(32)
+}
