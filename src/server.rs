@@ -106,8 +106,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&gateway),
         stop_rx.clone(),
     ));
+    let horizon = crate::shared::horizon(&rt.config);
     tasks.spawn(crate::shared::follow(
         Arc::clone(&gateway.shared),
+        horizon,
         stop_rx.clone(),
     ));
     tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));

@@ -140,9 +140,10 @@ impl Shared {
                 .map_err(err)?;
             keys.push(open_server_key(config, &master, name, Some(&sealed))?);
         }
+        let mut ops = redis.credentials().await.map_err(err)?;
         let entries = redis.entries_after("0-0").await.map_err(err)?;
         let last = entries.last().map(|(id, _)| id.clone());
-        let ops: Vec<Op> = entries.into_iter().flat_map(|(_, ops)| ops).collect();
+        ops.extend(entries.into_iter().flat_map(|(_, ops)| ops));
         if let Some(last) = last {
             *redis.last_id.lock().await = last;
         }
@@ -292,17 +293,69 @@ impl Shared {
     }
 }
 
-/// Follows the shared store (every 100 ms) until `stop`; nothing to follow when embedded.
-pub async fn follow(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    if !shared.is_shared() {
+/// The longest any token-related state lives: stream entries older than this are spent.
+pub fn horizon(config: &Config) -> Duration {
+    let d = &config.dialects;
+    let day = Duration::from_secs(86_400);
+    [
+        d.oauth.as_ref().map(|o| o.ttl),
+        d.hosecloud.as_ref().map(|h| h.refresh_ttl.max(h.ttl)),
+        d.feishu.as_ref().map(|f| f.ttl.max(f.ticket_ttl)),
+        // Expired bkflow tokens stay visible to revoke and renewal for 12 h.
+        d.bkflow
+            .as_ref()
+            .map(|b| b.ttl + Duration::from_secs(12 * 3600)),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(day)
+    .max(day)
+        + config.signing.leeway
+}
+
+/// Follows the shared store (every 100 ms) until `stop`, trimming the spent part of the stream
+/// hourly; nothing to follow when embedded.
+pub async fn follow(
+    shared: Arc<Shared>,
+    horizon: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Backend::Redis(redis) = &shared.backend else {
         return;
-    }
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_trim = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
         let _ = shared.catch_up().await;
+        if last_trim.elapsed() > Duration::from_secs(3600) {
+            last_trim = std::time::Instant::now();
+            if let Err(e) = redis.trim(horizon).await {
+                tracing::warn!(error = %e, "could not trim the shared store's stream");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_horizon_covers_the_longest_lived_token_state() {
+        let yaml = "listen: { address: \"127.0.0.1:0\" }\ndialects: { hosecloud: { refresh_ttl: 30d }, bkflow: {} }\n";
+        let cfg = crate::config::load_str(yaml, std::path::Path::new("t.yaml")).unwrap();
+        assert_eq!(horizon(&cfg), Duration::from_secs(30 * 86_400 + 30));
+        let yaml = "listen: { address: \"127.0.0.1:0\" }\n";
+        let cfg = crate::config::load_str(yaml, std::path::Path::new("t.yaml")).unwrap();
+        assert_eq!(
+            horizon(&cfg),
+            Duration::from_secs(86_400 + 30),
+            "at least a day"
+        );
     }
 }

@@ -183,6 +183,44 @@ async fn two_replicas_act_as_one_and_survive_a_redis_outage() {
     .json();
     assert_eq!(second["code"], "403", "{second}");
 
+    // Credentials outlive the stream: after it is trimmed, a new replica still has them.
+    let cred = json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "name": "prod", "type": "BK_APP",
+                      "content": {"bk_app_code": "up", "bk_app_secret": "s3cret"}});
+    assert_eq!(
+        post(
+            &c,
+            format!("http://{}/space/3/create_credential/", a.addr),
+            cred
+        )
+        .await
+        .json()["result"],
+        true
+    );
+    let trimmed = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "XTRIM",
+            "tollgate:ops",
+            "MAXLEN",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(trimmed.status.success());
+    let third = Proc::start(&path);
+    let list = c
+        .send(
+            "GET",
+            &format!("http://{}/admin/spaces/3/credentials", third.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(list["credentials"][0]["name"], "prod", "{list}");
+    drop(third);
+
     // Redis goes away: hot tokens keep working, unknown ones are refused with 503.
     let hot = bk_token(&c, &a, "2").await;
     assert_eq!(call(&c, &b, &hot).await.status, 200);

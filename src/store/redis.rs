@@ -16,6 +16,9 @@ use tokio::sync::Mutex;
 
 /// The stream every replica writes to and follows.
 pub const STREAM: &str = "tollgate:ops";
+/// Credentials outlive any token, so they are also kept as a hash (id → row) the stream may
+/// forget: the stream is trimmed to the longest token lifetime.
+pub const CREDENTIALS: &str = "tollgate:credentials";
 
 /// A connection to the shared store.
 pub struct RedisStore {
@@ -90,6 +93,21 @@ impl RedisStore {
         }
         let json = serde_json::to_string(ops).map_err(|e| e.to_string())?;
         let mut c = self.conn.clone();
+        for op in ops {
+            let r: Result<(), _> = match op {
+                Op::Cred(row) => {
+                    c.hset(
+                        CREDENTIALS,
+                        row.id,
+                        serde_json::to_string(row).map_err(|e| e.to_string())?,
+                    )
+                    .await
+                }
+                Op::CredDeleted(id) => c.hdel(CREDENTIALS, *id).await,
+                _ => Ok(()),
+            };
+            self.mark(r)?;
+        }
         let mut r: Result<String, _> = c.xadd(STREAM, "*", &[("ops", &json)]).await;
         if r.is_err() {
             // One retry after the manager reconnects (a broken pipe after a Redis restart);
@@ -129,6 +147,32 @@ impl RedisStore {
         };
         let r: Result<redis::streams::StreamRangeReply, _> = c.xrange(STREAM, start, "+").await;
         self.mark(r).map(parse_entries)
+    }
+
+    /// The credential rows kept outside the stream.
+    pub async fn credentials(&self) -> Result<Vec<Op>, String> {
+        let mut c = self.conn.clone();
+        let r: Result<std::collections::HashMap<u64, String>, _> = c.hgetall(CREDENTIALS).await;
+        let rows = self.mark(r)?;
+        Ok(rows
+            .values()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .map(Op::Cred)
+            .collect())
+    }
+
+    /// Forgets stream entries older than `horizon` (every token they mention has expired by then).
+    pub async fn trim(&self, horizon: Duration) -> Result<(), String> {
+        let min = crate::token::now_millis().saturating_sub(horizon.as_millis() as u64);
+        let mut c = self.conn.clone();
+        let r: Result<u64, _> = redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MINID")
+            .arg("~")
+            .arg(min)
+            .query_async(&mut c)
+            .await;
+        self.mark(r).map(|_| ())
     }
 
     /// Answers a PING within the connection's timeouts.
