@@ -104,9 +104,13 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                     "store.url",
                     "store.kind redis needs url: redis://host:port/db",
                 ),
-                Some(u) if redis::parse_redis_url(u).is_none() => {
-                    c.fail("store.url", format!("{u:?} is not a redis:// URL"))
-                }
+                Some(u) if redis::parse_redis_url(u).is_none() => c.fail(
+                    "store.url",
+                    format!(
+                        "{:?} is not a redis:// URL",
+                        crate::store::redis::redacted(u)
+                    ),
+                ),
                 Some(_) => {}
             }
             // Replicas must share the keys: nothing may be generated per process.

@@ -44,6 +44,14 @@ fn cfg() -> redis::aio::ConnectionManagerConfig {
 
 type Entries = Vec<(String, Vec<Op>)>;
 
+/// The URL with any password hidden, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
 fn parse_entries(reply: redis::streams::StreamRangeReply) -> Entries {
     reply
         .ids
@@ -61,13 +69,14 @@ fn parse_entries(reply: redis::streams::StreamRangeReply) -> Entries {
 impl RedisStore {
     /// Connects (two connections: one for writes, one that reads the stream).
     pub async fn connect(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+        let shown = redacted(url);
+        let client = redis::Client::open(url).map_err(|e| format!("{shown}: {e}"))?;
         let conn = ConnectionManager::new_with_config(client.clone(), cfg())
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| format!("{shown}: {e}"))?;
         let reader = ConnectionManager::new_with_config(client, cfg())
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| format!("{shown}: {e}"))?;
         Ok(RedisStore {
             conn,
             reader: Mutex::new(reader),
@@ -180,5 +189,20 @@ impl RedisStore {
         let mut c = self.conn.clone();
         let r: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
         self.mark(r).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redacted("redis://:hunter2@10.0.0.1:6379/0"),
+            "redis://***@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            super::redacted("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }
