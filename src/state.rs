@@ -78,7 +78,11 @@ fn builtin(
         Some(vec![method]),
         Handler {
             target,
-            errors: ErrorStyle::Oauth,
+            // Refusals of an issuing endpoint (413, store unavailable) keep its dialect's envelope.
+            errors: match target {
+                Target::Issue(ep) => ep.error_style(),
+                _ => ErrorStyle::Oauth,
+            },
             metrics,
         },
     );

@@ -47,6 +47,25 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The envelope its refusals use.
+    pub fn error_style(self) -> crate::config::ErrorStyle {
+        use crate::config::ErrorStyle;
+        match self {
+            Endpoint::OauthSeed | Endpoint::OauthRfc => ErrorStyle::Oauth,
+            Endpoint::HosecloudToken
+            | Endpoint::HosecloudRefresh
+            | Endpoint::HosecloudRefreshV2 => ErrorStyle::Hosecloud,
+            Endpoint::BkflowApply | Endpoint::BkflowRevoke | Endpoint::BkflowCreateCredential => {
+                ErrorStyle::Bkflow
+            }
+            Endpoint::FeishuAppToken
+            | Endpoint::FeishuAppTokenInternal
+            | Endpoint::FeishuTenantToken
+            | Endpoint::FeishuTenantTokenInternal
+            | Endpoint::FeishuResend => ErrorStyle::Feishu,
+        }
+    }
+
     /// One line for `tollgate check`.
     pub fn describe(self) -> &'static str {
         match self {
