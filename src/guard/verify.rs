@@ -112,11 +112,21 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
     .with_level(level))
 }
 
+/// An opaque token we issued but is past its expiry (revocation sets it to now) is `Expired`;
+/// one we never issued is `Bad`.
+fn unknown_or_expired(known: bool) -> Reject {
+    Reject::InvalidToken(if known {
+        Invalid::Expired
+    } else {
+        Invalid::Bad
+    })
+}
+
 fn from_feishu(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, Reject> {
     let rec = shared
         .feishu
         .lookup(hash, now_millis())
-        .ok_or(Reject::InvalidToken(Invalid::Bad))?;
+        .ok_or_else(|| unknown_or_expired(shared.feishu.known(hash)))?;
     let jti = hex::encode(&hash[..8]);
     Ok(Principal::new(
         rec.app.into(),
@@ -130,7 +140,7 @@ fn from_opaque(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, R
     let rec = shared
         .bkflow
         .lookup(hash, now_millis())
-        .ok_or(Reject::InvalidToken(Invalid::Bad))?;
+        .ok_or_else(|| unknown_or_expired(shared.bkflow.known(hash)))?;
     let jti = hex::encode(&hash[..8]);
     Ok(Principal::new(
         rec.app.into(),

@@ -229,6 +229,11 @@ impl BkflowTokens {
         (rec.expires_ms >= now_ms).then(|| rec.clone())
     }
 
+    /// True when the token was issued here, live or not (expired rows are kept 12 h).
+    pub fn known(&self, hash: &TokenHash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
     /// Expires (now) every still-valid token of `space` matching `filter`; returns the ids and
     /// hashes of the tokens revoked (for the store and the hot caches).
     pub fn revoke(&self, space: u64, filter: &RevokeFilter, now_ms: u64) -> Vec<(u128, TokenHash)> {

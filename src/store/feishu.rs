@@ -173,6 +173,11 @@ impl FeishuTokens {
         slot.clone()
     }
 
+    /// True when the token was issued here, live or not (until the sweep drops it).
+    pub fn known(&self, hash: &TokenHash) -> bool {
+        self.records.contains_key(hash)
+    }
+
     /// The live record of a presented token.
     pub fn lookup(&self, hash: &TokenHash, now_ms: u64) -> Option<FsRecord> {
         self.records

@@ -6,6 +6,7 @@
 use crate::guard::Principal;
 use crate::token::opaque::TokenHash;
 use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Bounded cache of verified tokens.
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub struct HotTokens {
     map: DashMap<TokenHash, Arc<Principal>>,
     cap: usize,
+    last_full_sweep: AtomicU64,
 }
 
 impl HotTokens {
@@ -21,6 +23,7 @@ impl HotTokens {
         HotTokens {
             map: DashMap::with_capacity(cap.min(4096)),
             cap: cap.max(1),
+            last_full_sweep: AtomicU64::new(0),
         }
     }
 
@@ -32,7 +35,11 @@ impl HotTokens {
     /// Remembers a verified token; when full, expired entries go first, then an arbitrary one.
     pub fn insert(&self, hash: TokenHash, principal: Arc<Principal>, now: u64) {
         if self.map.len() >= self.cap {
-            self.map.retain(|_, p| p.exp > now);
+            // A full scan at most once a second: a map full of live tokens must not make every
+            // miss walk all of it. Between scans one arbitrary entry makes room.
+            if self.last_full_sweep.swap(now, Ordering::Relaxed) != now {
+                self.map.retain(|_, p| p.exp > now);
+            }
             if self.map.len() >= self.cap {
                 let victim = self.map.iter().next().map(|e| *e.key());
                 if let Some(k) = victim {
@@ -106,13 +113,12 @@ impl NegativeTokens {
         self.map.get(hash).is_some_and(|until| *until > now_ms)
     }
 
-    /// Remembers a bad token; when full, the oldest half is dropped first.
+    /// Remembers a bad token; when full, the set starts over.
     pub fn insert(&self, hash: TokenHash, now_ms: u64) {
+        // Full: start over. One clear per `cap` inserts, where scanning for expired entries on
+        // every insert would let a flood of distinct garbage walk the whole set each time.
         if self.map.len() >= self.cap {
-            self.map.retain(|_, until| *until > now_ms);
-            if self.map.len() >= self.cap {
-                self.map.clear();
-            }
+            self.map.clear();
         }
         self.map.insert(hash, now_ms + self.ttl_ms);
     }
