@@ -219,7 +219,11 @@ async fn the_overlap_rule_with_short_durations() {
     let expired = call(a).await;
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json()["code"], 99991664);
-    assert_eq!(expired.json()["msg"], "access token expired", "told apart from a token never issued");
+    assert_eq!(
+        expired.json()["msg"],
+        "access token expired",
+        "told apart from a token never issued"
+    );
     assert_eq!(call(b).await.status, 200);
 }
 
