@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let token = minted.token;
-    guard::verify::principal(&token, &rt.keys, shared).unwrap();
+    guard::verify::principal(&token, &rt, shared).unwrap();
     let mut g = c.benchmark_group("token");
     let map: dashmap::DashMap<[u8; 32], u64> = dashmap::DashMap::new();
     map.insert(tollgate::token::opaque::hash(&token), 1);
@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("check_hot_hit", |b| {
-        b.iter(|| black_box(guard::verify::principal(black_box(&token), &rt.keys, shared).unwrap()))
+        b.iter(|| black_box(guard::verify::principal(black_box(&token), &rt, shared).unwrap()))
     });
     g.bench_function("check_cold_rs256_verify", |b| {
         b.iter(|| black_box(rt.keys.verify(black_box(&token)).unwrap()))
@@ -124,8 +124,8 @@ fn bench(c: &mut Criterion) {
             &parts,
             "/product/get",
             route,
+            &rt,
             shared,
-            &rt.keys,
             &mut None,
         ))
         .unwrap();

@@ -9,18 +9,82 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// Serves one admin request.
+/// What an admin request asks for, read from its method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute<'a> {
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /healthz`.
+    Healthz,
+    /// `GET /readyz`.
+    Readyz,
+    /// `POST /admin/tokens/revoke`.
+    Revoke,
+    /// `POST /admin/introspect`.
+    Introspect,
+    /// `/admin/spaces/{space_id}/credentials[/{id}]` (the segments as sent).
+    Credentials(&'a str),
+    /// `GET /admin/apps/{app_id}/app_ticket`.
+    AppTicket(&'a str),
+    /// Another `/admin/` path: authenticated, then 404.
+    OtherAdmin,
+    /// Anything else.
+    NotFound,
+}
+
+impl<'a> AdminRoute<'a> {
+    /// Classifies a request; total over every method and path (never panics).
+    pub fn of(method: &Method, path: &'a str) -> Self {
+        match (method, path) {
+            (&Method::GET, "/metrics") => AdminRoute::Metrics,
+            (&Method::GET, "/healthz") => AdminRoute::Healthz,
+            (&Method::GET, "/readyz") => AdminRoute::Readyz,
+            (&Method::POST, "/admin/tokens/revoke") => AdminRoute::Revoke,
+            (&Method::POST, "/admin/introspect") => AdminRoute::Introspect,
+            (_, p) if p.starts_with("/admin/spaces/") => {
+                AdminRoute::Credentials(&p["/admin/spaces/".len()..])
+            }
+            (&Method::GET, p) => match p
+                .strip_prefix("/admin/apps/")
+                .and_then(|r| r.strip_suffix("/app_ticket"))
+            {
+                Some(app) if !app.is_empty() && !app.contains('/') => AdminRoute::AppTicket(app),
+                _ if p.starts_with("/admin/") => AdminRoute::OtherAdmin,
+                _ => AdminRoute::NotFound,
+            },
+            (_, p) if p.starts_with("/admin/") => AdminRoute::OtherAdmin,
+            _ => AdminRoute::NotFound,
+        }
+    }
+
+    #[cfg(test)]
+    fn is_admin_api(self) -> bool {
+        !matches!(
+            self,
+            AdminRoute::Metrics | AdminRoute::Healthz | AdminRoute::Readyz | AdminRoute::NotFound
+        )
+    }
+}
+
+fn error(status: StatusCode, msg: &str) -> Response<Body> {
+    body::json(status, &json!({ "error": msg }))
+}
+
+/// Serves one admin request; `local` is the address the admin listener is bound to.
 pub async fn handle(
     req: Request<Incoming>,
     gw: Arc<Gateway>,
+    local: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
-    let res = match (req.method(), path.as_str()) {
-        (&Method::GET, "/metrics") => {
+    let route = AdminRoute::of(req.method(), &path);
+    let res = match route {
+        AdminRoute::Metrics => {
             let mut res = body::text(StatusCode::OK, gw.shared.metrics.render());
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -28,26 +92,107 @@ pub async fn handle(
             );
             res
         }
-        (&Method::GET, "/healthz") => body::json(StatusCode::OK, &json!({ "status": "ok" })),
-        (&Method::GET, "/readyz") => readyz(&gw).await,
-        (_, p) if p.starts_with("/admin/") => match authorized(&req, &gw) {
-            false => {
-                let mut res = body::json(
-                    StatusCode::UNAUTHORIZED,
-                    &json!({ "error": "admin token required" }),
-                );
-                res.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"tollgate-admin\""),
-                );
-                res
-            }
-            true => admin_api(req, &gw).await,
+        AdminRoute::Healthz => body::json(StatusCode::OK, &json!({ "status": "ok" })),
+        AdminRoute::Readyz => readyz(&gw).await,
+        AdminRoute::NotFound => error(StatusCode::NOT_FOUND, "not found"),
+        // A page in the operator's browser can reach a loopback port under a rebound name:
+        // the admin API answers only to its own address (or admin.hosts).
+        _ if !host_allowed(&req, local, &gw) => error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Host is not this admin listener's address; add it to admin.hosts to allow it",
+        ),
+        _ if !authorized(&req, &gw) => {
+            let mut res = error(StatusCode::UNAUTHORIZED, "admin token required");
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tollgate-admin\""),
+            );
+            res
+        }
+        _ => match media_error(&req, route) {
+            Some(res) => res,
+            None => admin_api(req, route, &gw).await,
         },
-        _ => body::json(StatusCode::NOT_FOUND, &json!({ "error": "not found" })),
     };
     Ok(res)
 }
+
+/// True when the request's `Host` (or authority) names this listener or an `admin.hosts` entry.
+fn host_allowed<B>(req: &Request<B>, local: SocketAddr, gw: &Gateway) -> bool {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    if second.is_some() {
+        return false;
+    }
+    let Some(host) = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_ascii_lowercase())
+        .or_else(|| {
+            first
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase)
+        })
+    else {
+        return false;
+    };
+    let rt = gw.runtime();
+    if rt
+        .config
+        .admin
+        .as_ref()
+        .is_some_and(|a| a.hosts.contains(&host))
+    {
+        return true;
+    }
+    let port = local.port();
+    if host == local.to_string() {
+        return true;
+    }
+    if local.ip().is_loopback() && host == format!("localhost:{port}") {
+        return true;
+    }
+    // Bound to every address: any IP literal with our port (a rebound *name* never is one).
+    local.ip().is_unspecified() && host.parse::<SocketAddr>().is_ok_and(|a| a.port() == port)
+}
+
+/// State-changing admin calls need the body type they read: a cross-site form or `text/plain`
+/// post (which a browser sends without asking) is refused with 415.
+fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Body>> {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return None;
+    }
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ok = match route {
+        AdminRoute::Revoke => ct == "application/json" || ct == FORM,
+        AdminRoute::Introspect => ct == FORM,
+        _ => ct == "application/json",
+    };
+    (!ok).then(|| {
+        let want = match route {
+            AdminRoute::Revoke => "application/json or application/x-www-form-urlencoded",
+            AdminRoute::Introspect => "application/x-www-form-urlencoded",
+            _ => "application/json",
+        };
+        error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("content-type must be {want}"),
+        )
+    })
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
 
 fn authorized<B>(req: &Request<B>, gw: &Gateway) -> bool {
     let rt = gw.runtime();
@@ -64,40 +209,43 @@ fn authorized<B>(req: &Request<B>, gw: &Gateway) -> bool {
     presented.is_some_and(|t| token.matches(t.as_bytes()))
 }
 
-async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
+/// The `token` of a JSON `{"token": ...}` or form `token=...` body.
+fn token_field(bytes: &[u8], json_ok: bool) -> Option<String> {
+    if json_ok {
+        if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+            return v.get("token")?.as_str().map(str::to_owned);
+        }
+    }
+    form_urlencoded::parse(bytes)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&parts, body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(r) => return body::json(r.status(), &json!({ "error": r.message() })),
+        Err(r) => return error(r.status(), &r.message()),
     };
     let rt = gw.runtime();
-    match (&parts.method, parts.uri.path()) {
-        (&Method::POST, "/admin/tokens/revoke") => {
-            let token = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("token")?.as_str().map(str::to_owned));
-            let Some(token) = token else {
-                return body::json(
+    match route {
+        AdminRoute::Revoke => {
+            let Some(token) = token_field(&bytes, true) else {
+                return error(
                     StatusCode::BAD_REQUEST,
-                    &json!({ "error": "body must be {\"token\": \"...\"}" }),
+                    "body must be {\"token\": \"...\"} or the form token=...",
                 );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             let revoked = match revoke_any(gw, token).await {
                 Ok(r) => r,
-                Err(r) => return body::json(r.status(), &json!({ "error": r.message() })),
+                Err(r) => return error(r.status(), &r.message()),
             };
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
-        (&Method::POST, "/admin/introspect") => {
-            let token = form_urlencoded::parse(&bytes)
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.into_owned());
-            let Some(token) = token else {
-                return body::json(
-                    StatusCode::BAD_REQUEST,
-                    &json!({ "error": "form field token is required" }),
-                );
+        AdminRoute::Introspect => {
+            let Some(token) = token_field(&bytes, false) else {
+                return error(StatusCode::BAD_REQUEST, "form field token is required");
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             match rt.keys.verify(token) {
@@ -113,12 +261,9 @@ async fn admin_api(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
                 }
             }
         }
-        (m, p) if p.starts_with("/admin/spaces/") => credentials_api(gw, m, p, &bytes).await,
-        (&Method::GET, p) if p.starts_with("/admin/apps/") && p.ends_with("/app_ticket") => {
-            let app = &p["/admin/apps/".len()..p.len() - "/app_ticket".len()];
-            app_ticket(gw, app).await
-        }
-        _ => body::json(StatusCode::NOT_FOUND, &json!({ "error": "not found" })),
+        AdminRoute::Credentials(rest) => credentials_api(gw, &parts.method, rest, &bytes).await,
+        AdminRoute::AppTicket(app) => app_ticket(gw, app).await,
+        _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
@@ -146,7 +291,8 @@ async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
     )
 }
 
-/// `/admin/spaces/{space_id}/credentials[/{id}]`: list, get, update (PUT with the create fields), delete.
+/// `/admin/spaces/{space_id}/credentials[/{id}]` (`path` is what follows `/admin/spaces/`):
+/// list, get, update (PUT with the create fields), delete.
 async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
     use crate::store::sqlite::Op;
     let not_found = || {
@@ -155,10 +301,7 @@ async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8])
             &json!({ "error": "no such credential" }),
         )
     };
-    let segs: Vec<&str> = path
-        .trim_start_matches("/admin/spaces/")
-        .split('/')
-        .collect();
+    let segs: Vec<&str> = path.split('/').collect();
     let (space, id) = match segs.as_slice() {
         [space, "credentials"] => (space.parse::<u64>().ok(), None),
         [space, "credentials", id] => (
@@ -293,4 +436,53 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
         status,
         &json!({ "ready": store, "config": "loaded", "store": if store { "ok" } else { "unreachable" } }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn short_and_odd_paths_are_classified_without_panicking() {
+        let get = Method::GET;
+        assert_eq!(
+            AdminRoute::of(&get, "/admin/apps/app_ticket"),
+            AdminRoute::OtherAdmin
+        );
+        assert_eq!(
+            AdminRoute::of(&get, "/admin/apps//app_ticket"),
+            AdminRoute::OtherAdmin
+        );
+        assert_eq!(
+            AdminRoute::of(&get, "/admin/apps/cli/app_ticket"),
+            AdminRoute::AppTicket("cli")
+        );
+        assert_eq!(
+            AdminRoute::of(&get, "/admin/apps/a/b/app_ticket"),
+            AdminRoute::OtherAdmin
+        );
+        assert_eq!(
+            AdminRoute::of(&get, "/admin/spaces/"),
+            AdminRoute::Credentials("")
+        );
+        assert_eq!(AdminRoute::of(&get, "/nothing"), AdminRoute::NotFound);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+        #[test]
+        fn every_method_and_path_is_classified(
+            m in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "X"]),
+            tail in "[a-z_/%.0-9]{0,40}",
+            prefix in prop::sample::select(vec!["/admin/", "/admin/apps/", "/admin/spaces/", "/", "/metrics"]),
+        ) {
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            let path = format!("{prefix}{tail}");
+            let r = AdminRoute::of(&method, &path);
+            if !path.starts_with("/admin/") {
+                prop_assert!(!r.is_admin_api());
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@
 
 use crate::body::{self, Body};
 use crate::config::{Dialect, ErrorStyle};
-use crate::guard::{self, Principal, Source};
+use crate::guard::{self, Principal};
 use crate::metrics::RouteMetrics;
 use crate::proxy::{self, headers::X_REQUEST_ID};
 use crate::reject::Reject;
@@ -188,7 +188,7 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
-    let permit = guard::check(&parts, &path, route, shared, &rt.keys, &mut ctx.dialect).await?;
+    let permit = guard::check(&parts, &path, route, rt, shared, &mut ctx.dialect).await?;
     if permit.principal().is_some() {
         handler.metrics.decision(0, ctx.dialect);
         ctx.principal = permit.principal_arc();
@@ -202,7 +202,10 @@ async fn serve<'rt>(
             .ok_or_else(|| Reject::CredentialMissing(*space, name.clone()))?;
         parts.headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
     }
-    let strip_token = permit.source() == Some(Source::Query) && !route.config.forward_token;
+    // Every `accessToken` spelling leaves the query, not only the one the token came from.
+    let strip_token = permit.principal().is_some()
+        && !route.config.forward_token
+        && uri.query().is_some_and(guard::bearer::may_hold_token);
     let pq = upstream_path(&uri, &path, strip_token)?;
     drop(path);
     proxy::forward(

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod guard;
+pub mod ident;
 pub mod issue;
 pub mod metrics;
 pub mod proxy;

@@ -20,6 +20,8 @@ pub enum Invalid {
     Revoked,
     /// Issued by a dialect this route does not accept.
     WrongDialect,
+    /// Its app is no longer configured, or no longer owns the token's space.
+    Withdrawn,
 }
 
 /// A refusal.
@@ -49,6 +51,8 @@ pub enum Reject {
     CredentialMissing(u64, String),
     /// The store could not commit a write; nothing was acknowledged.
     StoreUnavailable,
+    /// The route's lookup could not say where the resource lives (fail closed).
+    LookupUnavailable,
 }
 
 impl Reject {
@@ -62,7 +66,7 @@ impl Reject {
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UpstreamUnavailable | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
-            Reject::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reject::StoreUnavailable | Reject::LookupUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -96,6 +100,7 @@ impl Reject {
             Reject::UpstreamTimeout => "upstream_timeout",
             Reject::CredentialMissing(..) => "credential_missing",
             Reject::StoreUnavailable => "store_unavailable",
+            Reject::LookupUnavailable => "lookup_unavailable",
         }
     }
 
@@ -118,6 +123,10 @@ impl Reject {
             Reject::UpstreamUnavailable => "upstream unavailable".into(),
             Reject::UpstreamTimeout => "upstream timed out".into(),
             Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
+            Reject::LookupUnavailable => "the resource lookup is unavailable; try again".into(),
+            Reject::InvalidToken(Invalid::Withdrawn) => {
+                "access token withdrawn: its app is no longer configured for it".into()
+            }
             Reject::CredentialMissing(space, name) => {
                 format!("the route's upstream credential {name:?} of space {space} is not stored")
                     .into()
@@ -163,7 +172,7 @@ impl Reject {
             }
         };
         let mut res = body::json(status, &body);
-        if matches!(self, Reject::StoreUnavailable) {
+        if matches!(self, Reject::StoreUnavailable | Reject::LookupUnavailable) {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

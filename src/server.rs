@@ -230,7 +230,8 @@ async fn serve_conn(
     let rt = gw.runtime();
     let builder = http_builder(&rt.config.limits);
     if kind == Kind::Admin {
-        let svc = service_fn(move |req| admin::handle(req, Arc::clone(&gw)));
+        let Ok(local) = tcp.local_addr() else { return };
+        let svc = service_fn(move |req| admin::handle(req, Arc::clone(&gw), local));
         let _ = watcher
             .watch(builder.serve_connection(TokioIo::new(tcp), svc))
             .await;

@@ -9,6 +9,7 @@ use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
 use crate::store::redis::RedisStore;
+use crate::store::refresh::RefreshRecord;
 use crate::store::sqlite::{Db, Op};
 use crate::store::{HotTokens, NegativeTokens, RefreshTokens, Revocations};
 use crate::token::{now_millis, opaque};
@@ -110,7 +111,7 @@ impl Shared {
         ops.extend(
             snap.refresh
                 .into_iter()
-                .map(|(h, a, j, e)| Op::Refresh(h, a, j, e)),
+                .map(|(hash, record)| Op::RefreshToken { hash, record }),
         );
         ops.extend(snap.revoked.into_iter().map(|(j, e)| Op::Revoked(j, e)));
         ops.extend(snap.credentials.into_iter().map(Op::Cred));
@@ -215,9 +216,18 @@ impl Shared {
                         .restore(Vec::new(), vec![(t.app.clone(), plain, t.expires_ms)]);
                 }
             }
-            Op::Refresh(h, app, jti, exp) => {
-                self.refresh
-                    .restore(vec![(*h, app.clone(), jti.clone(), *exp)])
+            Op::Refresh(h, app, jti, exp) => self.refresh.restore(vec![(
+                *h,
+                RefreshRecord {
+                    app: app.clone(),
+                    access_jti: jti.clone(),
+                    expires: *exp,
+                    secret_gen: String::new(),
+                    chain_start: 0,
+                },
+            )]),
+            Op::RefreshToken { hash, record } => {
+                self.refresh.restore(vec![(*hash, record.clone())])
             }
             Op::RefreshUsed(h) => self.refresh.remove(h),
             Op::Revoked(jti, exp) => {

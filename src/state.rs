@@ -2,6 +2,7 @@
 //! `Shared` (metrics, hot tokens, revocations) lives as long as the process.
 
 use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
+use crate::guard::lookup::RouteLookup;
 use crate::issue::Endpoint;
 use crate::metrics::RouteMetrics;
 use crate::proxy::upstream::UpstreamPool;
@@ -10,6 +11,7 @@ use crate::token::jwt::JwtKeys;
 use arc_swap::ArcSwap;
 use http::Method;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What a matched path leads to.
@@ -39,7 +41,13 @@ pub struct Handler {
 pub struct CompiledRoute {
     /// As configured.
     pub config: RouteConfig,
+    /// Its resource lookup and the answers cached (dropped with the runtime on reload).
+    pub lookup: Option<RouteLookup>,
 }
+
+/// Each `Runtime` built gets the next number; a principal held to one generation's config is
+/// held again when it meets a newer one.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 pub use crate::shared::Shared;
 
@@ -48,6 +56,8 @@ pub use crate::shared::Shared;
 pub struct Runtime {
     /// The config it was built from.
     pub config: Arc<Config>,
+    /// Unique per build: what cached principals were held to.
+    pub generation: u64,
     /// Path → handler.
     pub table: Table<Handler>,
     /// Proxied routes.
@@ -119,7 +129,14 @@ impl Runtime {
                 metrics: shared.metrics.route(r.pattern.as_str()),
             };
             table.push(r.pattern.clone(), r.methods.clone(), handler);
-            routes.push(CompiledRoute { config: r.clone() });
+            let lookup = match (&r.lookup, &r.resource) {
+                (Some(l), Some(req)) => Some(RouteLookup::new(l.clone(), req)),
+                _ => None,
+            };
+            routes.push(CompiledRoute {
+                config: r.clone(),
+                lookup,
+            });
         }
         let upstreams = config
             .upstreams
@@ -134,6 +151,7 @@ impl Runtime {
         Ok(Runtime {
             unmatched: shared.metrics.route("(unmatched)"),
             config: Arc::new(config),
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             table,
             routes,
             keys: Arc::new(keys),

@@ -107,11 +107,21 @@ async fn a_revoked_token_is_refused_at_once_even_when_hot() {
     assert_eq!(intro["scope"], "bailunApi");
     let body = serde_json::json!({ "token": token }).to_string();
     let r = admin
-        .send("POST", &gw.admin_url("/admin/tokens/revoke"), &[], &body)
+        .send(
+            "POST",
+            &gw.admin_url("/admin/tokens/revoke"),
+            &[("content-type", "application/json")],
+            &body,
+        )
         .await;
     assert_eq!(r.json()["revoked"], true);
     let again = admin
-        .send("POST", &gw.admin_url("/admin/tokens/revoke"), &[], &body)
+        .send(
+            "POST",
+            &gw.admin_url("/admin/tokens/revoke"),
+            &[("content-type", "application/json")],
+            &body,
+        )
         .await;
     assert_eq!(again.json()["revoked"], false, "already revoked");
     let refused = gw.get("/product/get", &[("authorization", &token)]).await;
@@ -121,7 +131,7 @@ async fn a_revoked_token_is_refused_at_once_even_when_hot() {
         .send(
             "POST",
             &gw.admin_url("/admin/introspect"),
-            &[],
+            &[("content-type", "application/x-www-form-urlencoded")],
             "token=garbage",
         )
         .await
@@ -149,11 +159,21 @@ async fn the_admin_api_requires_its_token_when_configured() {
     let admin = TestClient::plain();
     let body = r#"{"token":"x"}"#;
     let url = gw.admin_url("/admin/tokens/revoke");
-    let none = admin.send("POST", &url, &[], body).await;
+    let none = admin
+        .send("POST", &url, &[("content-type", "application/json")], body)
+        .await;
     assert_eq!(none.status, 401);
     assert_eq!(
         admin
-            .send("POST", &url, &[("authorization", "Bearer wrong")], body)
+            .send(
+                "POST",
+                &url,
+                &[
+                    ("authorization", "Bearer wrong"),
+                    ("content-type", "application/json")
+                ],
+                body,
+            )
             .await
             .status,
         401
@@ -162,7 +182,10 @@ async fn the_admin_api_requires_its_token_when_configured() {
         .send(
             "POST",
             &url,
-            &[("authorization", "Bearer s3cret-admin")],
+            &[
+                ("authorization", "Bearer s3cret-admin"),
+                ("content-type", "application/json"),
+            ],
             body,
         )
         .await;

@@ -27,22 +27,60 @@ upstreams:
   api: {{ targets: ["{}"] }}
 routes:
   - {{ path: "/sdk/template/{{template_id}}/", methods: [GET], upstream: api, errors: bkflow,
-       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW, scope: "{{header:X-Scope}}" }} }}
+       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
+       lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/template/{{template_id}}/update/", methods: [POST], upstream: api, errors: bkflow,
-       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: EDIT, scope: "{{header:X-Scope}}" }} }}
+       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: EDIT, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
+       lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/template/{{template_id}}/mock/", methods: [POST], upstream: api, errors: bkflow,
-       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: MOCK, scope: "{{header:X-Scope}}" }} }}
+       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: MOCK, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
+       lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/task/{{task_id}}/", methods: [GET], upstream: api, errors: bkflow,
-       require: {{ resource: TASK, id: "{{task_id}}", permission: VIEW, scope: "{{header:X-Scope}}", template: "{{query:template_id}}" }} }}
+       require: {{ resource: TASK, id: "{{task_id}}", permission: VIEW, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
+       lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/task/operate_task/{{task_id}}/{{action}}/", methods: [POST], upstream: api, errors: bkflow,
-       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, scope: "{{header:X-Scope}}", template: "{{query:template_id}}" }} }}
+       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
+       lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
 "#,
         up.url()
     )
 }
 
+/// Where the test's templates and tasks live (what the lookups answer).
+fn meta() -> support::Meta {
+    [
+        (
+            "/internal/templates/1",
+            json!({ "space_id": 3, "scope": "project_3" }),
+        ),
+        (
+            "/internal/templates/2",
+            json!({ "space_id": 3, "scope": "project_4" }),
+        ),
+        (
+            "/internal/templates/5",
+            json!({ "space_id": 3, "scope": "project_4" }),
+        ),
+        (
+            "/internal/tasks/9",
+            json!({ "space_id": 3, "scope": "project_3", "template_id": "1" }),
+        ),
+        (
+            "/internal/tasks/8",
+            json!({ "space_id": "3", "scope": "project_4", "template_id": 2 }),
+        ),
+        (
+            "/internal/tasks/6",
+            json!({ "space_id": 3, "scope": "project_4", "template_id": null }),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 async fn gw() -> (Gateway, Upstream) {
-    let up = Upstream::echo().await;
+    let up = Upstream::with_meta(meta()).await;
     (
         Gateway::start(&yaml(&up, "{ prefix: /bkflow, ttl: 1h }")).await,
         up,
@@ -352,99 +390,97 @@ async fn invalid_fields_answer_code_400_on_http_200_and_grants_cap_the_token() {
     );
 }
 
-async fn call(gw: &Gateway, method: &str, path: &str, token: &str, scope: Option<&str>) -> Resp {
-    let mut h = vec![("bkflow-token", token)];
-    if let Some(s) = scope {
-        h.push(("x-scope", s));
-    }
-    gw.client.send(method, &gw.url(path), &h, "").await
+async fn call(gw: &Gateway, method: &str, path: &str, token: &str) -> Resp {
+    gw.client
+        .send(method, &gw.url(path), &[("bkflow-token", token)], "")
+        .await
 }
 
 #[tokio::test]
 async fn the_lattice_holds_on_guarded_routes_row_by_row() {
     let (gw, _up) = gw().await;
-    let tpl = "/sdk/template/1/";
-    let upd = "/sdk/template/1/update/";
-    let mock = "/sdk/template/1/mock/";
-    let task = "/sdk/task/9/?template_id=1";
-    let op = "/sdk/task/operate_task/9/start/?template_id=1";
-    // (resource_type, resource_id, permission, X-Scope sent, expected statuses of the five routes)
-    type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, [u16; 5]);
+    // Template 1 and task 9 (from template 1) live in scope project_3; template 5 and task 8
+    // (from template 2) in project_4. Where they live is the lookup's answer, never the client's.
+    let five = |tpl: &str, task: &str| {
+        [
+            ("GET", format!("/sdk/template/{tpl}/")),
+            ("POST", format!("/sdk/template/{tpl}/update/")),
+            ("POST", format!("/sdk/template/{tpl}/mock/")),
+            ("GET", format!("/sdk/task/{task}/")),
+            ("POST", format!("/sdk/task/operate_task/{task}/start/")),
+        ]
+    };
+    // (resource_type, resource_id, permission, in project_3?, expected statuses of the five routes)
+    type Row<'a> = (&'a str, &'a str, &'a str, bool, [u16; 5]);
     let rows: &[Row<'_>] = &[
-        //                              tpl  upd  mock task op
-        ("TEMPLATE", "1", "VIEW", None, [200, 403, 403, 403, 403]),
-        ("TEMPLATE", "1", "EDIT", None, [200, 200, 403, 403, 403]),
-        ("TEMPLATE", "1", "MOCK", None, [200, 200, 200, 200, 200]),
-        ("TEMPLATE", "2", "MOCK", None, [403, 403, 403, 403, 403]),
-        ("TASK", "9", "VIEW", None, [403, 403, 403, 200, 403]),
-        ("TASK", "9", "OPERATE", None, [403, 403, 403, 200, 200]),
+        //                                  tpl  upd  mock task op
+        ("TEMPLATE", "1", "VIEW", true, [200, 403, 403, 403, 403]),
+        ("TEMPLATE", "1", "EDIT", true, [200, 200, 403, 403, 403]),
+        ("TEMPLATE", "1", "MOCK", true, [200, 200, 200, 200, 200]),
+        ("TEMPLATE", "2", "MOCK", true, [403, 403, 403, 403, 403]),
+        ("TASK", "9", "VIEW", true, [403, 403, 403, 200, 403]),
+        ("TASK", "9", "OPERATE", true, [403, 403, 403, 200, 200]),
         (
             "SCOPE",
             "project_3",
             "VIEW",
-            Some("project_3"),
+            true,
             [200, 403, 403, 200, 403],
         ),
         (
             "SCOPE",
             "project_3",
             "EDIT",
-            Some("project_3"),
+            true,
             [200, 200, 403, 403, 403],
         ),
         (
             "SCOPE",
             "project_3",
             "OPERATE",
-            Some("project_3"),
+            true,
             [403, 403, 403, 200, 200],
         ),
         (
             "SCOPE",
             "project_3",
             "MOCK",
-            Some("project_3"),
+            true,
             [200, 200, 200, 200, 200],
         ),
         (
             "SCOPE",
             "project_3",
             "MOCK",
-            Some("project_4"),
+            false,
             [403, 403, 403, 403, 403],
         ),
     ];
-    for (rt, id, perm, scope, want) in rows {
+    for (rt, id, perm, in_p3, want) in rows {
         let token = token_for(&gw, rt, id, perm).await;
-        let got = [
-            call(&gw, "GET", tpl, &token, *scope).await.status.as_u16(),
-            call(&gw, "POST", upd, &token, *scope).await.status.as_u16(),
-            call(&gw, "POST", mock, &token, *scope)
-                .await
-                .status
-                .as_u16(),
-            call(&gw, "GET", task, &token, *scope).await.status.as_u16(),
-            call(&gw, "POST", op, &token, *scope).await.status.as_u16(),
-        ];
-        assert_eq!(&got, want, "{rt} {id} {perm} scope={scope:?}");
+        let (tpl, task) = if *in_p3 { ("1", "9") } else { ("5", "8") };
+        let mut got = [0u16; 5];
+        for (i, (method, path)) in five(tpl, task).iter().enumerate() {
+            got[i] = call(&gw, method, path, &token).await.status.as_u16();
+        }
+        assert_eq!(&got, want, "{rt} {id} {perm} in project_3: {in_p3}");
     }
-    // TEMPLATE MOCK reaches a task only through the template the route names.
+    // TEMPLATE MOCK reaches a task only through the template the task was made from.
     let mock_token = token_for(&gw, "TEMPLATE", "1", "MOCK").await;
-    assert_eq!(
-        call(&gw, "GET", "/sdk/task/9/?template_id=2", &mock_token, None)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        call(&gw, "GET", "/sdk/task/9/", &mock_token, None)
-            .await
-            .status,
-        403
-    );
+    for task in ["8", "6"] {
+        assert_eq!(
+            call(&gw, "GET", &format!("/sdk/task/{task}/"), &mock_token)
+                .await
+                .status,
+            403,
+            "task {task}"
+        );
+    }
+    let tpl = "/sdk/template/1/";
+    let upd = "/sdk/template/1/update/";
     // Refusals use the bkflow body and keep the RFC 6750 header; an OK carries identity headers.
     let view = token_for(&gw, "TEMPLATE", "1", "VIEW").await;
-    let denied = call(&gw, "POST", upd, &view, None).await;
+    let denied = call(&gw, "POST", upd, &view).await;
     let v = denied.json();
     assert_eq!(
         (v["result"].clone(), v["code"].clone(), v["data"].clone()),
@@ -460,7 +496,7 @@ async fn the_lattice_holds_on_guarded_routes_row_by_row() {
     assert!(denied
         .header("www-authenticate")
         .contains("insufficient_scope"));
-    let ok = call(&gw, "GET", tpl, &view, None).await.json();
+    let ok = call(&gw, "GET", tpl, &view).await.json();
     assert_eq!(ok["headers"]["x-tollgate-space"], "3");
     assert_eq!(ok["headers"]["x-tollgate-user"], "admin");
     assert_eq!(ok["headers"]["x-tollgate-dialect"], "bkflow");
@@ -476,7 +512,7 @@ async fn the_lattice_holds_on_guarded_routes_row_by_row() {
     assert_eq!(missing.status, 401);
     assert_eq!(missing.json()["code"], 401);
     assert_eq!(
-        call(&gw, "GET", tpl, "0123456789abcdef0123456789abcdef", None)
+        call(&gw, "GET", tpl, "0123456789abcdef0123456789abcdef")
             .await
             .status,
         401
@@ -489,7 +525,7 @@ async fn revoke_matches_fields_counts_valid_tokens_and_takes_effect_at_once() {
     let a = token_for(&gw, "TEMPLATE", "1", "VIEW").await;
     let b = token_for(&gw, "TEMPLATE", "2", "VIEW").await;
     assert_eq!(
-        call(&gw, "GET", "/sdk/template/1/", &a, None).await.status,
+        call(&gw, "GET", "/sdk/template/1/", &a).await.status,
         200,
         "a is hot now"
     );
@@ -506,12 +542,9 @@ async fn revoke_matches_fields_counts_valid_tokens_and_takes_effect_at_once() {
         r,
         json!({ "result": true, "data": "1 tokens revoke success", "message": "", "code": 0, "trace_id": r["trace_id"] })
     );
-    let gone = call(&gw, "GET", "/sdk/template/1/", &a, None).await;
+    let gone = call(&gw, "GET", "/sdk/template/1/", &a).await;
     assert_eq!(gone.status, 401, "revoked at once, even though it was hot");
-    assert_eq!(
-        call(&gw, "GET", "/sdk/template/2/", &b, None).await.status,
-        200
-    );
+    assert_eq!(call(&gw, "GET", "/sdk/template/2/", &b).await.status, 200);
     let r = post(
         &gw,
         "/bkflow/space/3/revoke_token/",

@@ -123,7 +123,7 @@ async fn the_seed_request_is_stored_masked_and_sent_upstream_for_routes_that_nam
         .send(
             "PUT",
             &gw.admin_url(&format!("/admin/spaces/1/credentials/{id}")),
-            &[],
+            &[("content-type", "application/json")],
             &update.to_string(),
         )
         .await;

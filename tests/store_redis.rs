@@ -285,7 +285,12 @@ fn hex_key() -> String {
 
 async fn revoke(c: &TestClient, gw: &Proc, token: &str) -> Value {
     let url = format!("http://{}/admin/tokens/revoke", gw.admin.unwrap());
-    c.send("POST", &url, &[], &json!({ "token": token }).to_string())
-        .await
-        .json()
+    c.send(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        &json!({ "token": token }).to_string(),
+    )
+    .await
+    .json()
 }

@@ -78,7 +78,7 @@ async fn issue_everything(gw: &Proc, c: &TestClient) -> Tokens {
         .send(
             "POST",
             &format!("{admin}/admin/tokens/revoke"),
-            &[],
+            &[("content-type", "application/json")],
             &json!({"token": revoked["accessToken"]}).to_string(),
         )
         .await;

@@ -71,6 +71,8 @@ pub struct Admin {
     pub address: SocketAddr,
     /// Bearer token required by the admin API.
     pub token: Option<Secret>,
+    /// `Host` values accepted besides the listener's own address (lower-case).
+    pub hosts: Vec<String>,
 }
 
 /// `store:`
@@ -302,6 +304,8 @@ pub struct HosecloudDialect {
     pub ttl: Duration,
     /// Refresh token lifetime.
     pub refresh_ttl: Duration,
+    /// A refresh chain ends this long after the login that started it.
+    pub refresh_max_lifetime: Duration,
 }
 
 /// `dialects.oauth:`
@@ -389,6 +393,57 @@ pub struct RouteConfig {
     pub forward_token: bool,
     /// Stored bkflow credential (space, name) sent upstream as `X-Bkapi-Authorization`.
     pub upstream_credential: Option<(u64, String)>,
+    /// Where the resource's facts are read (`{lookup:field}` references).
+    pub lookup: Option<LookupConfig>,
+}
+
+/// One piece of a lookup path: text, or a route parameter filled in per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    /// Written as is.
+    Lit(String),
+    /// The value of this route parameter.
+    Param(String),
+}
+
+/// `routes[].lookup: { upstream, path, ttl }`.
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+    /// The path, with the route's parameters to fill in.
+    pub path: Vec<PathPart>,
+    /// How long an answer is reused for the same resolved path.
+    pub ttl: Duration,
+}
+
+impl LookupConfig {
+    /// Parses `/internal/tasks/{task_id}/meta` into its pieces.
+    pub fn parse_path(text: &str) -> Result<Vec<PathPart>, String> {
+        if !text.starts_with('/') || text.contains(['?', '#', ' ', '%', '\\']) {
+            return Err(format!("{text:?} must be a plain absolute path"));
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .map(|c| open + c)
+                .ok_or_else(|| format!("{text:?}: unclosed {{"))?;
+            if open > 0 {
+                parts.push(PathPart::Lit(rest[..open].to_owned()));
+            }
+            parts.push(PathPart::Param(rest[open + 1..close].to_owned()));
+            rest = &rest[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(format!("{text:?}: unmatched }}"));
+        }
+        if !rest.is_empty() {
+            parts.push(PathPart::Lit(rest.to_owned()));
+        }
+        Ok(parts)
+    }
 }
 
 /// Where a requirement's value comes from in the request.
@@ -402,14 +457,22 @@ pub enum ValueRef {
     Query(String),
     /// `{header:Name}`.
     Header(http::HeaderName),
+    /// `{lookup:field}`: a field of the route's lookup answer.
+    Lookup(String),
 }
 
 impl ValueRef {
-    /// Parses `literal`, `{param}`, `{query:name}` or `{header:Name}`.
+    /// Parses `literal`, `{param}`, `{query:name}`, `{header:Name}` or `{lookup:field}`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let Some(inner) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
             return Ok(ValueRef::Literal(s.to_owned()));
         };
+        if let Some(f) = inner.strip_prefix("lookup:") {
+            if f.is_empty() {
+                return Err("{lookup:} needs a field name".into());
+            }
+            return Ok(ValueRef::Lookup(f.to_owned()));
+        }
         if let Some(q) = inner.strip_prefix("query:") {
             return Ok(ValueRef::Query(q.to_owned()));
         }
@@ -420,9 +483,14 @@ impl ValueRef {
         }
         Ok(ValueRef::Path(inner.to_owned()))
     }
+
+    /// True when the client states the value (a query parameter or a header).
+    pub fn client_controlled(&self) -> bool {
+        matches!(self, ValueRef::Query(_) | ValueRef::Header(_))
+    }
 }
 
-/// `require: { resource, id, permission, scope, template }`.
+/// `require: { resource, id, permission, space, scope, template }`.
 #[derive(Debug, Clone)]
 pub struct ResourceRequirement {
     /// Type.
@@ -435,6 +503,8 @@ pub struct ResourceRequirement {
     pub scope: Option<ValueRef>,
     /// The template a task came from.
     pub template: Option<ValueRef>,
+    /// The space the resource belongs to; a token of another space never satisfies it.
+    pub space: Option<ValueRef>,
 }
 
 /// `limits:` with defaults filled in.

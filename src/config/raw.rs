@@ -67,6 +67,9 @@ pub struct RawAdmin {
     /// File holding the bearer token the admin API requires.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// `Host` values the admin API answers besides its own address.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// `store:`
@@ -212,6 +215,9 @@ pub struct RawHosecloud {
     /// Refresh token lifetime.
     #[serde(default)]
     pub refresh_ttl: Option<ConfigDuration>,
+    /// How long a refresh chain may go on from the login that started it.
+    #[serde(default)]
+    pub refresh_max_lifetime: Option<ConfigDuration>,
 }
 
 /// `dialects.feishu:`
@@ -296,6 +302,22 @@ pub struct RawRoute {
     /// Stored credential sent upstream.
     #[serde(default)]
     pub upstream_credential: Option<RawCredentialRef>,
+    /// Where the facts about the resource (space, scope, template) are read.
+    #[serde(default)]
+    pub lookup: Option<RawLookup>,
+}
+
+/// `routes[].lookup:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookup {
+    /// Upstream name.
+    pub upstream: String,
+    /// Path with the route's `{param}`s.
+    pub path: String,
+    /// How long an answer is reused.
+    #[serde(default)]
+    pub ttl: Option<ConfigDuration>,
 }
 
 /// `routes[].require:`
@@ -317,6 +339,9 @@ pub struct RawRequire {
     /// Template id reference.
     #[serde(default)]
     pub template: Option<String>,
+    /// Space reference.
+    #[serde(default)]
+    pub space: Option<String>,
     /// Hosecloud level.
     #[serde(default)]
     pub level: Option<String>,

@@ -92,7 +92,29 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                 "the admin API is open to the network: bind it to loopback or set admin.token_file",
             );
         }
-        Some(Admin { address, token })
+        let hosts = a
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let ok = !h.is_empty()
+                    && h.len() <= 255
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+                if !ok {
+                    c.fail(
+                        format!("admin.hosts[{i}]"),
+                        format!("{h:?} is not a host or host:port"),
+                    );
+                }
+                ok.then(|| h.to_ascii_lowercase())
+            })
+            .collect();
+        Some(Admin {
+            address,
+            token,
+            hosts,
+        })
     });
 
     let redis_url = match raw.store.kind.as_deref() {
@@ -146,6 +168,19 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     };
     if let Some(p) = &store.master_key_file {
         c.readable("store.master_key_file", p);
+    }
+    if std::env::var_os("TOLLGATE_MASTER_KEY").is_none() {
+        let data_dir = store.path.parent();
+        let key = store
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.unwrap_or(Path::new(".")).join("master.key"));
+        if store.redis_url.is_none() && key.parent() == data_dir {
+            warnings.push(format!(
+                "store.master_key_file: the master key {} sits beside the store, so a copy of the data directory opens every sealed secret; for production keep it elsewhere (store.master_key_file or TOLLGATE_MASTER_KEY)",
+                key.display()
+            ));
+        }
     }
     if store.hot_tokens == 0 {
         c.fail("store.hot_tokens", "must be at least 1");
@@ -226,17 +261,52 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
 
 fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> Vec<App> {
     let mut seen = HashMap::new();
+    let mut spaces = HashMap::new();
     let mut apps = Vec::new();
     for (i, a) in raw.apps.iter().enumerate() {
         let key = format!("apps[{i}]");
+        // App ids reach the upstream in X-Tollgate-App: a plain token, nothing to misread.
         if a.id.is_empty()
             || a.id.len() > 64
-            || a.id.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            || !a
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         {
-            c.fail(
-                format!("{key}.id"),
-                "must be 1 to 64 characters without spaces",
-            );
+            c.fail(format!("{key}.id"), "must be 1 to 64 of A-Z a-z 0-9 _ . -");
+        }
+        for (s, scope) in a.oauth_scopes.iter().enumerate() {
+            // RFC 6749 §3.3 scope-token; they are joined with spaces in X-Tollgate-Scope.
+            let ok = !scope.is_empty()
+                && scope
+                    .bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                c.fail(
+                    format!("{key}.oauth_scopes[{s}]"),
+                    format!("{scope:?} is not an RFC 6749 scope token (visible ASCII, no space, quote or backslash)"),
+                );
+            }
+        }
+        if let Some(space) = a.space_id {
+            // One owner per space: an owner revokes the space's tokens and manages its credentials.
+            if let Some(other) = spaces.insert(space, i) {
+                c.fail(
+                    format!("{key}.space_id"),
+                    format!(
+                        "space {space} is already owned by apps[{other}] ({:?}); a space has one owner",
+                        raw.apps[other].id
+                    ),
+                );
+            }
+        }
+        if let Some(user) = &a.user {
+            if !crate::ident::valid_user(user) {
+                c.fail(
+                    format!("{key}.user"),
+                    "must be 1 to 64 of A-Z a-z 0-9 _ . @ -",
+                );
+            }
         }
         if seen.insert(a.id.clone(), i).is_some() {
             c.fail(
@@ -297,8 +367,11 @@ fn check_apps(raw: &RawConfig, c: &mut Checker, warnings: &mut Vec<String>) -> V
                     c.fail(format!("{gk}.permission"), msg);
                 }
             }
-            if grant.id.is_empty() || grant.id.len() > 32 {
-                c.fail(format!("{gk}.id"), "must be 1 to 32 characters, or *");
+            if grant.id != "*" && !crate::ident::valid_id(&grant.id) {
+                c.fail(
+                    format!("{gk}.id"),
+                    "must be * or 1 to 128 of A-Z a-z 0-9 _ . -",
+                );
             }
         }
         let event_url = a
@@ -393,7 +466,16 @@ fn check_dialects(raw: &RawConfig, c: &mut Checker) -> Dialects {
             refresh_ttl: h
                 .refresh_ttl
                 .map_or(Duration::from_secs(30 * 86_400), |d| d.0),
+            refresh_max_lifetime: h
+                .refresh_max_lifetime
+                .map_or(Duration::from_secs(90 * 86_400), |d| d.0),
         };
+        if d.refresh_max_lifetime < d.refresh_ttl {
+            c.fail(
+                "dialects.hosecloud.refresh_max_lifetime",
+                "must be at least refresh_ttl",
+            );
+        }
         check_path(c, "dialects.hosecloud.path", &d.path);
         check_path(c, "dialects.hosecloud.refresh_path", &d.refresh_path);
         check_path(c, "dialects.hosecloud.refresh_v2_path", &d.refresh_v2_path);
@@ -621,6 +703,59 @@ fn check_route(
         });
         resource = check_requirement(&rk, req, pattern.as_ref(), c);
     }
+    let lookup = r.lookup.as_ref().and_then(|l| {
+        let lk = format!("{key}.lookup");
+        let upstream = by_name.get(&l.upstream).copied();
+        if upstream.is_none() {
+            c.fail(
+                format!("{lk}.upstream"),
+                format!("no upstream named {:?}", l.upstream),
+            );
+        }
+        let path = match LookupConfig::parse_path(&l.path) {
+            Ok(parts) => {
+                for part in &parts {
+                    if let PathPart::Param(name) = part {
+                        if pattern.as_ref().is_some_and(|p| !p.has_param(name)) {
+                            c.fail(
+                                format!("{lk}.path"),
+                                format!("the route path has no parameter {{{name}}}"),
+                            );
+                        }
+                    }
+                }
+                Some(parts)
+            }
+            Err(e) => {
+                c.fail(format!("{lk}.path"), e);
+                None
+            }
+        };
+        let ttl = l.ttl.map_or(Duration::from_secs(30), |d| d.0);
+        if ttl > Duration::from_secs(3600) {
+            c.fail(
+                format!("{lk}.ttl"),
+                "at most 1h: a resource that moves must not keep its old facts for long",
+            );
+        }
+        Some(LookupConfig {
+            upstream: upstream?,
+            path: path?,
+            ttl,
+        })
+    });
+    if let Some(req) = &resource {
+        let uses_lookup = [&req.space, &req.scope, &req.template]
+            .into_iter()
+            .flatten()
+            .any(|v| matches!(v, ValueRef::Lookup(_)));
+        if uses_lookup && r.lookup.is_none() {
+            c.fail(
+                format!("{key}.require"),
+                "a {lookup:field} reference needs the route's lookup: { upstream, path, ttl }",
+            );
+        }
+    }
     let upstream_credential = r.upstream_credential.as_ref().map(|u| {
         if u.name.is_empty() || u.name.chars().count() > 32 {
             c.fail(
@@ -642,6 +777,7 @@ fn check_route(
         dialects,
         forward_token: r.forward_token,
         upstream_credential,
+        lookup,
     })
 }
 
@@ -674,7 +810,8 @@ fn check_requirement(
         || req.id.is_some()
         || req.permission.is_some()
         || req.scope.is_some()
-        || req.template.is_some();
+        || req.template.is_some()
+        || req.space.is_some();
     if !any {
         return None;
     }
@@ -724,20 +861,35 @@ fn check_requirement(
             None
         }
     };
-    let scope = req
-        .scope
-        .as_deref()
-        .map(|t| check_ref(&format!("{rk}.scope"), t, pattern, c));
-    let template = req
-        .template
-        .as_deref()
-        .map(|t| check_ref(&format!("{rk}.template"), t, pattern, c));
+    if matches!(id, Some(ValueRef::Lookup(_))) {
+        c.fail(
+            format!("{rk}.id"),
+            "id names the resource asked for: a literal, {param}, {query:name} or {header:Name}",
+        );
+    }
+    // Facts about the resource are never the client's to state (SPEC §4).
+    let mut fact = |name: &str, text: Option<&String>| {
+        let key = format!("{rk}.{name}");
+        let v = check_ref(&key, text?, pattern, c)?;
+        if v.client_controlled() {
+            c.fail(
+                key,
+                format!("{name} is a fact about the resource, not the client's to state: use a literal, a {{path_param}} or {{lookup:field}}, never a header or query reference"),
+            );
+            return None;
+        }
+        Some(v)
+    };
+    let space = fact("space", req.space.as_ref());
+    let scope = fact("scope", req.scope.as_ref());
+    let template = fact("template", req.template.as_ref());
     Some(ResourceRequirement {
         resource: resource?,
         id: id?,
         perm: perm?,
-        scope: scope.unwrap_or(None),
-        template: template.unwrap_or(None),
+        scope,
+        template,
+        space,
     })
 }
 

@@ -2,17 +2,17 @@
 //! module can make one, so an unchecked request cannot be forwarded.
 
 pub mod bearer;
+pub mod lookup;
 pub mod permission;
 pub mod require;
 pub mod verify;
 
-use crate::config::{AuthMode, Dialect, Level};
+use crate::config::{App, AuthMode, Dialect, Level};
 use crate::reject::{Invalid, Reject};
-use crate::state::{CompiledRoute, Shared};
-use crate::token::jwt::JwtKeys;
+use crate::state::{CompiledRoute, Runtime, Shared};
 pub use bearer::Source;
 use http::request::Parts;
-use permission::Grant;
+use permission::{grant_covers, Grant};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -33,12 +33,16 @@ pub struct Principal {
     pub space: Option<u64>,
     /// bkflow: the user it was applied for.
     pub user: Option<Box<str>>,
+    /// feishu: the tenant of a tenant token.
+    pub tenant: Option<Box<str>>,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
     /// Token id (JWT `jti`; for opaque tokens, a hash of the token).
     pub jti: Box<str>,
     /// Identity header values, made once per token, not per request.
     pub identity: Identity,
+    /// The `Runtime::generation` whose config this principal was held to.
+    pub generation: u64,
     revoked: AtomicBool,
 }
 
@@ -53,6 +57,8 @@ pub struct Identity {
     pub space: Option<http::HeaderValue>,
     /// `X-Tollgate-User`.
     pub user: Option<http::HeaderValue>,
+    /// `X-Tollgate-Tenant`.
+    pub tenant: Option<http::HeaderValue>,
 }
 
 impl Principal {
@@ -66,9 +72,11 @@ impl Principal {
             grant: None,
             space: None,
             user: None,
+            tenant: None,
             exp,
             jti,
             identity: Identity::default(),
+            generation: 0,
             revoked: AtomicBool::new(false),
         }
         .sealed()
@@ -94,6 +102,47 @@ impl Principal {
         self.sealed()
     }
 
+    /// With the feishu tenant of a tenant token.
+    pub fn with_tenant(mut self, tenant: Option<&str>) -> Self {
+        self.tenant = tenant.map(Into::into);
+        self.sealed()
+    }
+
+    /// Holds the principal to what its app may hold *now* (SPEC §4): no app, no token; oauth
+    /// scopes, the hosecloud level and the bkflow grant capped by the current config. What a
+    /// token says it holds is only ever narrowed here, never widened.
+    pub fn held_to(mut self, app: Option<&App>, generation: u64) -> Result<Self, Invalid> {
+        let app = app.ok_or(Invalid::Withdrawn)?;
+        if let Some(space) = self.space {
+            if app.space_id != Some(space) {
+                return Err(Invalid::Withdrawn);
+            }
+        }
+        if self
+            .scopes
+            .iter()
+            .any(|s| !app.oauth_scopes.iter().any(|a| **a == **s))
+        {
+            let kept: Vec<Box<str>> = self
+                .scopes
+                .iter()
+                .filter(|s| app.oauth_scopes.iter().any(|a| **a == ***s))
+                .cloned()
+                .collect();
+            self.scopes = kept.into_boxed_slice();
+        }
+        if app.level == Level::Tenant {
+            self.level = self.level.map(|_| Level::Tenant);
+        }
+        if let Some(g) = &self.grant {
+            if !app.grants.iter().any(|a| grant_covers(a, g)) {
+                self.grant = None;
+            }
+        }
+        self.generation = generation;
+        Ok(self.sealed())
+    }
+
     /// Recomputes the identity header values from the fields.
     fn sealed(mut self) -> Self {
         let value = |s: &str| http::HeaderValue::from_str(s).ok();
@@ -116,6 +165,7 @@ impl Principal {
             scope: scope.as_deref().and_then(value),
             space: self.space.and_then(|s| value(&s.to_string())),
             user: self.user.as_deref().and_then(value),
+            tenant: self.tenant.as_deref().and_then(value),
         };
         self
     }
@@ -160,8 +210,8 @@ pub async fn check(
     parts: &Parts,
     path: &str,
     route: &CompiledRoute,
+    rt: &Runtime,
     shared: &Shared,
-    keys: &JwtKeys,
     seen: &mut Option<Dialect>,
 ) -> Result<Permit, Reject> {
     if route.config.auth == AuthMode::None {
@@ -171,11 +221,11 @@ pub async fn check(
         });
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
-    let principal = match verify::principal(&token, keys, shared) {
+    let principal = match verify::principal(&token, rt, shared) {
         // Another replica may have issued it a moment ago: read the shared stream, then look again.
         Err(Reject::InvalidToken(Invalid::Bad)) if shared.is_shared() && !token.contains('.') => {
             shared.catch_up().await?;
-            verify::settle(&token, keys, shared)?
+            verify::settle(&token, rt, shared)?
         }
         other => other?,
     };
@@ -199,12 +249,19 @@ pub async fn check(
         }
     }
     if let Some(req) = &route.config.resource {
+        let id = require::resource_id(req, parts, path, &route.config.pattern)?;
+        // Facts are fetched only for a token that holds a grant at all.
+        let facts = match (&route.lookup, &principal.grant) {
+            (Some(l), Some(_)) => Some(l.facts(route, path, rt, shared).await?),
+            _ => None,
+        };
         require::check(
             req,
-            principal.grant.as_ref(),
-            parts,
+            &principal,
+            &id,
             path,
             &route.config.pattern,
+            facts.as_deref(),
         )
         .map_err(Reject::Forbidden)?;
     }

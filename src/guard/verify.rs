@@ -1,17 +1,19 @@
 //! Token → `Principal`: hot map first; on a miss, a JWT is signature-checked and an opaque
-//! token looked up in its dialect's records; then the principal is remembered.
+//! token looked up in its dialect's records; then the principal is held to the current
+//! config (`Principal::held_to`) and remembered. A hot entry held to an older config is
+//! treated as a miss, so a reload reaches cached and uncached tokens alike.
 
 use super::Principal;
 use crate::config::{Dialect, Level};
 use crate::reject::{Invalid, Reject};
-use crate::state::Shared;
+use crate::state::{Runtime, Shared};
 use crate::token::jwt::{JwtKeys, Scope, VerifyError};
 use crate::token::{now_millis, now_secs, opaque};
 use std::sync::Arc;
 
 /// `principal` after a catch-up with the shared store: a token still unknown is settled bad.
-pub fn settle(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Principal>, Reject> {
-    let r = principal(token, keys, shared);
+pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
+    let r = principal(token, rt, shared);
     if matches!(r, Err(Reject::InvalidToken(Invalid::Bad))) {
         shared.bad.insert(opaque::hash(token), now_millis());
     }
@@ -19,10 +21,15 @@ pub fn settle(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Princi
 }
 
 /// Verifies `token` and returns who it stands for.
-pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Principal>, Reject> {
+pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
+    let keys = &*rt.keys;
     let hash = opaque::hash(token);
     let now = now_secs();
-    if let Some(p) = shared.hot.get(&hash) {
+    if let Some(p) = shared
+        .hot
+        .get(&hash)
+        .filter(|p| p.generation == rt.generation)
+    {
         shared.metrics.cache_hits.inc();
         if p.is_revoked() {
             return Err(Reject::InvalidToken(Invalid::Revoked));
@@ -54,7 +61,11 @@ pub fn principal(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Arc<Pri
     } else {
         from_opaque(&hash, shared)
     };
-    let p = match found {
+    let held = found.and_then(|p| {
+        let app = rt.apps.get(&*p.app).map(|a| &**a);
+        p.held_to(app, rt.generation).map_err(Reject::InvalidToken)
+    });
+    let p = match held {
         Ok(p) => p,
         Err(r) => {
             // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.
@@ -128,12 +139,14 @@ fn from_feishu(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, R
         .lookup(hash, now_millis())
         .ok_or_else(|| unknown_or_expired(shared.feishu.known(hash)))?;
     let jti = hex::encode(&hash[..8]);
+    let tenant = rec.kind.strip_prefix("tenant:");
     Ok(Principal::new(
-        rec.app.into(),
+        rec.app.as_str().into(),
         Dialect::Feishu,
         rec.expires_ms / 1000,
         jti.into(),
-    ))
+    )
+    .with_tenant(tenant))
 }
 
 fn from_opaque(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, Reject> {

@@ -134,6 +134,18 @@ pub async fn authenticate(
     Ok(app)
 }
 
+/// Which secret `app` is configured with, as a keyed fingerprint: stored with refresh tokens
+/// so that a changed secret ends their chains (SPEC §4).
+pub fn secret_generation(shared: &Shared, app: &App) -> String {
+    let stored = match &app.secret {
+        AppSecret::Argon2(phc) => phc.as_str(),
+        AppSecret::Plain(s) => s.expose(),
+    };
+    shared
+        .master
+        .fingerprint(&[b"app secret", app.id.as_bytes(), stored.as_bytes()])
+}
+
 /// A signed access token and what it says.
 #[derive(Debug)]
 pub struct Minted {

@@ -206,6 +206,10 @@ pub async fn tenant_access_token(
     else {
         return Ok(invalid_param());
     };
+    // The tenant reaches the upstream in X-Tollgate-Tenant and the store as a key: bounded.
+    if !crate::ident::valid_tenant(tenant) {
+        return Ok(invalid_param());
+    }
     let rec = shared
         .feishu
         .lookup(&opaque::hash(app_token), now_millis())

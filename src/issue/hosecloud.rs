@@ -3,7 +3,7 @@
 //! `exp` × 1000 is `expiresTime`, and single-use refresh tokens that rotate both tokens,
 //! through a v3-shaped JSON endpoint and the documented v2 query form (DIALECTS decision 5).
 
-use super::core::{authenticate, mint_jwt, AuthError, JwtSpec, Minted};
+use super::core::{authenticate, mint_jwt, secret_generation, AuthError, JwtSpec, Minted};
 use super::read_body;
 use crate::body::{self, Body};
 use crate::config::{App, Dialect};
@@ -74,7 +74,13 @@ impl Pair {
 }
 
 /// Mints a pair; the returned write must be committed before the pair is handed out.
-fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<(Pair, Op), String> {
+/// `chain_start` is when the login behind a refresh happened (`None`: this is the login).
+fn issue_pair(
+    rt: &Runtime,
+    shared: &Shared,
+    app: Arc<App>,
+    chain_start: Option<u64>,
+) -> Result<(Pair, Op), String> {
     let cfg = rt
         .config
         .dialects
@@ -102,19 +108,20 @@ fn issue_pair(rt: &Runtime, shared: &Shared, app: Arc<App>) -> Result<(Pair, Op)
     };
     let minted = mint_jwt(rt, shared, &app, spec)?;
     let refresh = opaque::random_alnum(60);
+    let now = now_secs();
+    let chain_start = chain_start.unwrap_or(now);
+    // A chain ends refresh_max_lifetime after its login, however often it is refreshed.
+    let chain_end = chain_start + cfg.refresh_max_lifetime.as_secs();
     let record = RefreshRecord {
         app: app.id.clone(),
         access_jti: minted.claims.jti.clone(),
-        expires: now_secs() + cfg.refresh_ttl.as_secs(),
+        expires: (now + cfg.refresh_ttl.as_secs()).min(chain_end),
+        secret_gen: secret_generation(shared, &app),
+        chain_start,
     };
     let hash = opaque::hash(&refresh);
-    let op = Op::Refresh(
-        hash,
-        record.app.clone(),
-        record.access_jti.clone(),
-        record.expires,
-    );
-    shared.refresh.put(hash, record);
+    shared.refresh.put(hash, record.clone());
+    let op = Op::RefreshToken { hash, record };
     Ok((
         Pair {
             app,
@@ -149,7 +156,7 @@ pub async fn get_access_token(
         Err(AuthError::Internal) => return Ok(system_error()),
         Err(_) => return Ok(bad_key()),
     };
-    match issue_pair(rt, shared, app) {
+    match issue_pair(rt, shared, app, None) {
         Ok((pair, op)) => Ok(match shared.commit(vec![op]).await {
             Ok(()) => ok(pair.v3_data()),
             Err(_) => system_error(),
@@ -206,12 +213,23 @@ fn rotate_in_memory(
         return None;
     }
     let used = opaque::hash(refresh);
-    let record = shared.refresh.take(&used, &claims.jti, now_secs())?;
+    let now = now_secs();
+    let record = shared.refresh.take(&used, &claims.jti, now)?;
     let app = rt.apps.get(&record.app).cloned()?;
+    // The chain ends when the app's secret changed or its absolute lifetime is over.
+    let max = rt.config.dialects.hosecloud.as_ref()?.refresh_max_lifetime;
+    if !crate::secret::ct_eq(
+        record.secret_gen.as_bytes(),
+        secret_generation(shared, &app).as_bytes(),
+    ) || now >= record.chain_start + max.as_secs()
+    {
+        tracing::info!(app = %app.id, "refresh chain ended (secret changed or chain too old)");
+        return None;
+    }
     let until = claims.exp + rt.keys.leeway();
     shared.revoked.add(&claims.jti, until);
     shared.hot.revoke_jti(&claims.jti);
-    let (pair, op) = issue_pair(rt, shared, app)
+    let (pair, op) = issue_pair(rt, shared, app, Some(record.chain_start))
         .map_err(|e| tracing::error!(error = %e, "hosecloud refresh failed"))
         .ok()?;
     Some((

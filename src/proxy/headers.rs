@@ -3,7 +3,8 @@
 //! credential removed, `X-Forwarded-*` and `X-Request-Id` set.
 
 use crate::dispatch::ConnInfo;
-use crate::guard::{bearer::BKFLOW_TOKEN, Permit, Source};
+use crate::guard::bearer::{is_token_key, BKFLOW_TOKEN};
+use crate::guard::Permit;
 use crate::state::CompiledRoute;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -19,6 +20,8 @@ pub static X_TOLLGATE_SPACE: HeaderName = HeaderName::from_static("x-tollgate-sp
 pub static X_TOLLGATE_USER: HeaderName = HeaderName::from_static("x-tollgate-user");
 /// `X-Tollgate-Dialect`.
 pub static X_TOLLGATE_DIALECT: HeaderName = HeaderName::from_static("x-tollgate-dialect");
+/// `X-Tollgate-Tenant` (feishu tenant tokens).
+pub static X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -61,15 +64,25 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Deletes every `X-Tollgate-*` field a client sent.
+/// True for a name an upstream may read as `X-Tollgate-*`: many frameworks (CGI, WSGI, PHP)
+/// fold `_` into `-`, so `X_Tollgate_App` is forged identity too.
+fn is_identity_name(name: &str) -> bool {
+    const PREFIX: &[u8] = b"x-tollgate-";
+    let b = name.as_bytes();
+    b.len() >= PREFIX.len()
+        && b[..PREFIX.len()]
+            .iter()
+            .zip(PREFIX)
+            .all(|(c, p)| c == p || (*c == b'_' && *p == b'-'))
+}
+
+/// Deletes every `X-Tollgate-*` field a client sent, under any `_` / `-` spelling.
 fn strip_identity(headers: &mut HeaderMap) {
-    let forged = headers
-        .keys()
-        .any(|k| k.as_str().starts_with("x-tollgate-"));
+    let forged = headers.keys().any(|k| is_identity_name(k.as_str()));
     if forged {
         let names: Vec<HeaderName> = headers
             .keys()
-            .filter(|k| k.as_str().starts_with("x-tollgate-"))
+            .filter(|k| is_identity_name(k.as_str()))
             .cloned()
             .collect();
         for n in names {
@@ -94,16 +107,11 @@ pub fn prepare(
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
     strip_identity(h);
-    if !route.config.forward_token {
-        match permit.source() {
-            Some(Source::Authorization) => {
-                h.remove(header::AUTHORIZATION);
-            }
-            Some(Source::BkflowHeader) => {
-                h.remove(&BKFLOW_TOKEN);
-            }
-            Some(Source::Query) | None => {}
-        }
+    if permit.principal().is_some() && !route.config.forward_token {
+        // Every carrier goes, not only the one the token came from: the upstream must not
+        // read a second credential the guard never checked (the query is cleaned by dispatch).
+        h.remove(header::AUTHORIZATION);
+        h.remove(&BKFLOW_TOKEN);
     }
     if let Some(p) = permit.principal() {
         if let Some(v) = &p.identity.app {
@@ -121,6 +129,9 @@ pub fn prepare(
         }
         if let Some(v) = &p.identity.user {
             h.insert(X_TOLLGATE_USER.clone(), v.clone());
+        }
+        if let Some(v) = &p.identity.tenant {
+            h.insert(X_TOLLGATE_TENANT.clone(), v.clone());
         }
     }
     let mut xff = String::with_capacity(64);
@@ -142,11 +153,11 @@ pub fn prepare(
     h.insert(X_REQUEST_ID.clone(), request_id.clone());
 }
 
-/// The query without `accessToken` (a hosecloud-style credential is never forwarded).
+/// The query without any `accessToken` key, however it is percent-encoded.
 pub fn query_without_token(query: &str) -> String {
     query
         .split('&')
-        .filter(|kv| !(kv.starts_with("accessToken=") || *kv == "accessToken"))
+        .filter(|kv| !is_token_key(kv.split_once('=').map_or(*kv, |(k, _)| k)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -175,6 +186,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-tollgate-app", HeaderValue::from_static("admin"));
         h.insert("x-tollgate-whatever", HeaderValue::from_static("x"));
+        h.insert("x_tollgate_scope", HeaderValue::from_static("x"));
+        h.insert("x-tollgate_user", HeaderValue::from_static("x"));
         h.insert("x-other", HeaderValue::from_static("1"));
         strip_identity(&mut h);
         assert_eq!(h.len(), 1);
@@ -184,5 +197,9 @@ mod tests {
     fn the_access_token_parameter_is_dropped_from_the_query() {
         assert_eq!(query_without_token("a=1&accessToken=xyz&b=2"), "a=1&b=2");
         assert_eq!(query_without_token("accessToken=xyz"), "");
+        assert_eq!(
+            query_without_token("access%54oken=a&b=1&accessToken"),
+            "b=1"
+        );
     }
 }

@@ -115,7 +115,11 @@ impl UpstreamPool {
         pq: PathAndQuery,
     ) -> Result<Response<Incoming>, Reject> {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.try_targets(parts, body, pq)).await;
+        let result = tokio::time::timeout(
+            self.timeout,
+            self.try_targets(parts, Either::Left(body), pq),
+        )
+        .await;
         self.latency.observe(started.elapsed().as_secs_f64());
         match result {
             Ok(r) => r,
@@ -123,10 +127,37 @@ impl UpstreamPool {
         }
     }
 
+    /// A GET of `pq` with `headers`, its answer read whole (at most `limit` bytes), all within
+    /// the upstream's timeout (the guard's resource lookups).
+    pub async fn fetch(
+        &self,
+        pq: PathAndQuery,
+        headers: http::HeaderMap,
+        limit: usize,
+    ) -> Result<(http::StatusCode, Bytes), Reject> {
+        use http_body_util::{BodyExt as _, Limited};
+        let (mut parts, ()) = Request::get("/").body(()).expect("a GET").into_parts();
+        parts.headers = headers;
+        let body = Either::Right(Empty::new());
+        let work = async {
+            let res = self.try_targets(parts, body, pq).await?;
+            let status = res.status();
+            let bytes = Limited::new(res.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|_| Reject::UpstreamUnavailable)?
+                .to_bytes();
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or(Err(Reject::UpstreamTimeout))
+    }
+
     async fn try_targets(
         &self,
         mut parts: Parts,
-        body: Incoming,
+        body: ProxyBody,
         pq: PathAndQuery,
     ) -> Result<Response<Incoming>, Reject> {
         let n = self.targets.len();
@@ -142,7 +173,7 @@ impl UpstreamPool {
                 continue;
             }
             let b = match body.take() {
-                Some(b) => Either::Left(b),
+                Some(b) => b,
                 None if retryable => Either::Right(Empty::new()),
                 None => break,
             };

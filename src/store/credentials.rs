@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The mask every answer shows instead of a secret.
 pub const MASK: &str = "*********";
 
-/// The key that seals stored secrets.
-pub struct MasterKey(LessSafeKey);
+/// The key that seals stored secrets (and, derived from it, a MAC key for stored fingerprints).
+pub struct MasterKey(LessSafeKey, aws_lc_rs::hmac::Key);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,7 +34,10 @@ impl MasterKey {
             .filter(|b| b.len() == 32)
             .ok_or("the master key must be 32 bytes, hex or base64")?;
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| "unusable master key")?;
-        Ok(MasterKey(LessSafeKey::new(key)))
+        let derive = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes);
+        let mac_key = aws_lc_rs::hmac::sign(&derive, b"tollgate fingerprint key v1");
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_key.as_ref());
+        Ok(MasterKey(LessSafeKey::new(key), mac))
     }
 
     /// From `TOLLGATE_MASTER_KEY`, else `file`, else a key generated (once) at `generated`.
@@ -47,6 +50,13 @@ impl MasterKey {
             return Self::parse(&v).map_err(|e| format!("TOLLGATE_MASTER_KEY: {e}"));
         }
         let path = file.unwrap_or(generated);
+        if file.is_none() {
+            // Said at every start: whoever copies the data directory gets the key with it.
+            tracing::warn!(
+                path = %path.display(),
+                "using the master key generated beside the store: a copy of the data directory opens every sealed secret; for production move it out (store.master_key_file or TOLLGATE_MASTER_KEY)"
+            );
+        }
         if file.is_none() && !path.exists() {
             crate::token::jwt::write_new_private(
                 path,
@@ -63,6 +73,17 @@ impl MasterKey {
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// A keyed fingerprint of `parts` (16 bytes, hex): the same on every replica and after a
+    /// restart, useless to whoever copies the store without the master key.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.1);
+        for p in parts {
+            ctx.update(&(p.len() as u64).to_be_bytes());
+            ctx.update(p);
+        }
+        hex::encode(&ctx.sign().as_ref()[..16])
     }
 
     /// nonce ‖ ciphertext ‖ tag, bound to `context` (space and name) so sealed values cannot be swapped.

@@ -228,9 +228,16 @@ impl FeishuTokens {
         Some((rec.app.clone(), rec.kind.clone(), now_ms))
     }
 
-    /// Drops expired tokens and tickets.
+    /// Number of current (app, kind) slots.
+    pub fn current_len(&self) -> usize {
+        self.current.len()
+    }
+
+    /// Drops expired tokens, current slots and tickets.
     pub fn sweep(&self, now_ms: u64) {
         self.records.retain(|_, r| r.expires_ms > now_ms);
+        // One current slot per (app, kind): tenant kinds would otherwise pile up forever.
+        self.current.retain(|_, c| c.expires_ms > now_ms);
         self.tickets.retain(|_, list| {
             list.retain(|(_, e)| *e > now_ms);
             !list.is_empty()
@@ -259,6 +266,15 @@ mod tests {
             "the old one lives until its own expiry"
         );
         assert!(f.lookup(&opaque::hash(&a.token), 2 * H).is_none());
+    }
+
+    #[test]
+    fn the_sweep_forgets_expired_current_tokens() {
+        let f = FeishuTokens::default();
+        f.obtain("cli", "tenant:a", "t-", H, H / 2, 0);
+        f.obtain("cli", "tenant:b", "t-", 3 * H, H / 2, 0);
+        f.sweep(2 * H);
+        assert_eq!(f.current_len(), 1);
     }
 
     #[test]

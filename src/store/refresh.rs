@@ -1,12 +1,11 @@
-//! Refresh tokens (hosecloud): kept by hash, single use, bound to the access token they came with.
-//!
-//! In memory until the durable store lands (issue 4): a restart forgets them.
+//! Refresh tokens (hosecloud): kept by hash, single use, bound to the access token they came
+//! with, to the app secret they were issued under, and to the login that started their chain.
 
 use crate::token::opaque::TokenHash;
 use dashmap::DashMap;
 
 /// What a refresh token stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefreshRecord {
     /// App it was issued to.
     pub app: String,
@@ -14,6 +13,13 @@ pub struct RefreshRecord {
     pub access_jti: String,
     /// Expiry (seconds since the epoch).
     pub expires: u64,
+    /// Which app secret it was issued under (a MAC of the configured secret); a changed
+    /// secret ends the chain. Empty for tokens stored before generations existed.
+    #[serde(default)]
+    pub secret_gen: String,
+    /// When the login that started this chain happened (seconds since the epoch).
+    #[serde(default)]
+    pub chain_start: u64,
 }
 
 /// Live refresh tokens by hash.
@@ -37,16 +43,9 @@ impl RefreshTokens {
     }
 
     /// Loads stored tokens.
-    pub fn restore(&self, rows: Vec<(TokenHash, String, String, u64)>) {
-        for (hash, app, access_jti, expires) in rows {
-            self.map.insert(
-                hash,
-                RefreshRecord {
-                    app,
-                    access_jti,
-                    expires,
-                },
-            );
+    pub fn restore(&self, rows: Vec<(TokenHash, RefreshRecord)>) {
+        for (hash, record) in rows {
+            self.map.insert(hash, record);
         }
     }
 
@@ -72,6 +71,8 @@ mod tests {
             app: "a".into(),
             access_jti: "J".into(),
             expires: 100,
+            secret_gen: "g".into(),
+            chain_start: 0,
         };
         t.put([1; 32], rec.clone());
         assert_eq!(t.take(&[1; 32], "OTHER", 50), None);

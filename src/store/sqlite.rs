@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS revoked_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS credentials (
     id INTEGER PRIMARY KEY, space INTEGER NOT NULL, name TEXT NOT NULL, desc TEXT, kind TEXT NOT NULL,
     app_code TEXT NOT NULL, sealed BLOB NOT NULL, UNIQUE (space, name));
+";
+
+/// v2: refresh tokens remember the app secret they were issued under and when their chain began.
+const SCHEMA_V2: &str = "
+ALTER TABLE refresh_tokens ADD COLUMN secret_gen TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN chain_start INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// A bkflow token row.
@@ -119,8 +125,16 @@ pub enum Op {
     Fs(FsRow),
     /// Insert a feishu ticket.
     Ticket(TicketRow),
-    /// Insert a refresh token (hash, app, access jti, expiry s).
+    /// Insert a refresh token (hash, app, access jti, expiry s), as written before schema v2;
+    /// still read from older Redis streams, never written.
     Refresh([u8; 32], String, String, u64),
+    /// Insert a refresh token.
+    RefreshToken {
+        /// SHA-256 of the token.
+        hash: [u8; 32],
+        /// What it stands for.
+        record: crate::store::refresh::RefreshRecord,
+    },
     /// Delete a refresh token (used).
     RefreshUsed([u8; 32]),
     /// A revoked JWT id until `exp` (s).
@@ -150,7 +164,7 @@ pub struct Snapshot {
     /// Feishu tickets.
     pub tickets: Vec<TicketRow>,
     /// Refresh tokens.
-    pub refresh: Vec<([u8; 32], String, String, u64)>,
+    pub refresh: Vec<([u8; 32], crate::store::refresh::RefreshRecord)>,
     /// Revoked JWT ids.
     pub revoked: Vec<(String, u64)>,
     /// Credentials.
@@ -158,6 +172,15 @@ pub struct Snapshot {
 }
 
 type Job = (Vec<Op>, oneshot::Sender<Result<(), String>>);
+
+/// Sets an existing file to 0600 (a missing one is fine).
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
 
 /// Handle on the writer thread.
 #[derive(Debug, Clone)]
@@ -231,14 +254,18 @@ fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Snapshot> {
         s.tickets.push(r?);
     }
     let mut q = conn.prepare(
-        "SELECT token_hash, app, access_jti, expires FROM refresh_tokens WHERE expires > ?1",
+        "SELECT token_hash, app, access_jti, expires, secret_gen, chain_start FROM refresh_tokens WHERE expires > ?1",
     )?;
     for r in q.query_map([now_s as i64], |r| {
         Ok((
             hash32(r.get(0)?)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get::<_, i64>(3)? as u64,
+            crate::store::refresh::RefreshRecord {
+                app: r.get(1)?,
+                access_jti: r.get(2)?,
+                expires: r.get::<_, i64>(3)? as u64,
+                secret_gen: r.get(4)?,
+                chain_start: r.get::<_, i64>(5)? as u64,
+            },
         ))
     })? {
         s.refresh.push(r?);
@@ -319,8 +346,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
         }
         Op::Refresh(h, app, jti, exp) => {
             tx.execute(
-                "INSERT OR REPLACE INTO refresh_tokens VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO refresh_tokens (token_hash, app, access_jti, expires) VALUES (?1, ?2, ?3, ?4)",
                 params![h.to_vec(), app, jti, *exp as i64],
+            )?;
+        }
+        Op::RefreshToken { hash, record: r } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO refresh_tokens (token_hash, app, access_jti, expires, secret_gen, chain_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash.to_vec(), r.app, r.access_jti, r.expires as i64, r.secret_gen, r.chain_start as i64],
             )?;
         }
         Op::RefreshUsed(h) => {
@@ -378,6 +411,11 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
         conn.execute_batch(SCHEMA_V1)?;
+    }
+    if version < 2 {
+        conn.execute_batch(SCHEMA_V2)?;
+    }
+    if version < SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     Ok(())
@@ -421,7 +459,8 @@ impl Db {
         init: impl FnOnce(&HashMap<String, Vec<u8>>) -> Vec<(String, Vec<u8>)>,
     ) -> Result<(Db, Snapshot), String> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            crate::token::jwt::create_private_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
         let conn = Connection::open(path).map_err(err)?;
@@ -438,6 +477,13 @@ impl Db {
             )
             .map_err(err)?;
             snapshot.meta.insert(k, v);
+        }
+        // Token hashes, sealed secrets and server keys: for the owner's eyes only (the WAL and
+        // shared-memory files hold the same pages).
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            private_file(Path::new(&p)).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()

@@ -145,10 +145,23 @@ fn generate(alg: SigningAlg) -> Result<String, String> {
 }
 
 /// Writes a new file readable by the owner only; fails if it exists.
+/// Creates `dir` (and its parents) readable by the owner only; an existing one is left as is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Writes a new file readable by the owner only (0600); refuses to replace one.
 pub fn write_new_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)

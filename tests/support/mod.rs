@@ -87,30 +87,79 @@ pub async fn echo(req: Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>
     ))))
 }
 
+/// Resource facts an upstream answers on `/internal/...` lookup paths (others get 404).
+pub type Meta = std::collections::HashMap<String, serde_json::Value>;
+
 /// An echo upstream on 127.0.0.1:0; it stops when dropped.
 pub struct Upstream {
     pub addr: SocketAddr,
+    /// Lookup requests served (`/internal/...`), with the headers of the last one.
+    pub lookups: Arc<std::sync::Mutex<Vec<(String, HeaderMap)>>>,
+    /// What lookups answer; change it while the upstream runs.
+    pub meta: Arc<std::sync::Mutex<Meta>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Upstream {
     pub async fn echo() -> Self {
+        Self::with_meta(Meta::new()).await
+    }
+
+    /// An echo upstream that also answers lookups: `meta[path]` as JSON on `GET /internal/...`
+    /// (404 when absent, 500 when the value is the string "fail").
+    pub async fn with_meta(meta: Meta) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let lookups = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let meta = Arc::new(std::sync::Mutex::new(meta));
+        let (l2, m2) = (Arc::clone(&lookups), Arc::clone(&meta));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                let (lookups, meta) = (Arc::clone(&l2), Arc::clone(&m2));
                 tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (lookups, meta) = (Arc::clone(&lookups), Arc::clone(&meta));
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            if !path.starts_with("/internal/") {
+                                return echo(req).await;
+                            }
+                            lookups
+                                .lock()
+                                .unwrap()
+                                .push((path.clone(), req.headers().clone()));
+                            let found = meta.lock().unwrap().get(&path).cloned();
+                            let (status, body) = match found {
+                                Some(serde_json::Value::String(s)) if s == "fail" => {
+                                    (500, "{}".to_owned())
+                                }
+                                Some(v) => (200, v.to_string()),
+                                None => (404, r#"{"error":"no such resource"}"#.to_owned()),
+                            };
+                            let mut res = hyper::Response::new(Full::new(Bytes::from(body)));
+                            *res.status_mut() = StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(res)
+                        }
+                    });
                     let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = b
-                        .serve_connection(TokioIo::new(tcp), service_fn(echo))
-                        .await;
+                    let _ = b.serve_connection(TokioIo::new(tcp), svc).await;
                 });
             }
         });
-        Upstream { addr, task }
+        Upstream {
+            addr,
+            lookups,
+            meta,
+            task,
+        }
+    }
+
+    /// How many lookups were served.
+    pub fn lookup_count(&self) -> usize {
+        self.lookups.lock().unwrap().len()
     }
 
     pub fn url(&self) -> String {

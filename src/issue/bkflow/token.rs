@@ -86,6 +86,10 @@ pub async fn apply(
             "user authentication failed, please provide a valid user identity, such as bk_username, bk_token, access_token",
         ));
     };
+    // The user reaches the upstream in X-Tollgate-User: a plain name, nothing to split on.
+    if !crate::ident::valid_user(&user) {
+        return Ok(invalid_args("bk_username is invalid"));
+    }
     if let Err(res) = check_space(rt, &app, space) {
         return Ok(res);
     }
@@ -120,6 +124,16 @@ pub async fn apply(
         return Ok(view_error(
             400,
             &py_json_dumps(&[("permission_type", msg)]),
+            &trace,
+        ));
+    }
+    // Ids reach the upstream inside X-Tollgate-Scope (`TYPE:id:PERM`); "*" is a grant's
+    // wildcard, never an id a token can hold.
+    if !crate::ident::valid_id(&id) {
+        let msg = "resource_id must be 1 to 128 of A-Z a-z 0-9 _ . -".to_owned();
+        return Ok(view_error(
+            400,
+            &py_json_dumps(&[("resource_id", msg)]),
             &trace,
         ));
     }
