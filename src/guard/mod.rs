@@ -7,6 +7,9 @@ pub mod permission;
 pub mod require;
 pub mod verify;
 
+#[cfg(test)]
+mod reload_tests;
+
 use crate::config::{App, AuthMode, Dialect, Level};
 use crate::reject::{Invalid, Reject};
 use crate::state::{CompiledRoute, Runtime, Shared};

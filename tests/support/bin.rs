@@ -18,6 +18,8 @@ pub struct Proc {
     /// The admin listener, when the config has one.
     pub admin: Option<SocketAddr>,
     pub lines: mpsc::Receiver<String>,
+    /// The log lines printed before the listening line.
+    pub early: Vec<String>,
 }
 
 impl Proc {
@@ -41,6 +43,7 @@ impl Proc {
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut early = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
@@ -48,7 +51,10 @@ impl Proc {
                 .expect("tollgate printed its listening line");
             let v: serde_json::Value = match serde_json::from_str(&line) {
                 Ok(v) => v,
-                Err(_) => continue,
+                Err(_) => {
+                    early.push(line);
+                    continue;
+                }
             };
             if v["message"] == "listening" && v["role"] == "public" {
                 let addr = v["address"].as_str().unwrap().parse().unwrap();
@@ -62,8 +68,10 @@ impl Proc {
                     addr,
                     admin,
                     lines: rx,
+                    early,
                 };
             }
+            early.push(line);
         }
     }
 

@@ -213,6 +213,8 @@ pub struct Gateway {
     pub tls: bool,
     /// DER of the test CA (TLS gateways).
     pub ca_der: Option<Vec<u8>>,
+    /// The `listen:`/`admin:`/`store:` part of the config file, kept across reloads.
+    prefix: String,
 }
 
 impl Gateway {
@@ -252,10 +254,11 @@ impl Gateway {
         } else {
             (String::new(), TestClient::plain(), None)
         };
-        let text = format!(
-            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\n{admin_extra}store:\n  path: {}/tollgate.db\n{yaml}",
+        let prefix = format!(
+            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\n{admin_extra}store:\n  path: {}/tollgate.db\n",
             dir.path().display()
         );
+        let text = format!("{prefix}{yaml}");
         let file = dir.path().join("tollgate.yaml");
         std::fs::write(&file, &text).unwrap();
         let config = tollgate::config::load(&file)
@@ -269,7 +272,17 @@ impl Gateway {
             client,
             tls,
             ca_der,
+            prefix,
         }
+    }
+
+    /// Rewrites the config file with `yaml` (listen/admin/store kept) and reloads it, as SIGHUP does.
+    pub fn reload(&self, yaml: &str) {
+        let file = self.dir.path().join("tollgate.yaml");
+        std::fs::write(&file, format!("{}{yaml}", self.prefix)).unwrap();
+        let gw = &self.running.as_ref().unwrap().gateway;
+        gw.reload()
+            .unwrap_or_else(|e| panic!("reload refused:\n{e}"));
     }
 
     pub fn url(&self, path: &str) -> String {
