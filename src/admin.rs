@@ -249,13 +249,19 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             match rt.keys.verify(token) {
-                Ok(c) if !gw.shared.revoked.contains(&c.jti) => body::json(
-                    StatusCode::OK,
-                    &json!({
-                        "active": true, "client_id": c.client_id, "dialect": c.dialect, "exp": c.exp, "iat": c.iat,
-                        "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.joined(), "token_type": "Bearer",
-                    }),
-                ),
+                // Active only while its app is configured (SPEC §4: removed apps' tokens are invalid).
+                Ok(c)
+                    if !gw.shared.revoked.contains(&c.jti)
+                        && rt.apps.contains_key(&c.client_id) =>
+                {
+                    body::json(
+                        StatusCode::OK,
+                        &json!({
+                            "active": true, "client_id": c.client_id, "dialect": c.dialect, "exp": c.exp, "iat": c.iat,
+                            "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.joined(), "token_type": "Bearer",
+                        }),
+                    )
+                }
                 Ok(_) | Err(VerifyError::Expired | VerifyError::Invalid) => {
                     body::json(StatusCode::OK, &json!({ "active": false }))
                 }

@@ -73,6 +73,9 @@ routes:
   - {{ path: "/sdk/task/operate_task/{{task_id}}/{{action}}/", methods: [POST], upstream: api, errors: bkflow,
        require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
        lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
+  - {{ path: "/cred/task/{{task_id}}", upstream: api, errors: bkflow, upstream_credential: {{ space: 3, name: lookup-cred }},
+       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, scope: "{{lookup:scope}}" }},
+       lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
 "#,
             url = up.url()
         )
@@ -287,6 +290,33 @@ async fn the_client_cannot_state_where_a_resource_lives() {
         .await;
     assert_eq!(failed.status, 503, "{}", failed.body);
     assert_eq!(failed.header("retry-after"), "1");
+    // The route's upstream credential goes with its lookup, as with the request itself.
+    let created = post_json(
+        &gw,
+        "/bkflow/space/3/create_credential/",
+        &[],
+        &json!({ "bk_app_code": "coupang", "bk_app_secret": "coupangTest", "name": "lookup-cred",
+                 "type": "BK_APP", "content": { "bk_app_code": "svc", "bk_app_secret": "svc-secret" } }),
+    )
+    .await;
+    assert_eq!(created.json()["result"], true, "{}", created.body);
+    let ok = gw
+        .client
+        .send(
+            "GET",
+            &gw.url("/cred/task/777"),
+            &[("bkflow-token", &scope_op)],
+            "",
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let (path, headers) = up.lookups.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(path, "/internal/tasks/777");
+    let sent: Value = serde_json::from_slice(headers["x-bkapi-authorization"].as_bytes()).unwrap();
+    assert_eq!(
+        sent,
+        json!({ "bk_app_code": "svc", "bk_app_secret": "svc-secret" })
+    );
     // `check` refuses a client-controlled source for a fact, naming file, line and key.
     let dir = tempfile::tempdir().unwrap();
     for (key, value) in [

@@ -213,7 +213,8 @@ pub async fn tenant_access_token(
     let rec = shared
         .feishu
         .lookup(&opaque::hash(app_token), now_millis())
-        .filter(|r| r.kind == "app");
+        // An app token of an app no longer configured makes no tenant tokens.
+        .filter(|r| r.kind == "app" && rt.apps.contains_key(&r.app));
     let Some(rec) = rec else {
         return Ok(flat(99991664, "app_access_token is invalid"));
     };
