@@ -142,7 +142,7 @@ fn bench(c: &mut Criterion) {
             let mut p = Request::new(());
             *p.headers_mut() = headers.clone();
             let (mut p, ()) = p.into_parts();
-            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid);
+            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid, false);
             black_box(p)
         })
     });

@@ -12,8 +12,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-const BODY_LIMIT: usize = 64 * 1024;
-
 /// What an admin request asks for, read from its method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRoute<'a> {
@@ -223,11 +221,11 @@ fn token_field(bytes: &[u8], json_ok: bool) -> Option<String> {
 
 async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let bytes = match read_body(&parts, body, BODY_LIMIT).await {
+    let rt = gw.runtime();
+    let bytes = match read_body(&parts, body, &rt.config.limits).await {
         Ok(b) => b,
         Err(r) => return error(r.status(), &r.message()),
     };
-    let rt = gw.runtime();
     match route {
         AdminRoute::Revoke => {
             let Some(token) = token_field(&bytes, true) else {

@@ -87,8 +87,13 @@ pub async fn handle(
         Ok(res) => res,
         Err(rej) => {
             ctx.reason = Some(rej.reason());
-            if matches!(rej, Reject::StoreUnavailable) {
-                gw.shared.metrics.store_unavailable.inc();
+            match rej {
+                Reject::StoreUnavailable => gw.shared.metrics.store_unavailable.inc(),
+                Reject::RateLimited(_) => gw
+                    .shared
+                    .metrics
+                    .rate_limited(handler.map_or("(unmatched)", |h| metrics_label(&rt, h))),
+                _ => {}
             }
             if let Some(d) = rej.decision() {
                 metrics.decision(d, ctx.dialect);
@@ -116,6 +121,14 @@ pub async fn handle(
     Ok(res)
 }
 
+/// The `route` label of a handler's metrics (an issuing endpoint's own path pattern).
+fn metrics_label<'a>(rt: &'a Runtime, h: &'a Handler) -> &'a str {
+    match h.target {
+        Target::Proxy(i) => rt.routes[i].config.pattern.as_str(),
+        _ => h.metrics.label(),
+    }
+}
+
 fn route_label<'a>(rt: &'a Runtime, h: &Handler) -> &'a str {
     match h.target {
         Target::Proxy(i) => rt.routes[i].config.pattern.as_str(),
@@ -124,14 +137,56 @@ fn route_label<'a>(rt: &'a Runtime, h: &Handler) -> &'a str {
     }
 }
 
+/// The request head within the limits: a target of at most `max_uri_bytes` (414) and header
+/// fields of at most `max_header_bytes` in all (431).
+fn check_size<B>(req: &Request<B>, limits: &crate::config::Limits) -> Result<(), Reject> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Err(Reject::UriTooLong);
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > limits.max_header_bytes {
+        return Err(Reject::HeadersTooLarge);
+    }
+    Ok(())
+}
+
+/// Exactly one valid `Host` (a name or IP literal, a port 1–65535, no userinfo), which an
+/// absolute-form target or HTTP/2 authority must agree with.
 fn check_host<B>(req: &Request<B>) -> Result<(), Reject> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
         return Err(Reject::BadRequest("more than one Host header".into()));
     }
-    if req.version() == Version::HTTP_11 && first.is_none() && req.uri().authority().is_none() {
+    let authority = req.uri().authority();
+    if req.version() == Version::HTTP_11 && first.is_none() && authority.is_none() {
         return Err(Reject::BadRequest("missing Host header".into()));
+    }
+    let host = match first {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|h| crate::ident::valid_host(h))
+                .ok_or_else(|| Reject::BadRequest("invalid Host header".into()))?,
+        ),
+        None => None,
+    };
+    if let Some(a) = authority {
+        if !crate::ident::valid_host(a.as_str()) {
+            return Err(Reject::BadRequest(
+                "invalid authority in the request target".into(),
+            ));
+        }
+        if host.is_some_and(|h| !h.eq_ignore_ascii_case(a.as_str())) {
+            return Err(Reject::BadRequest(
+                "the request target's authority and the Host header disagree".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -163,9 +218,10 @@ async fn serve<'rt>(
     ctx: &mut RequestCtx,
     handler_out: &mut Option<&'rt Handler>,
 ) -> Result<Response<Body>, Reject> {
+    check_size(&req, &rt.config.limits)?;
     check_host(&req)?;
     let uri = req.uri().clone(); // shares the parsed bytes, so `path` may outlive `req`
-    let path = route::normalise(uri.path()).map_err(Reject::BadPath)?;
+    let path = route::normalise_with(uri.path(), rt.config.paths).map_err(Reject::BadPath)?;
     let handler = match rt.table.find(req.method(), &path) {
         Match::Found(e) => &e.value,
         Match::MethodNotAllowed => return Err(Reject::MethodNotAllowed),
@@ -176,6 +232,18 @@ async fn serve<'rt>(
     let route = match handler.target {
         Target::Proxy(i) => &rt.routes[i],
         Target::Issue(ep) => {
+            // Per client IP, before any body is read or any argon2 runs.
+            let rate = rt.config.limits.token_rate;
+            shared
+                .limits
+                .per_ip
+                .take(
+                    &conn.peer.ip(),
+                    rate.per_ip,
+                    rate.per_ip_burst,
+                    Instant::now(),
+                )
+                .map_err(Reject::RateLimited)?;
             return crate::issue::serve(ep, req, &path, rt, shared).await;
         }
         Target::Jwks => {

@@ -28,6 +28,42 @@ pub fn valid_tenant(key: &str) -> bool {
     plain(key, 64, b"_-")
 }
 
+/// A `Host` value (RFC 9110 §7.2 / RFC 3986 authority without userinfo): a DNS-style name,
+/// an IPv4 address or a bracketed IPv6 literal, and an optional port 1–65535.
+pub fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("v6", Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        }
+    };
+    if let Some(p) = port {
+        let ok = !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n));
+        if !ok {
+            return false;
+        }
+    }
+    // reg-name, kept to what DNS names and IPv4 addresses use.
+    plain(name, 253, b"-._~")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +88,34 @@ mod tests {
         assert!(valid_tenant("736588c9260f175d"));
         assert!(!valid_tenant(&"k".repeat(65)));
         assert!(!valid_tenant("a.b"));
+    }
+
+    #[test]
+    fn hosts_are_names_or_ip_literals_with_a_real_port() {
+        for ok in [
+            "example.com",
+            "gw.example:8443",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:9090",
+            "localhost",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "user@evil.example",
+            "127.0.0.1:99999",
+            "evil.example/x",
+            "ev il.example",
+            "",
+            "a:0",
+            "a:",
+            "[::1",
+            "[zz]:1",
+            "a:b:c",
+            "x:+80",
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
     }
 }

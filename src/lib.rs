@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod guard;
 pub mod ident;
 pub mod issue;
+pub mod limit;
 pub mod metrics;
 pub mod proxy;
 pub mod reject;

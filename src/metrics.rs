@@ -47,6 +47,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// Requests refused because the store could not be reached (fail closed).
     pub store_unavailable: IntCounter,
+    /// Requests refused by a rate limit, by route.
+    pub rate_limited: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,6 +166,14 @@ impl Metrics {
                 )
                 .expect("valid"),
             ),
+            rate_limited: reg(
+                &r,
+                counter(
+                    "tollgate_rate_limited_total",
+                    "Requests refused by a rate limit",
+                    &["route"],
+                ),
+            ),
             registry: r,
         }
     }
@@ -189,6 +199,11 @@ impl Metrics {
                 .collect(),
             requests_vec: self.http_requests.clone(),
         }
+    }
+
+    /// Counts a rate-limited request on `route` (a route pattern).
+    pub fn rate_limited(&self, route: &str) {
+        self.rate_limited.with_label_values(&[route]).inc();
     }
 
     /// Histogram of one upstream.
@@ -219,6 +234,13 @@ const STATUS_SLOTS: [u16; 20] = [
     200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 502, 503,
     504,
 ];
+
+impl RouteMetrics {
+    /// The `route` label these handles carry.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
 
 /// Pre-resolved metric handles of one route.
 pub struct RouteMetrics {

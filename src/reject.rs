@@ -53,13 +53,28 @@ pub enum Reject {
     StoreUnavailable,
     /// The route's lookup could not say where the resource lives (fail closed).
     LookupUnavailable,
+    /// The request target is longer than `limits.max_uri_bytes`.
+    UriTooLong,
+    /// The request head is bigger than `limits.max_header_bytes`.
+    HeadersTooLarge,
+    /// The client's body broke its own framing (bad chunk, oversize extension, cut short);
+    /// the connection is closed.
+    BadBody,
+    /// The client stopped sending its body; the connection is closed.
+    BodyTimeout,
+    /// Too many requests; retry after this many seconds.
+    RateLimited(u64),
 }
 
 impl Reject {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Reject::BadPath(_) | Reject::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Reject::BadPath(_) | Reject::BadRequest(_) | Reject::BadBody => StatusCode::BAD_REQUEST,
+            Reject::UriTooLong => StatusCode::URI_TOO_LONG,
+            Reject::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Reject::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -101,6 +116,11 @@ impl Reject {
             Reject::CredentialMissing(..) => "credential_missing",
             Reject::StoreUnavailable => "store_unavailable",
             Reject::LookupUnavailable => "lookup_unavailable",
+            Reject::UriTooLong => "uri_too_long",
+            Reject::HeadersTooLarge => "headers_too_large",
+            Reject::BadBody => "bad_body",
+            Reject::BodyTimeout => "body_timeout",
+            Reject::RateLimited(_) => "rate_limited",
         }
     }
 
@@ -124,6 +144,11 @@ impl Reject {
             Reject::UpstreamTimeout => "upstream timed out".into(),
             Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
             Reject::LookupUnavailable => "the resource lookup is unavailable; try again".into(),
+            Reject::UriTooLong => "request target too long".into(),
+            Reject::HeadersTooLarge => "request header fields too large".into(),
+            Reject::BadBody => "malformed request body framing".into(),
+            Reject::BodyTimeout => "request body not received in time".into(),
+            Reject::RateLimited(_) => "too many requests; slow down".into(),
             Reject::InvalidToken(Invalid::Withdrawn) => {
                 "access token withdrawn: its app is no longer configured for it".into()
             }
@@ -163,6 +188,8 @@ impl Reject {
                     Reject::MissingToken => 99991661,
                     Reject::InvalidToken(_) => 99991664,
                     Reject::Forbidden(_) => 99991672,
+                    // Feishu's "request trigger frequency limit".
+                    Reject::RateLimited(_) => 99991400,
                     _ => u32::from(code),
                 };
                 json!({ "code": feishu, "msg": msg })
@@ -172,9 +199,21 @@ impl Reject {
             }
         };
         let mut res = body::json(status, &body);
-        if matches!(self, Reject::StoreUnavailable | Reject::LookupUnavailable) {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            Reject::StoreUnavailable | Reject::LookupUnavailable => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Reject::RateLimited(secs) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            // The rest of what this client sends cannot be trusted to frame a next request.
+            Reject::BadBody | Reject::BodyTimeout => {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         if let Some(v) = self
             .www_authenticate()

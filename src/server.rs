@@ -151,13 +151,17 @@ fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(l.header_read_timeout)
         .max_headers(l.max_headers)
-        .max_buf_size(l.max_header_bytes);
+        // Room for the longest target and head we accept, so those limits answer 414 / 431
+        // from the dispatcher; only a head beyond both is cut off by hyper itself.
+        .max_buf_size(l.max_header_bytes + l.max_uri_bytes + 1024);
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(l.h2_max_streams)
         .max_pending_accept_reset_streams(64)
         .max_local_error_reset_streams(256)
-        .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
+        .max_header_list_size(
+            u32::try_from(l.max_header_bytes + l.max_uri_bytes).unwrap_or(u32::MAX),
+        )
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
     b

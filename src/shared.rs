@@ -53,6 +53,8 @@ pub struct Shared {
     pub master: Arc<MasterKey>,
     /// The store.
     pub backend: Backend,
+    /// Rate limits of the token endpoints.
+    pub limits: crate::limit::TokenLimits,
 }
 
 fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError> {
@@ -178,6 +180,7 @@ impl Shared {
             credentials: Credentials::new(Arc::clone(&master)),
             master,
             backend,
+            limits: Default::default(),
         };
         for op in ops {
             shared.apply(op);

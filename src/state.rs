@@ -72,6 +72,8 @@ pub struct Runtime {
     pub upstreams: Vec<UpstreamPool>,
     /// TLS settings of the public listener.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// An argon2 hash checked for unknown app ids (as costly as a real one).
+    pub dummy_secret: Option<String>,
 }
 
 fn builtin(
@@ -148,6 +150,7 @@ impl Runtime {
             .iter()
             .map(|a| (a.id.clone(), Arc::new(a.clone())))
             .collect();
+        let dummy_secret = crate::issue::core::dummy_secret(&config.apps);
         Ok(Runtime {
             unmatched: shared.metrics.route("(unmatched)"),
             config: Arc::new(config),
@@ -158,6 +161,7 @@ impl Runtime {
             apps,
             upstreams,
             tls,
+            dummy_secret,
         })
     }
 }

@@ -82,13 +82,13 @@ async fn hop_by_hop_and_host_rules_hold_on_the_wire() {
     // Absolute form: the path checked is the path forwarded, and the guard still applies.
     let abs = raw(
         gw.addr,
-        b"GET http://evil.example/guarded HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET http://evil.example/guarded HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(abs.starts_with("HTTP/1.1 401"), "{abs}");
     let abs = raw(
         gw.addr,
-        b"GET http://evil.example/open/%61bc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET http://evil.example/open/%61bc HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(abs.contains("\"path\":\"/open/abc\""), "{abs}");

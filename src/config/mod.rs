@@ -42,6 +42,10 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Edge limits.
     pub limits: Limits,
+    /// What the path normaliser lets through.
+    pub paths: crate::route::PathRules,
+    /// Keep client header names that contain `_` (nginx's `underscores_in_headers on`).
+    pub underscore_headers: bool,
     /// Things accepted but worth saying (plain secrets, dialects not served yet).
     pub warnings: Vec<String>,
 }
@@ -330,6 +334,10 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// Time allowed until the response head arrives.
     pub timeout: Duration,
+    /// Idle connections kept per target.
+    pub max_idle: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
 }
 
 /// `auth:` of a route.
@@ -526,6 +534,74 @@ pub struct Limits {
     pub h2_max_streams: u32,
     /// Grace period of a SIGTERM drain.
     pub drain_grace: Duration,
+    /// Longest request target (414 beyond).
+    pub max_uri_bytes: usize,
+    /// Longest wait between two pieces of a request body (408 and close beyond).
+    pub body_read_timeout: Duration,
+    /// Longest time to read a whole token-endpoint body.
+    pub token_body_timeout: Duration,
+    /// Token-endpoint rate limits.
+    pub token_rate: TokenRate,
+}
+
+/// A rate: `tokens` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// How many.
+    pub tokens: f64,
+    /// In how long.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Parses `20/s`, `10/min`, `100/h`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (n, unit) = s.trim().split_once('/')?;
+        let tokens: f64 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n: &f64| *n > 0.0 && n.is_finite())?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "min" | "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return None,
+        };
+        Some(Rate { tokens, per })
+    }
+
+    /// Tokens per second.
+    pub fn per_sec(self) -> f64 {
+        self.tokens / self.per.as_secs_f64()
+    }
+}
+
+/// `limits.token_rate:` with defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenRate {
+    /// Token-endpoint requests per client IP.
+    pub per_ip: Rate,
+    /// Burst per client IP.
+    pub per_ip_burst: u32,
+    /// Failed authentications per app id (the burst is the same number).
+    pub per_app_failures: Rate,
+}
+
+impl Default for TokenRate {
+    fn default() -> Self {
+        TokenRate {
+            per_ip: Rate {
+                tokens: 20.0,
+                per: Duration::from_secs(1),
+            },
+            per_ip_burst: 40,
+            per_app_failures: Rate {
+                tokens: 10.0,
+                per: Duration::from_secs(60),
+            },
+        }
+    }
 }
 
 impl Default for Limits {
@@ -539,6 +615,10 @@ impl Default for Limits {
             token_body_bytes: 64 * 1024,
             h2_max_streams: 200,
             drain_grace: Duration::from_secs(30),
+            max_uri_bytes: 8 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            token_body_timeout: Duration::from_secs(60),
+            token_rate: TokenRate::default(),
         }
     }
 }

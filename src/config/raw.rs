@@ -35,6 +35,30 @@ pub struct RawConfig {
     /// Edge limits and timeouts.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Path rules beyond the safe default.
+    #[serde(default)]
+    pub paths: RawPaths,
+    /// Header rules.
+    #[serde(default)]
+    pub headers: RawHeaders,
+}
+
+/// `paths:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPaths {
+    /// `refuse` (default) or `allow` `;` in segments.
+    #[serde(default)]
+    pub matrix_params: Option<String>,
+}
+
+/// `headers:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaders {
+    /// `drop` (default) or `allow` client header names with `_`.
+    #[serde(default)]
+    pub underscores_in_headers: Option<String>,
 }
 
 /// `listen:`
@@ -271,6 +295,12 @@ pub struct RawUpstream {
     /// Time allowed until the response head.
     #[serde(default)]
     pub timeout: Option<ConfigDuration>,
+    /// Idle connections kept per target.
+    #[serde(default)]
+    pub max_idle: Option<usize>,
+    /// How long an idle connection is kept.
+    #[serde(default)]
+    pub idle_timeout: Option<ConfigDuration>,
 }
 
 /// One entry of `routes:`.
@@ -388,4 +418,31 @@ pub struct RawLimits {
     /// Grace period of a SIGTERM drain.
     #[serde(default)]
     pub drain_grace: Option<ConfigDuration>,
+    /// Longest request target.
+    #[serde(default)]
+    pub max_uri_bytes: Option<usize>,
+    /// Longest wait between two pieces of a request body.
+    #[serde(default)]
+    pub body_read_timeout: Option<ConfigDuration>,
+    /// Longest time to read a whole token-endpoint body.
+    #[serde(default)]
+    pub token_body_timeout: Option<ConfigDuration>,
+    /// Rate limits of the token endpoints.
+    #[serde(default)]
+    pub token_rate: Option<RawTokenRate>,
+}
+
+/// `limits.token_rate:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenRate {
+    /// Requests per client IP, as `N/s` or `N/min`.
+    #[serde(default)]
+    pub per_ip: Option<String>,
+    /// Burst per client IP.
+    #[serde(default)]
+    pub per_ip_burst: Option<u32>,
+    /// Failed authentications per app id, as `N/s` or `N/min`.
+    #[serde(default)]
+    pub per_app_failures: Option<String>,
 }

@@ -233,6 +233,30 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         .filter_map(|(i, r)| check_route(i, r, &by_name, &mut c))
         .collect();
     let limits = check_limits(&raw, &mut c);
+    let paths = crate::route::PathRules {
+        matrix_params: match raw.paths.matrix_params.as_deref() {
+            None | Some("refuse") => false,
+            Some("allow") => true,
+            Some(other) => {
+                c.fail(
+                    "paths.matrix_params",
+                    format!("{other:?} is not refuse or allow"),
+                );
+                false
+            }
+        },
+    };
+    let underscore_headers = match raw.headers.underscores_in_headers.as_deref() {
+        None | Some("drop") => false,
+        Some("allow") => true,
+        Some(other) => {
+            c.fail(
+                "headers.underscores_in_headers",
+                format!("{other:?} is not drop or allow"),
+            );
+            false
+        }
+    };
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
@@ -255,6 +279,8 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         upstreams,
         routes,
         limits,
+        paths,
+        underscore_headers,
         warnings,
     })
 }
@@ -605,12 +631,19 @@ fn check_upstreams(
         if timeout.is_zero() {
             c.fail(format!("{key}.timeout"), "must be more than 0");
         }
+        let max_idle = u.max_idle.unwrap_or(32);
+        let idle_timeout = u.idle_timeout.map_or(Duration::from_secs(30), |d| d.0);
+        if idle_timeout.is_zero() {
+            c.fail(format!("{key}.idle_timeout"), "must be more than 0");
+        }
         by_name.insert(name.clone(), out.len());
         out.push(UpstreamConfig {
             name: name.clone(),
             targets,
             connect_timeout,
             timeout,
+            max_idle,
+            idle_timeout,
         });
     }
     (out, by_name)
@@ -893,6 +926,39 @@ fn check_requirement(
     })
 }
 
+fn check_token_rate(
+    raw: Option<&super::raw::RawTokenRate>,
+    d: TokenRate,
+    c: &mut Checker,
+) -> TokenRate {
+    let Some(r) = raw else { return d };
+    let mut rate = |key: &str, text: Option<&String>, default: Rate| match text {
+        None => default,
+        Some(t) => Rate::parse(t).unwrap_or_else(|| {
+            c.fail(
+                format!("limits.token_rate.{key}"),
+                format!("{t:?} is not a rate such as 20/s or 10/min"),
+            );
+            default
+        }),
+    };
+    let per_ip = rate("per_ip", r.per_ip.as_ref(), d.per_ip);
+    let per_app_failures = rate(
+        "per_app_failures",
+        r.per_app_failures.as_ref(),
+        d.per_app_failures,
+    );
+    let per_ip_burst = r.per_ip_burst.unwrap_or(d.per_ip_burst);
+    if per_ip_burst == 0 {
+        c.fail("limits.token_rate.per_ip_burst", "must be at least 1");
+    }
+    TokenRate {
+        per_ip,
+        per_ip_burst,
+        per_app_failures,
+    }
+}
+
 fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
     let d = Limits::default();
     let l = &raw.limits;
@@ -907,7 +973,20 @@ fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
         token_body_bytes: l.token_body_bytes.unwrap_or(d.token_body_bytes),
         h2_max_streams: l.h2_max_streams.unwrap_or(d.h2_max_streams),
         drain_grace: l.drain_grace.map_or(d.drain_grace, |x| x.0),
+        max_uri_bytes: l.max_uri_bytes.unwrap_or(d.max_uri_bytes),
+        body_read_timeout: l.body_read_timeout.map_or(d.body_read_timeout, |x| x.0),
+        token_body_timeout: l.token_body_timeout.map_or(d.token_body_timeout, |x| x.0),
+        token_rate: check_token_rate(l.token_rate.as_ref(), d.token_rate, c),
     };
+    if limits.max_uri_bytes < 256 {
+        c.fail("limits.max_uri_bytes", "must be at least 256");
+    }
+    if limits.body_read_timeout.is_zero() || limits.token_body_timeout.is_zero() {
+        c.fail(
+            "limits.body_read_timeout",
+            "body_read_timeout and token_body_timeout must be more than 0",
+        );
+    }
     if limits.max_connections == 0 {
         c.fail("limits.max_connections", "must be at least 1");
     }

@@ -26,6 +26,8 @@ pub enum AuthError {
     BadSecret,
     /// Verification could not run.
     Internal,
+    /// Too many failed attempts for this app id; retry after this many seconds.
+    RateLimited(u64),
 }
 
 /// Secrets already verified, as MACs under a per-process key.
@@ -71,6 +73,27 @@ impl VerifiedSecrets {
     }
 }
 
+/// A hash of a random secret with the parameters of the config's first argon2 secret (the
+/// defaults when it has none), verified against for unknown app ids; `None` when no app has
+/// an argon2 secret (then every check is a fast constant-time compare anyway).
+pub fn dummy_secret(apps: &[App]) -> Option<String> {
+    let phc = apps.iter().find_map(|a| match &a.secret {
+        AppSecret::Argon2(p) => Some(p.as_str()),
+        AppSecret::Plain(_) => None,
+    })?;
+    let params = PasswordHash::new(phc)
+        .ok()
+        .and_then(|h| argon2::Params::try_from(&h).ok())
+        .unwrap_or_default();
+    let salt =
+        SaltString::encode_b64(&opaque::random_bytes::<16>()).expect("16 bytes is a valid salt");
+    let random = opaque::random_hex128();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(random.as_bytes(), &salt)
+        .ok()
+        .map(|h| h.to_string())
+}
+
 /// Hashes a secret for the `secret:` key of an app (what `tollgate hash-secret` prints).
 pub fn hash_secret(secret: &str) -> String {
     let salt =
@@ -88,7 +111,64 @@ pub async fn authenticate(
     app_id: &str,
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
-    let app = rt.apps.get(app_id).cloned().ok_or(AuthError::UnknownApp)?;
+    let limit = rt.config.limits.token_rate;
+    let burst = limit.per_app_failures.tokens.ceil() as u32;
+    let key = crate::limit::app_key(app_id);
+    let now = std::time::Instant::now();
+    // Checked before any argon2 work: a guessed app stays locked for everyone guessing it.
+    shared
+        .limits
+        .failures
+        .check(&key, limit.per_app_failures, burst, now)
+        .map_err(AuthError::RateLimited)?;
+    let result = verify(rt, shared, app_id, secret).await;
+    if matches!(result, Err(AuthError::UnknownApp | AuthError::BadSecret)) {
+        let _ = shared
+            .limits
+            .failures
+            .take(&key, limit.per_app_failures, burst, now);
+    }
+    result
+}
+
+/// The argon2 check on a blocking thread (a bounded number at once).
+async fn argon2_verify(shared: &Shared, phc: &str, secret: &str) -> Result<bool, AuthError> {
+    let cache = &shared.secrets;
+    let _slot = cache
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| AuthError::Internal)?;
+    cache
+        .argon2_runs
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (phc, presented) = (phc.to_owned(), secret.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&phc)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(presented.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(|_| AuthError::Internal)
+}
+
+async fn verify(
+    rt: &Runtime,
+    shared: &Shared,
+    app_id: &str,
+    secret: &str,
+) -> Result<Arc<App>, AuthError> {
+    let Some(app) = rt.apps.get(app_id).cloned() else {
+        // An unknown id costs what a wrong secret costs, so ids cannot be told apart by time.
+        if let Some(dummy) = &rt.dummy_secret {
+            argon2_verify(shared, dummy, secret).await?;
+        }
+        return Err(AuthError::UnknownApp);
+    };
     let cache = &shared.secrets;
     let stored = match &app.secret {
         AppSecret::Argon2(phc) => phc.as_str(),
@@ -104,28 +184,7 @@ pub async fn authenticate(
     }
     let good = match &app.secret {
         AppSecret::Plain(s) => s.matches(secret.as_bytes()),
-        AppSecret::Argon2(phc) => {
-            let _slot = cache
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| AuthError::Internal)?;
-            cache
-                .argon2_runs
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (phc, presented) = (phc.clone(), secret.to_owned());
-            tokio::task::spawn_blocking(move || {
-                PasswordHash::new(&phc)
-                    .map(|h| {
-                        Argon2::default()
-                            .verify_password(presented.as_bytes(), &h)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
-            .await
-            .map_err(|_| AuthError::Internal)?
-        }
+        AppSecret::Argon2(phc) => argon2_verify(shared, phc, secret).await?,
     };
     if !good {
         return Err(AuthError::BadSecret);

@@ -32,7 +32,7 @@ async fn json_body(
     rt: &Runtime,
 ) -> Result<Option<Map<String, Value>>, Reject> {
     let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = read_body(&parts, body, &rt.config.limits).await?;
     Ok(match serde_json::from_slice(&bytes) {
         Ok(Value::Object(m)) => Some(m),
         _ => None,
@@ -54,6 +54,9 @@ async fn app_of(
     };
     match authenticate(rt, shared, id, secret).await {
         Ok(app) => Ok(app),
+        Err(AuthError::RateLimited(secs)) => {
+            Err(Reject::RateLimited(secs).into_response(crate::config::ErrorStyle::Feishu))
+        }
         Err(AuthError::UnknownApp) => Err(invalid_param()),
         Err(AuthError::BadSecret) => Err(flat(10014, "app secret invalid")),
         Err(AuthError::Internal) => Err(flat(10001, "internal error")),

@@ -145,7 +145,7 @@ pub async fn get_access_token(
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
     let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = read_body(&parts, body, &rt.config.limits).await?;
     let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let (Some(key), Some(secret)) = (str_field(&doc, "appKey"), str_field(&doc, "appSecurity"))
     else {
@@ -153,6 +153,7 @@ pub async fn get_access_token(
     };
     let app = match authenticate(rt, shared, key, secret).await {
         Ok(app) => app,
+        Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => return Ok(system_error()),
         Err(_) => return Ok(bad_key()),
     };
@@ -245,7 +246,7 @@ pub async fn refresh_v3(
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
     let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = read_body(&parts, body, &rt.config.limits).await?;
     let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let (Some(access), Some(refresh)) = (
         str_field(&doc, "accessToken"),

@@ -12,7 +12,7 @@ use crate::reject::Reject;
 use crate::state::{Runtime, Shared};
 use bytes::Bytes;
 use http::Response;
-use http_body_util::{BodyExt as _, Limited};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 /// An issuing endpoint.
@@ -161,12 +161,15 @@ pub async fn serve(
     }
 }
 
-/// Reads a whole request body of at most `limit` bytes (413 beyond).
+/// Reads a whole request body of at most `limits.token_body_bytes` (413 beyond), each piece
+/// within `body_read_timeout` of the last and the whole within `token_body_timeout` (408 and
+/// the connection closed beyond); a body that breaks its own framing is a 400.
 pub async fn read_body(
     parts: &http::request::Parts,
-    body: Incoming,
-    limit: usize,
+    mut body: Incoming,
+    limits: &crate::config::Limits,
 ) -> Result<Bytes, Reject> {
+    let limit = limits.token_body_bytes;
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -175,14 +178,27 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Reject::PayloadTooLarge);
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Reject::PayloadTooLarge)
+    let read = async {
+        let mut out = bytes::BytesMut::new();
+        loop {
+            let frame = tokio::time::timeout(limits.body_read_timeout, body.frame())
+                .await
+                .map_err(|_| Reject::BodyTimeout)?;
+            match frame {
+                None => return Ok(out.freeze()),
+                Some(Err(_)) => return Err(Reject::BadBody),
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        if out.len() + data.len() > limit {
+                            return Err(Reject::PayloadTooLarge);
+                        }
+                        out.extend_from_slice(&data);
+                    }
+                }
+            }
         }
-        Err(_) => Err(Reject::BadRequest("could not read the request body".into())),
-    }
+    };
+    tokio::time::timeout(limits.token_body_timeout, read)
+        .await
+        .map_err(|_| Reject::BodyTimeout)?
 }

@@ -29,7 +29,7 @@ pub async fn seed(
     let Some(dialect) = &rt.config.dialects.oauth else {
         return Err(Reject::NotFound);
     };
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = read_body(&parts, body, &rt.config.limits).await?;
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
         return Ok(seed_error(
             StatusCode::BAD_REQUEST,
@@ -62,6 +62,7 @@ pub async fn seed(
     };
     let app = match authenticate(rt, shared, app_id, secret).await {
         Ok(app) => app,
+        Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
             return Ok(seed_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,7 +159,7 @@ pub async fn rfc(
     let Some(dialect) = &rt.config.dialects.oauth else {
         return Err(Reject::NotFound);
     };
-    let bytes = read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = read_body(&parts, body, &rt.config.limits).await?;
     let mut grant = None;
     let mut scope = None;
     let (mut body_id, mut body_secret) = (None, None);
@@ -233,6 +234,7 @@ pub async fn rfc(
     };
     let app = match authenticate(rt, shared, &id, &secret).await {
         Ok(app) => app,
+        Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
             return Ok(rfc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,

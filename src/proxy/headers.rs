@@ -64,27 +64,42 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// True for a name an upstream may read as `X-Tollgate-*`: many frameworks (CGI, WSGI, PHP)
-/// fold `_` into `-`, so `X_Tollgate_App` is forged identity too.
-fn is_identity_name(name: &str) -> bool {
-    const PREFIX: &[u8] = b"x-tollgate-";
-    let b = name.as_bytes();
-    b.len() >= PREFIX.len()
-        && b[..PREFIX.len()]
-            .iter()
-            .zip(PREFIX)
-            .all(|(c, p)| c == p || (*c == b'_' && *p == b'-'))
+/// Names of the headers tollgate sets itself (besides `X-Tollgate-*`).
+const OURS: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+];
+
+/// `name` with `_` read as `-` equals `target` (names are lower-case already).
+fn folds_to(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(c, t)| c == t || (c == b'_' && t == b'-'))
 }
 
-/// Deletes every `X-Tollgate-*` field a client sent, under any `_` / `-` spelling.
-fn strip_identity(headers: &mut HeaderMap) {
-    let forged = headers.keys().any(|k| is_identity_name(k.as_str()));
-    if forged {
-        let names: Vec<HeaderName> = headers
-            .keys()
-            .filter(|k| is_identity_name(k.as_str()))
-            .cloned()
-            .collect();
+/// True for a name an upstream may read as one of ours: many frameworks (CGI, WSGI, PHP,
+/// Rack) fold `_` into `-`, so `X_Tollgate_App` is forged identity too.
+fn is_forged(name: &str) -> bool {
+    const PREFIX: &str = "x-tollgate-";
+    let b = name.as_bytes();
+    let identity = b.len() >= PREFIX.len() && folds_to(&name[..PREFIX.len()], PREFIX);
+    // The exact `x-request-id` is the client's own, kept; only a spelling of it is forged.
+    identity || (name.contains('_') && OURS.iter().any(|o| folds_to(name, o)))
+}
+
+/// Deletes every field an upstream could read as one tollgate sets, and with
+/// `allow_underscores` false (the default, as nginx does) every name containing `_`.
+fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool) {
+    let drop = |k: &HeaderName| {
+        let n = k.as_str();
+        (!allow_underscores && n.contains('_')) || is_forged(n)
+    };
+    if headers.keys().any(drop) {
+        let names: Vec<HeaderName> = headers.keys().filter(|k| drop(k)).cloned().collect();
         for n in names {
             headers.remove(n);
         }
@@ -98,6 +113,7 @@ pub fn prepare(
     permit: &Permit,
     conn: ConnInfo,
     request_id: &HeaderValue,
+    allow_underscores: bool,
 ) {
     let original_host = parts
         .uri
@@ -106,7 +122,7 @@ pub fn prepare(
         .or_else(|| parts.headers.get(header::HOST).cloned());
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
-    strip_identity(h);
+    strip_forged(h, allow_underscores);
     if permit.principal().is_some() && !route.config.forward_token {
         // Every carrier goes, not only the one the token came from: the upstream must not
         // read a second credential the guard never checked (the query is cleaned by dispatch).
@@ -182,15 +198,35 @@ mod tests {
     }
 
     #[test]
-    fn forged_identity_headers_are_deleted() {
+    fn forged_identity_headers_are_deleted_under_any_spelling() {
         let mut h = HeaderMap::new();
-        h.insert("x-tollgate-app", HeaderValue::from_static("admin"));
-        h.insert("x-tollgate-whatever", HeaderValue::from_static("x"));
-        h.insert("x_tollgate_scope", HeaderValue::from_static("x"));
-        h.insert("x-tollgate_user", HeaderValue::from_static("x"));
+        for n in [
+            "x-tollgate-app",
+            "x-tollgate-whatever",
+            "x_tollgate_scope",
+            "x-tollgate_user",
+            "x_forwarded_for",
+            "x_request_id",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("x"),
+            );
+        }
+        h.insert("x-other_thing", HeaderValue::from_static("1"));
+        h.insert("x-request-id", HeaderValue::from_static("mine"));
         h.insert("x-other", HeaderValue::from_static("1"));
-        strip_identity(&mut h);
-        assert_eq!(h.len(), 1);
+        let mut allowed = h.clone();
+        strip_forged(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-other", "x-request-id"]);
+        strip_forged(&mut allowed, true);
+        assert!(
+            allowed.contains_key("x-other_thing"),
+            "allow keeps other underscore names"
+        );
+        assert!(!allowed.contains_key("x_request_id") && !allowed.contains_key("x_tollgate_scope"));
     }
 
     #[test]

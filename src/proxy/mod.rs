@@ -1,5 +1,6 @@
 //! Forwarding what the guard let through to the upstream, bodies streamed both ways.
 
+pub mod client_body;
 pub mod headers;
 pub mod upstream;
 
@@ -26,9 +27,18 @@ pub async fn forward(
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Reject> {
     let (mut parts, body) = req.into_parts();
-    headers::prepare(&mut parts, route, permit, conn, request_id);
+    headers::prepare(
+        &mut parts,
+        route,
+        permit,
+        conn,
+        request_id,
+        rt.config.underscore_headers,
+    );
     let pool = &rt.upstreams[route.config.upstream];
-    let res = pool.send(parts, body, pq).await?;
+    let res = pool
+        .send(parts, body, pq, rt.config.limits.body_read_timeout)
+        .await?;
     let (mut rparts, rbody) = res.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
     Ok(Response::from_parts(rparts, Either::Left(rbody)))

@@ -3,6 +3,7 @@
 
 use crate::config::UpstreamConfig;
 use crate::metrics::Metrics;
+use crate::proxy::client_body::{BodyFault, ClientBody, FaultFlag};
 use crate::reject::Reject;
 use bytes::Bytes;
 use http::request::Parts;
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Body sent upstream: the client's, or empty on a retry.
-pub type ProxyBody = Either<Incoming, Empty<Bytes>>;
+pub type ProxyBody = Either<ClientBody, Empty<Bytes>>;
 
 /// How long a target that refused a connection is skipped.
 const DOWN_FOR: Duration = Duration::from_secs(2);
@@ -52,8 +53,8 @@ impl UpstreamPool {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(512)
+            .pool_idle_timeout(cfg.idle_timeout)
+            .pool_max_idle_per_host(cfg.max_idle)
             .build(connector);
         let targets = cfg
             .targets
@@ -108,22 +109,29 @@ impl UpstreamPool {
 
     /// Sends a request, trying the next target when one refuses the connection and the body
     /// is empty (so nothing is lost by sending it again). The whole attempt is bounded by `timeout`.
+    /// `body_idle` bounds the wait between two pieces of the client's body.
     pub async fn send(
         &self,
         parts: Parts,
         body: Incoming,
         pq: PathAndQuery,
+        body_idle: Duration,
     ) -> Result<Response<Incoming>, Reject> {
         let started = Instant::now();
+        let fault = FaultFlag::default();
+        let body = ClientBody::new(body, body_idle, fault.clone());
         let result = tokio::time::timeout(
             self.timeout,
             self.try_targets(parts, Either::Left(body), pq),
         )
         .await;
         self.latency.observe(started.elapsed().as_secs_f64());
-        match result {
-            Ok(r) => r,
-            Err(_) => Err(Reject::UpstreamTimeout),
+        // A failure caused by the client's own body is the client's to hear about.
+        match (result, fault.get()) {
+            (Err(_) | Ok(Err(_)), BodyFault::Malformed) => Err(Reject::BadBody),
+            (Err(_) | Ok(Err(_)), BodyFault::Stalled) => Err(Reject::BodyTimeout),
+            (Ok(r), _) => r,
+            (Err(_), BodyFault::None) => Err(Reject::UpstreamTimeout),
         }
     }
 

@@ -4,6 +4,6 @@ pub mod path;
 pub mod pattern;
 pub mod table;
 
-pub use path::{normalise, PathError};
+pub use path::{normalise, normalise_with, PathError, PathRules};
 pub use pattern::Pattern;
 pub use table::{Match, Table};

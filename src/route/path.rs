@@ -1,9 +1,14 @@
-//! Path normalisation: what is matched is exactly what is forwarded.
+//! Path normalisation: what is matched is exactly what is forwarded, and what is forwarded
+//! reads the same to every common upstream.
 //!
-//! Unreserved characters are percent-decoded, other escapes upper-cased, empty and `.`
-//! segments dropped, `..` resolved. Anything that could mean different things to us and to
-//! the upstream (an encoded `/` or `\`, control bytes, bad escapes, `..` above the root) is
-//! refused instead.
+//! Unreserved characters and the other characters a path may carry raw (sub-delims, `:`,
+//! `@`) are percent-decoded, remaining escapes upper-cased, empty and `.` segments dropped,
+//! `..` resolved. The result is a fixed point of the readings upstreams are known to apply
+//! on top (see the property test): decoding once more, stripping `;params` from segments
+//! (Tomcat, Spring), backslash as slash (IIS, some Windows stacks). Whatever would break that
+//! is refused with 400 instead: an encoded `/`, `\` or `%` (double encoding), `;` (matrix
+//! parameters, unless the config allows them outside dot segments), control bytes, bad
+//! escapes, invalid or overlong UTF-8 after decoding, `..` above the root.
 
 use std::borrow::Cow;
 
@@ -20,6 +25,12 @@ pub enum PathError {
     BadEscape,
     /// `..` climbing above `/`.
     AboveRoot,
+    /// `%25`: an upstream that decodes once more would read another path.
+    DoubleEncoding,
+    /// `;` in a segment (or `%3B`): an upstream that strips `;params` would read another path.
+    MatrixParams,
+    /// Escapes that do not decode to valid (shortest-form) UTF-8.
+    BadUtf8,
 }
 
 impl PathError {
@@ -31,12 +42,31 @@ impl PathError {
             PathError::ControlByte => "path contains an encoded control character",
             PathError::BadEscape => "path contains invalid percent-encoding",
             PathError::AboveRoot => "path climbs above the root with ..",
+            PathError::DoubleEncoding => "path contains an encoded % (double encoding)",
+            PathError::MatrixParams => "path contains ; (matrix parameters are refused)",
+            PathError::BadUtf8 => "path escapes do not decode to valid UTF-8",
         }
     }
 }
 
+/// What the normaliser lets through beyond the safe default (`paths:` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PathRules {
+    /// Allow `;` in segments (never in a segment that is `.`, `..` or empty before its `;`).
+    pub matrix_params: bool,
+}
+
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters a path segment may carry unencoded (RFC 3986 pchar), `;` aside.
+pub fn is_path_char(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+        )
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -45,7 +75,10 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// True when `path` is already in normal form, so the hot path need not copy it.
 fn is_normal(path: &[u8]) -> bool {
-    if path.iter().any(|&b| b == b'%' || b == b'\\') {
+    if path
+        .iter()
+        .any(|&b| matches!(b, b'%' | b'\\' | b';') || !b.is_ascii())
+    {
         return false;
     }
     let segs = path[1..].split(|&b| b == b'/');
@@ -54,8 +87,13 @@ fn is_normal(path: &[u8]) -> bool {
         .all(|(i, s)| !(s == b"." || s == b".." || (s.is_empty() && i + 1 != count)))
 }
 
-/// Normalises an origin-form path (without the query).
+/// Normalises an origin-form path (without the query) under the default rules.
 pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
+    normalise_with(path, PathRules::default())
+}
+
+/// Normalises an origin-form path (without the query).
+pub fn normalise_with(path: &str, rules: PathRules) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
@@ -70,6 +108,12 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
     for (i, raw) in raw_segs.iter().enumerate() {
         let last = i + 1 == raw_segs.len();
         let seg = decode_segment(raw)?;
+        if let Some((before, _)) = seg.split_once(';') {
+            // `..;x` is `..` to Tomcat: a dot segment in disguise is never allowed.
+            if !rules.matrix_params || matches!(before, "" | "." | "..") {
+                return Err(PathError::MatrixParams);
+            }
+        }
         match seg.as_str() {
             "" | "." => trailing = last,
             ".." => {
@@ -91,9 +135,24 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(out))
 }
 
+/// Decodes what may travel raw, keeps the rest encoded (upper-case hex), refuses the unsafe.
 fn decode_segment(raw: &str) -> Result<String, PathError> {
     let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
+    // Bytes of escaped non-ASCII, checked as UTF-8 together before they are written back.
+    let mut pending: Vec<u8> = Vec::new();
+    let flush = |pending: &mut Vec<u8>, out: &mut String| -> Result<(), PathError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // `from_utf8` refuses overlong forms (C0 AE, E0 80 AE) and surrogates.
+        std::str::from_utf8(pending).map_err(|_| PathError::BadUtf8)?;
+        for byte in pending.drain(..) {
+            out.push('%');
+            out.push_str(&format!("{byte:02X}"));
+        }
+        Ok(())
+    };
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -104,33 +163,49 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
                     return Err(PathError::BadEscape);
                 };
                 let v = hi << 4 | lo;
-                if v == b'/' || v == b'\\' {
-                    return Err(PathError::EncodedSeparator);
-                }
-                if v < 0x20 || v == 0x7f {
-                    return Err(PathError::ControlByte);
-                }
-                if is_unreserved(v) {
-                    out.push(v as char);
-                } else {
-                    out.push('%');
-                    out.push_str(&format!("{v:02X}"));
-                }
                 i += 3;
+                if v >= 0x80 {
+                    pending.push(v);
+                    continue;
+                }
+                flush(&mut pending, &mut out)?;
+                match v {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    b'%' => return Err(PathError::DoubleEncoding),
+                    b';' => return Err(PathError::MatrixParams),
+                    v if v < 0x20 || v == 0x7f => return Err(PathError::ControlByte),
+                    v if is_path_char(v) => out.push(v as char),
+                    v => {
+                        out.push('%');
+                        out.push_str(&format!("{v:02X}"));
+                    }
+                }
             }
             b'\\' => return Err(PathError::EncodedSeparator),
+            c if !c.is_ascii() => {
+                // A raw UTF-8 byte (the path is a str, so the sequence is valid): sent encoded.
+                pending.push(c);
+                i += 1;
+            }
             c => {
+                flush(&mut pending, &mut out)?;
+                if c < 0x20 || c == 0x7f {
+                    return Err(PathError::ControlByte);
+                }
                 out.push(c as char);
                 i += 1;
             }
         }
     }
+    flush(&mut pending, &mut out)?;
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::{Match, Pattern, Table};
+    use http::Method;
     use proptest::prelude::*;
 
     fn n(p: &str) -> Result<String, PathError> {
@@ -165,6 +240,12 @@ mod tests {
         assert_eq!(n("/a/..").unwrap(), "/");
         assert_eq!(n("/a%20b").unwrap(), "/a%20b");
         assert_eq!(n("/a%7cb").unwrap(), "/a%7Cb");
+        assert_eq!(n("/a%3Ab%40c").unwrap(), "/a:b@c", "pchar is decoded");
+        assert_eq!(
+            n("/caf%c3%a9").unwrap(),
+            "/caf%C3%A9",
+            "valid UTF-8 stays encoded"
+        );
     }
 
     #[test]
@@ -180,14 +261,192 @@ mod tests {
         assert_eq!(n("*"), Err(PathError::NotAbsolute));
     }
 
+    #[test]
+    fn what_an_upstream_would_read_differently_is_refused() {
+        for (p, e) in [
+            ("/open/..;/product/update", PathError::MatrixParams),
+            ("/open/.;/x", PathError::MatrixParams),
+            ("/open/a;b/x", PathError::MatrixParams),
+            ("/open/a%3Bb", PathError::MatrixParams),
+            ("/open/%252e%252e/product/update", PathError::DoubleEncoding),
+            (
+                "/open/%252e%252e%252fproduct%252fupdate",
+                PathError::DoubleEncoding,
+            ),
+            ("/open/%C0%AE%C0%AE/product/update", PathError::BadUtf8),
+            ("/open/%E0%80%AE/product/update", PathError::BadUtf8),
+            ("/open/%ED%A0%80", PathError::BadUtf8),
+            ("/open/%C3", PathError::BadUtf8),
+        ] {
+            assert_eq!(n(p), Err(e), "{p}");
+        }
+        let allow = PathRules {
+            matrix_params: true,
+        };
+        assert_eq!(normalise_with("/a;v=1/b", allow).unwrap(), "/a;v=1/b");
+        assert_eq!(
+            normalise_with("/open/..;/x", allow),
+            Err(PathError::MatrixParams)
+        );
+        assert_eq!(
+            normalise_with("/open/;x/y", allow),
+            Err(PathError::MatrixParams)
+        );
+    }
+
+    /// `.` / `..` / empty segments resolved the way every server does.
+    fn resolve(path: &str) -> Option<String> {
+        let mut out: Vec<&str> = Vec::new();
+        let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let mut trailing = false;
+        for (i, s) in segs.iter().enumerate() {
+            let last = i + 1 == segs.len();
+            match *s {
+                "" | "." => trailing = last,
+                ".." => {
+                    out.pop()?;
+                    trailing = last;
+                }
+                s => {
+                    out.push(s);
+                    trailing = false;
+                }
+            }
+        }
+        let mut p = format!("/{}", out.join("/"));
+        if trailing && p != "/" {
+            p.push('/');
+        }
+        Some(p)
+    }
+
+    fn decode_all(path: &str) -> String {
+        let b = path.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let esc = (b[i] == b'%')
+                .then(|| Some(hex_val(*b.get(i + 1)?)? << 4 | hex_val(*b.get(i + 2)?)?))
+                .flatten();
+            match esc {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn strip_params(path: &str) -> String {
+        path.split('/')
+            .map(|s| s.split(';').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Every way a common upstream may read a forwarded path.
+    fn readings(p: &str) -> Vec<(&'static str, Option<String>)> {
+        let once = decode_all(p);
+        vec![
+            ("decoded once more", resolve(&once)),
+            ("decoded twice more", resolve(&decode_all(&once))),
+            (";params stripped", resolve(&strip_params(p))),
+            (
+                "decoded, then ;params stripped",
+                resolve(&strip_params(&once)),
+            ),
+            ("backslash as slash", resolve(&p.replace('\\', "/"))),
+            (
+                "decoded, backslash as slash",
+                resolve(&once.replace('\\', "/")),
+            ),
+        ]
+    }
+
+    fn table() -> Table<&'static str> {
+        let mut t = Table::default();
+        for (p, v) in [
+            ("/product/update", "guarded"),
+            ("/product/{id}", "guarded-param"),
+            ("/open/*rest", "open"),
+            ("/a:b/{x}/end", "colon"),
+            ("/", "root"),
+        ] {
+            t.push(Pattern::parse(p).unwrap(), None, v);
+        }
+        t
+    }
+
+    fn route_of(t: &Table<&'static str>, path: &str) -> Option<&'static str> {
+        match t.find(&Method::GET, path) {
+            Match::Found(e) => Some(e.value),
+            _ => None,
+        }
+    }
+
+    fn any_path() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "/",
+            "/",
+            "a",
+            "b",
+            "product",
+            "update",
+            "open",
+            "a:b",
+            "end",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            "%25",
+            "%252e",
+            "%252f",
+            "%2f",
+            "%5c",
+            "\\",
+            ";",
+            ";x=1",
+            "%3b",
+            "%3A",
+            "%67",
+            "%C0%AE",
+            "%E0%80%AE",
+            "%C3%A9",
+            "%C3",
+            "%00",
+            "%20",
+            "%41",
+            "%",
+            "%zz",
+            "~",
+            "@",
+            "+",
+            "é",
+        ]);
+        prop::collection::vec(piece, 0..12).prop_map(|v| format!("/{}", v.concat()))
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
         #[test]
-        fn normalising_is_idempotent_and_never_panics(s in "/[a-z%./0-9A-F\\\\]{0,40}") {
-            if let Ok(once) = n(&s) {
-                prop_assert_eq!(n(&once).unwrap(), once.clone());
-                prop_assert!(once.starts_with('/'));
-                prop_assert!(!once.contains("//"));
-                prop_assert!(!once.split('/').any(|seg| seg == ".." || seg == "."));
+        fn a_forwarded_path_reads_the_same_to_every_upstream(s in any_path()) {
+            let t = table();
+            if let Ok(p) = n(&s) {
+                // Idempotent and in normal form.
+                prop_assert_eq!(n(&p).unwrap(), p.clone());
+                prop_assert!(!p.contains("//"));
+                prop_assert!(!p.split('/').any(|seg| seg == ".." || seg == "."));
+                let ours = route_of(&t, &p);
+                for (how, read) in readings(&p) {
+                    let read = read.expect("a reading never climbs above the root");
+                    prop_assert_eq!(route_of(&t, &read), ours, "{} reads {:?} as {:?} (from {:?})", how, p, read, s);
+                }
             }
         }
     }

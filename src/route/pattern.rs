@@ -62,9 +62,12 @@ impl Pattern {
                 if part.is_empty() && !last {
                     return Err(format!("{text:?}: empty segment"));
                 }
+                // Only what a normalised path can hold raw, so a literal matches a request
+                // exactly when every upstream reading of it does.
                 if *part == "."
                     || *part == ".."
-                    || part.contains(['{', '}', '*', '%', '\\', '?', '#'])
+                    || part.contains(['{', '}', '*'])
+                    || !part.bytes().all(super::path::is_path_char)
                 {
                     return Err(format!(
                         "{text:?}: segment {part:?} is not a plain path segment"
@@ -139,6 +142,9 @@ mod tests {
             "/{a}/{a}",
             "/a/../b",
             "/a%2F",
+            "/a;b",
+            "/a b",
+            "/caf\u{e9}",
         ] {
             assert!(Pattern::parse(bad).is_err(), "{bad:?} should be refused");
         }

@@ -10,7 +10,7 @@ pub mod credential;
 pub mod token;
 
 use crate::body::{self, Body};
-use crate::config::{App, TimeFormat};
+use crate::config::{App, ErrorStyle, TimeFormat};
 use crate::issue::core::{authenticate, AuthError};
 use crate::state::{Runtime, Shared};
 use crate::token::opaque;
@@ -153,6 +153,9 @@ pub async fn authenticate_app(
     };
     match authenticate(rt, shared, code, secret).await {
         Ok(app) => Ok(app),
+        Err(AuthError::RateLimited(secs)) => {
+            Err(crate::reject::Reject::RateLimited(secs).into_response(ErrorStyle::Bkflow))
+        }
         Err(AuthError::UnknownApp) => Err(invalid_args("app not found")),
         Err(AuthError::BadSecret) => Err(invalid_args("bk_app_code or bk_app_secret is incorrect")),
         Err(AuthError::Internal) => Err(gateway_error(
@@ -191,7 +194,7 @@ pub async fn open_call(
     let space = space_of(path).ok_or(crate::reject::Reject::NotFound)?;
     let (parts, body) = req.into_parts();
     let trace = trace_id(&parts);
-    let bytes = crate::issue::read_body(&parts, body, rt.config.limits.token_body_bytes).await?;
+    let bytes = crate::issue::read_body(&parts, body, &rt.config.limits).await?;
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
     let creds = credentials(&parts, doc.as_ref());
     Ok(match authenticate_app(rt, shared, &creds).await {

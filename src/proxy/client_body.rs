@@ -1,0 +1,126 @@
+//! The client's request body on its way upstream, watched: a piece must arrive within
+//! `limits.body_read_timeout` of the last, and a body that breaks its own framing (a bad chunk
+//! size, an oversize chunk extension, a body cut short) is told apart from an upstream failure,
+//! so the client gets 400 / 408 instead of 502 and the half-sent upstream connection is dropped.
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// What went wrong with the client's body, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFault {
+    /// Nothing (yet).
+    None,
+    /// Its framing was invalid or it ended early.
+    Malformed,
+    /// No piece arrived in time.
+    Stalled,
+}
+
+/// Where the fault is reported; kept by the sender while the body travels.
+#[derive(Debug, Clone, Default)]
+pub struct FaultFlag(Arc<AtomicU8>);
+
+impl FaultFlag {
+    fn set(&self, f: BodyFault) {
+        let v = match f {
+            BodyFault::None => 0,
+            BodyFault::Malformed => 1,
+            BodyFault::Stalled => 2,
+        };
+        self.0.store(v, Ordering::Release);
+    }
+
+    /// The fault seen so far.
+    pub fn get(&self) -> BodyFault {
+        match self.0.load(Ordering::Acquire) {
+            1 => BodyFault::Malformed,
+            2 => BodyFault::Stalled,
+            _ => BodyFault::None,
+        }
+    }
+}
+
+/// A request body with an idle deadline between pieces (the timer is made only if the body
+/// ever waits, so bodiless requests cost nothing).
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: Incoming,
+    idle: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    fault: FaultFlag,
+}
+
+impl ClientBody {
+    /// Watches `inner`; faults are reported to `fault`.
+    pub fn new(inner: Incoming, idle: Duration, fault: FaultFlag) -> Self {
+        ClientBody {
+            inner,
+            idle,
+            timer: None,
+            fault,
+        }
+    }
+}
+
+/// Why the body was cut off.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    /// The client's framing was broken.
+    #[error("client request body malformed: {0}")]
+    Malformed(hyper::Error),
+    /// The client went silent.
+    #[error("client request body stalled")]
+    Stalled,
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = ClientBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.timer = None;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.fault.set(BodyFault::Malformed);
+                Poll::Ready(Some(Err(ClientBodyError::Malformed(e))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let idle = this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.fault.set(BodyFault::Stalled);
+                        Poll::Ready(Some(Err(ClientBodyError::Stalled)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
