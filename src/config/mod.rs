@@ -189,6 +189,52 @@ impl Level {
 }
 
 #[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    /// Lines of a real config, to be shuffled, cut and mangled.
+    const LINES: &[&str] = &[
+        "listen:",
+        "  address: \"127.0.0.1:0\"",
+        "apps:",
+        "  - id: a",
+        "    secret: s",
+        "    space_id: 3",
+        "    grants: [{ resource: TASK, id: \"*\", permission: VIEW }]",
+        "dialects:",
+        "  oauth: {}",
+        "  bkflow: { ttl: 0 }",
+        "upstreams:",
+        "  api: { targets: [\"http://127.0.0.1:1\"] }",
+        "routes:",
+        "  - path: \"/t/{id}\"",
+        "    upstream: api",
+        "    require: { resource: TASK, id: \"{id}\", permission: VIEW, scope: \"{lookup:s}\" }",
+        "    lookup: { upstream: api, path: \"/m/{id}\", ttl: 2h }",
+        "limits: { token_rate: { per_ip: 0/s } }",
+        "paths: { matrix_params: maybe }",
+        "  - [",
+        "{",
+        ": :",
+        "\t",
+        "&a *a",
+        "!!binary x",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_loader_never_panics(lines in prop::collection::vec(prop::sample::select(LINES), 0..14), noise in "[ -~]{0,12}") {
+            let text = format!("{}\n{noise}", lines.join("\n"));
+            // Ok or an error naming the file: never a panic.
+            if let Err(e) = super::load_str(&text, std::path::Path::new("f.yaml")) {
+                prop_assert!(e.to_string().contains("f.yaml"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod level_tests {
     use super::Level;
 

@@ -111,6 +111,31 @@ pub fn extract(parts: &Parts) -> Result<Option<(Cow<'_, str>, Source)>, Reject> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+        #[test]
+        fn extraction_never_panics_and_never_returns_an_empty_token(
+            auth in proptest::option::of("[ -~]{0,60}"),
+            bk in proptest::option::of("[ -~]{0,40}"),
+            query in "[A-Za-z0-9%=&+._-]{0,60}",
+        ) {
+            let mut b = http::Request::get(format!("/x?{query}"));
+            if let Some(a) = &auth {
+                b = b.header("authorization", a.as_str());
+            }
+            if let Some(t) = &bk {
+                b = b.header("bkflow-token", t.as_str());
+            }
+            if let Ok(req) = b.body(()) {
+                if let Ok(Some((token, _))) = extract(&req.into_parts().0) {
+                    prop_assert!(!token.is_empty());
+                    prop_assert_eq!(token.trim(), &*token);
+                }
+            }
+        }
+    }
 
     fn parts(req: http::request::Builder) -> Parts {
         req.body(()).unwrap().into_parts().0

@@ -111,11 +111,16 @@ pub async fn authenticate(
     app_id: &str,
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
+    // A secret that verified before passes at once, even while its app id is locked, so a
+    // flood of guesses does not lock out the app's own clients.
+    if let Some(app) = known_good(rt, shared, app_id, secret) {
+        return Ok(app);
+    }
     let limit = rt.config.limits.token_rate;
     let burst = limit.per_app_failures.tokens.ceil() as u32;
     let key = crate::limit::app_key(app_id);
     let now = std::time::Instant::now();
-    // Checked before any argon2 work: a guessed app stays locked for everyone guessing it.
+    // Checked before any argon2 work: guesses at a locked app id cost nothing.
     shared
         .limits
         .failures
@@ -129,6 +134,25 @@ pub async fn authenticate(
             .take(&key, limit.per_app_failures, burst, now);
     }
     result
+}
+
+fn stored_secret(app: &App) -> &str {
+    match &app.secret {
+        AppSecret::Argon2(phc) => phc.as_str(),
+        AppSecret::Plain(s) => s.expose(),
+    }
+}
+
+/// The app, when `secret` is the one that verified last for it (a MAC compare, no argon2).
+fn known_good(rt: &Runtime, shared: &Shared, app_id: &str, secret: &str) -> Option<Arc<App>> {
+    let app = rt.apps.get(app_id)?;
+    let cache = &shared.secrets;
+    let mac = cache.mac(app, stored_secret(app), secret);
+    cache
+        .ok
+        .get(app_id)
+        .is_some_and(|known| ct_eq(&known[..], &mac[..]))
+        .then(|| Arc::clone(app))
 }
 
 /// The argon2 check on a blocking thread (a bounded number at once).
@@ -170,18 +194,7 @@ async fn verify(
         return Err(AuthError::UnknownApp);
     };
     let cache = &shared.secrets;
-    let stored = match &app.secret {
-        AppSecret::Argon2(phc) => phc.as_str(),
-        AppSecret::Plain(s) => s.expose(),
-    };
-    let mac = cache.mac(&app, stored, secret);
-    if cache
-        .ok
-        .get(app_id)
-        .is_some_and(|known| ct_eq(&known[..], &mac[..]))
-    {
-        return Ok(app);
-    }
+    let mac = cache.mac(&app, stored_secret(&app), secret);
     let good = match &app.secret {
         AppSecret::Plain(s) => s.matches(secret.as_bytes()),
         AppSecret::Argon2(phc) => argon2_verify(shared, phc, secret).await?,
@@ -196,13 +209,11 @@ async fn verify(
 /// Which secret `app` is configured with, as a keyed fingerprint: stored with refresh tokens
 /// so that a changed secret ends their chains (SPEC §4).
 pub fn secret_generation(shared: &Shared, app: &App) -> String {
-    let stored = match &app.secret {
-        AppSecret::Argon2(phc) => phc.as_str(),
-        AppSecret::Plain(s) => s.expose(),
-    };
-    shared
-        .master
-        .fingerprint(&[b"app secret", app.id.as_bytes(), stored.as_bytes()])
+    shared.master.fingerprint(&[
+        b"app secret",
+        app.id.as_bytes(),
+        stored_secret(app).as_bytes(),
+    ])
 }
 
 /// A signed access token and what it says.

@@ -140,6 +140,38 @@ impl<T> Table<T> {
 }
 
 #[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn patterns_and_lookups_never_panic(
+            patterns in prop::collection::vec("/[a-z{}*_/.%;:]{0,20}", 0..8),
+            path in "/[a-z/.%0-9]{0,30}",
+        ) {
+            let mut t = Table::default();
+            for (i, p) in patterns.iter().enumerate() {
+                if let Ok(pat) = Pattern::parse(p) {
+                    t.push(pat, None, i);
+                }
+            }
+            if let Ok(norm) = crate::route::normalise(&path) {
+                if let Match::Found(e) = t.find(&Method::GET, &norm) {
+                    // What matched binds every parameter it names from the same path.
+                    for seg in e.pattern.segs() {
+                        if let Seg::Param(n) = seg {
+                            prop_assert!(e.pattern.param(&norm, n).is_some());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

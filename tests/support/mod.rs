@@ -68,6 +68,9 @@ pub async fn echo(req: Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>
     if req.uri().path().ends_with("/slow") {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    if req.uri().path().ends_with("/pause") {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let mut headers = serde_json::Map::new();
     for (k, v) in req.headers() {
         headers.insert(k.as_str().to_owned(), v.to_str().unwrap_or("<bin>").into());
@@ -97,6 +100,8 @@ pub struct Upstream {
     pub lookups: Arc<std::sync::Mutex<Vec<(String, HeaderMap)>>>,
     /// What lookups answer; change it while the upstream runs.
     pub meta: Arc<std::sync::Mutex<Meta>>,
+    /// Connections open right now.
+    pub open: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -113,12 +118,16 @@ impl Upstream {
         let lookups = Arc::new(std::sync::Mutex::new(Vec::new()));
         let meta = Arc::new(std::sync::Mutex::new(meta));
         let (l2, m2) = (Arc::clone(&lookups), Arc::clone(&meta));
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let o2 = Arc::clone(&open);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
                 let (lookups, meta) = (Arc::clone(&l2), Arc::clone(&m2));
+                let open = Arc::clone(&o2);
+                open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (lookups, meta) = (Arc::clone(&lookups), Arc::clone(&meta));
@@ -146,6 +155,7 @@ impl Upstream {
                     });
                     let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     let _ = b.serve_connection(TokioIo::new(tcp), svc).await;
+                    open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
@@ -153,6 +163,7 @@ impl Upstream {
             addr,
             lookups,
             meta,
+            open,
             task,
         }
     }
@@ -411,6 +422,17 @@ impl TestClient {
             version: parts.version,
         }
     }
+}
+
+/// Sends raw bytes from `from` (a loopback source address) and reads until the server closes or 3 s pass.
+pub async fn raw_from(from: std::net::IpAddr, addr: SocketAddr, bytes: &[u8]) -> String {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sends raw bytes and reads until the server closes or 3 s pass.
