@@ -8,8 +8,8 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use tollgate::dispatch::ConnInfo;
 use tollgate::guard;
+use tollgate::proxy::ConnInfo;
 use tollgate::route::{normalise, Match};
 use tollgate::state::{Gateway, Target};
 

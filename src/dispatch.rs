@@ -10,33 +10,21 @@
 
 use crate::body::{self, Body};
 use crate::config::{Dialect, ErrorStyle};
-use crate::guard::{self, Principal};
+use crate::guard::{self, principal::Principal};
 use crate::metrics::RouteMetrics;
-use crate::proxy::{self, headers::X_REQUEST_ID};
+use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::Reject;
 use crate::route::{self, Match};
-use crate::state::{Gateway, Handler, Runtime, Shared, Target};
+use crate::shared::Shared;
+use crate::state::{Gateway, Handler, Runtime, Target};
 use crate::token::opaque;
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use std::borrow::Cow;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-
-static X_BKAPI_AUTHORIZATION: http::HeaderName =
-    http::HeaderName::from_static("x-bkapi-authorization");
-
-/// What the connection tells about the client.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    /// Peer address.
-    pub peer: SocketAddr,
-    /// Whether it came over TLS.
-    pub tls: bool,
-}
 
 /// Per-request context, created first and finished at the one exit.
 struct RequestCtx {
@@ -262,14 +250,7 @@ async fn serve<'rt>(
         ctx.principal = permit.principal_arc();
     }
     let mut parts = parts;
-    if let Some((space, name)) = &route.config.upstream_credential {
-        // The stored credential replaces whatever the client sent; clients never hold it.
-        let value = shared
-            .credentials
-            .header_for(*space, name)
-            .ok_or_else(|| Reject::CredentialMissing(*space, name.clone()))?;
-        parts.headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
-    }
+    proxy::credential::attach(&mut parts.headers, route, shared)?;
     // Every `accessToken` spelling leaves the query, not only the one the token came from.
     let strip_token = permit.principal().is_some()
         && !route.config.forward_token

@@ -16,6 +16,7 @@ pub mod ident;
 pub mod issue;
 pub mod limit;
 pub mod metrics;
+pub mod permission;
 pub mod proxy;
 pub mod reject;
 pub mod route;

@@ -153,7 +153,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         "http"
     };
     println!("listen {scheme}://{}", config.listen.address);
-    for (path, ep) in tollgate::issue::endpoints(&config) {
+    for (path, ep) in tollgate::issue::endpoint::endpoints(&config) {
         println!("issue  POST {path:<40} {}", ep.describe());
     }
     for r in &config.routes {

@@ -3,7 +3,8 @@
 
 use crate::admin;
 use crate::config::{self, Config, ConfigError, Limits};
-use crate::dispatch::{self, ConnInfo};
+use crate::dispatch;
+use crate::proxy::ConnInfo;
 use crate::state::Gateway;
 use crate::token::now_secs;
 use hyper::service::service_fn;

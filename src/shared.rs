@@ -2,7 +2,7 @@
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
 use crate::config::{Config, ConfigError};
-use crate::issue::core::VerifiedSecrets;
+use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
 use crate::reject::Reject;
 use crate::store::bkflow::BkflowTokens;

@@ -3,7 +3,7 @@
 
 use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
 use crate::guard::lookup::RouteLookup;
-use crate::issue::Endpoint;
+use crate::issue::endpoint::Endpoint;
 use crate::metrics::RouteMetrics;
 use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
@@ -49,7 +49,7 @@ pub struct CompiledRoute {
 /// held again when it meets a newer one.
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
-pub use crate::shared::Shared;
+use crate::shared::Shared;
 
 /// Everything a request needs from the config, compiled.
 #[derive(Debug)]
@@ -113,7 +113,7 @@ impl Runtime {
             None => None,
         };
         let mut table = Table::default();
-        for (path, ep) in crate::issue::endpoints(&config) {
+        for (path, ep) in crate::issue::endpoint::endpoints(&config) {
             builtin(&mut table, shared, &path, Method::POST, Target::Issue(ep));
         }
         builtin(
@@ -150,7 +150,7 @@ impl Runtime {
             .iter()
             .map(|a| (a.id.clone(), Arc::new(a.clone())))
             .collect();
-        let dummy_secret = crate::issue::core::dummy_secret(&config.apps);
+        let dummy_secret = crate::issue::verified::dummy_secret(&config.apps);
         Ok(Runtime {
             unmatched: shared.metrics.route("(unmatched)"),
             config: Arc::new(config),

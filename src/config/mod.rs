@@ -10,7 +10,7 @@ mod validate;
 
 pub use validate::validate;
 
-use crate::guard::permission::{Grant, Perm, Resource};
+use crate::permission::{Grant, Perm, Resource};
 use crate::route::pattern::Pattern;
 use crate::secret::Secret;
 use http::Method;

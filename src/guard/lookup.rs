@@ -5,11 +5,12 @@
 //! unknown (403), any other failure fails closed (503).
 
 use crate::config::{LookupConfig, PathPart, ResourceRequirement, ValueRef};
+use crate::proxy::upstream::UpstreamPool;
 use crate::reject::Reject;
-use crate::state::{CompiledRoute, Runtime, Shared};
+use crate::route::Pattern;
 use dashmap::DashMap;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,8 +19,6 @@ use std::time::Instant;
 const CACHE_CAP: usize = 10_000;
 /// Largest lookup answer read.
 const ANSWER_LIMIT: usize = 64 * 1024;
-
-static X_BKAPI_AUTHORIZATION: HeaderName = HeaderName::from_static("x-bkapi-authorization");
 
 /// The fields of one lookup answer the requirement uses: text, or `None` when missing or null.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -78,27 +77,35 @@ impl RouteLookup {
         }
     }
 
+    /// Index of the upstream the lookup asks (into `Runtime::upstreams`).
+    pub fn upstream(&self) -> usize {
+        self.config.upstream
+    }
+
     /// The lookup path for a request on `path` (parameters are single normalised segments).
-    fn resolve(&self, route: &CompiledRoute, path: &str) -> Option<String> {
+    fn resolve(&self, pattern: &Pattern, path: &str) -> Option<String> {
         let mut out = String::with_capacity(64);
         for part in &self.config.path {
             match part {
                 PathPart::Lit(s) => out.push_str(s),
-                PathPart::Param(name) => out.push_str(route.config.pattern.param(path, name)?),
+                PathPart::Param(name) => out.push_str(pattern.param(path, name)?),
             }
         }
         Some(out)
     }
 
-    /// The facts about the resource `path` names: cached, else asked of the upstream.
+    /// The facts about the resource `path` (matched by `pattern`) names: cached, else asked of
+    /// `pool` with the route's upstream credential header, if it has one.
     pub async fn facts(
         &self,
-        route: &CompiledRoute,
+        pattern: &Pattern,
         path: &str,
-        rt: &Runtime,
-        shared: &Shared,
+        pool: &UpstreamPool,
+        credential: Option<HeaderValue>,
     ) -> Result<Arc<Facts>, Reject> {
-        let target = self.resolve(route, path).ok_or(Reject::LookupUnavailable)?;
+        let target = self
+            .resolve(pattern, path)
+            .ok_or(Reject::LookupUnavailable)?;
         if let Some(hit) = self.cache.get(target.as_str()) {
             if hit.0.elapsed() < self.config.ttl {
                 return Ok(Arc::clone(&hit.1));
@@ -109,15 +116,13 @@ impl RouteLookup {
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
-        if let Some((space, name)) = &route.config.upstream_credential {
-            let value = shared
-                .credentials
-                .header_for(*space, name)
-                .ok_or_else(|| Reject::CredentialMissing(*space, name.clone()))?;
-            headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
+        if let Some(value) = credential {
+            headers.insert(
+                crate::store::credentials::X_BKAPI_AUTHORIZATION.clone(),
+                value,
+            );
         }
         let pq = PathAndQuery::try_from(target.as_str()).map_err(|_| Reject::LookupUnavailable)?;
-        let pool = &rt.upstreams[self.config.upstream];
         let (status, body) = pool.fetch(pq, headers, ANSWER_LIMIT).await.map_err(|e| {
             tracing::warn!(upstream = pool.name(), error = ?e, "resource lookup failed");
             Reject::LookupUnavailable
@@ -125,7 +130,7 @@ impl RouteLookup {
         if status == StatusCode::NOT_FOUND {
             return Err(Reject::Forbidden(format!(
                 "access to an unknown resource ({})",
-                route.config.pattern.as_str()
+                pattern.as_str()
             )));
         }
         let doc = match serde_json::from_slice::<Value>(&body) {

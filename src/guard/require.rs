@@ -3,9 +3,9 @@
 //! resource and come only from the config, the path or the route's lookup (SPEC §4).
 
 use super::lookup::Facts;
-use super::permission::{satisfies, Need};
-use super::Principal;
+use super::principal::Principal;
 use crate::config::{ResourceRequirement, ValueRef};
+use crate::permission::{satisfies, Need};
 use crate::reject::Reject;
 use crate::route::Pattern;
 use http::request::Parts;

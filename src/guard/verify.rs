@@ -3,10 +3,11 @@
 //! config (`Principal::held_to`) and remembered. A hot entry held to an older config is
 //! treated as a miss, so a reload reaches cached and uncached tokens alike.
 
-use super::Principal;
+use super::principal::Principal;
 use crate::config::{Dialect, Level};
 use crate::reject::{Invalid, Reject};
-use crate::state::{Runtime, Shared};
+use crate::shared::Shared;
+use crate::state::Runtime;
 use crate::token::jwt::{JwtKeys, Scope, VerifyError};
 use crate::token::{now_millis, now_secs, opaque};
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 //! `Connection` dropped, forged identity headers deleted before ours are set, the presented
 //! credential removed, `X-Forwarded-*` and `X-Request-Id` set.
 
-use crate::dispatch::ConnInfo;
 use crate::guard::bearer::{is_token_key, BKFLOW_TOKEN};
 use crate::guard::Permit;
+use crate::proxy::ConnInfo;
 use crate::state::CompiledRoute;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;

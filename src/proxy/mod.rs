@@ -1,11 +1,11 @@
 //! Forwarding what the guard let through to the upstream, bodies streamed both ways.
 
 pub mod client_body;
+pub mod credential;
 pub mod headers;
 pub mod upstream;
 
 use crate::body::Body;
-use crate::dispatch::ConnInfo;
 use crate::guard::Permit;
 use crate::reject::Reject;
 use crate::state::{CompiledRoute, Runtime};
@@ -13,6 +13,15 @@ use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
+
+/// What the connection tells about the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// Peer address.
+    pub peer: std::net::SocketAddr,
+    /// Whether it came over TLS.
+    pub tls: bool,
+}
 
 /// Sends the request to the route's upstream and returns its response.
 ///

@@ -6,7 +6,7 @@
 //! lost on restart.
 
 use super::sqlite::BkRow;
-use crate::guard::permission::{Grant, Perm, Resource};
+use crate::permission::{Grant, Perm, Resource};
 use crate::token::opaque::{self, TokenHash};
 use aws_lc_rs::hmac;
 use dashmap::mapref::entry::Entry;

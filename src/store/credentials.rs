@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The header a BlueKing app credential travels in (JSON with `bk_app_code`, `bk_app_secret`).
+pub static X_BKAPI_AUTHORIZATION: http::HeaderName =
+    http::HeaderName::from_static("x-bkapi-authorization");
+
 /// The mask every answer shows instead of a secret.
 pub const MASK: &str = "*********";
 

@@ -3,7 +3,7 @@
 //! A JWT is signature-checked once, then served from here until it expires. Sharded
 //! (dashmap), so lookups from many cores never wait on one lock.
 
-use crate::guard::Principal;
+use crate::guard::principal::Principal;
 use crate::token::opaque::TokenHash;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

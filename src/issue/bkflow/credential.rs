@@ -3,7 +3,8 @@
 use super::{check_space, open_call, py_json_dumps, view, view_error, SpaceCall};
 use crate::body::Body;
 use crate::reject::Reject;
-use crate::state::{Runtime, Shared};
+use crate::shared::Shared;
+use crate::state::Runtime;
 use crate::store::credentials::{CredentialError, CredentialFields};
 use crate::store::sqlite::Op;
 use http::{Response, StatusCode};

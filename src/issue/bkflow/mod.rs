@@ -12,7 +12,8 @@ pub mod token;
 use crate::body::{self, Body};
 use crate::config::{App, ErrorStyle, TimeFormat};
 use crate::issue::core::{authenticate, AuthError};
-use crate::state::{Runtime, Shared};
+use crate::shared::Shared;
+use crate::state::Runtime;
 use crate::token::opaque;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -106,7 +107,10 @@ fn take_keys(c: &mut Credentials, get: impl Fn(&str) -> Option<String>) {
 /// Credentials from `X-Bkapi-Authorization` (alone, when present), else the query then the JSON body.
 pub fn credentials(parts: &http::request::Parts, body: Option<&Value>) -> Credentials {
     let mut c = Credentials::default();
-    if let Some(h) = parts.headers.get("x-bkapi-authorization") {
+    if let Some(h) = parts
+        .headers
+        .get(&crate::store::credentials::X_BKAPI_AUTHORIZATION)
+    {
         // A header that is not a JSON object makes an anonymous caller, as the gateway does.
         if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(h.as_bytes()) {
             take_keys(&mut c, |k| {

@@ -5,9 +5,10 @@ use super::{
     view_error, SpaceCall,
 };
 use crate::body::Body;
-use crate::guard::permission::{grant_covers, Grant, Perm, Resource};
+use crate::permission::{grant_covers, Grant, Perm, Resource};
 use crate::reject::Reject;
-use crate::state::{Runtime, Shared};
+use crate::shared::Shared;
+use crate::state::Runtime;
 use crate::store::bkflow::{Owner, RevokeFilter};
 use crate::store::sqlite::Op;
 use crate::token::{now_millis, opaque};
