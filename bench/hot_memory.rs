@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use tollgate::config::Dialect;
 use tollgate::guard::principal::Principal;
-use tollgate::store::HotTokens;
+use tollgate::store::hot::HotTokens;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

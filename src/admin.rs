@@ -3,6 +3,7 @@
 
 use crate::body::{self, Body};
 use crate::issue::read_body;
+use crate::reject::Reject;
 use crate::state::Gateway;
 use crate::token::jwt::VerifyError;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -67,6 +68,10 @@ impl<'a> AdminRoute<'a> {
             AdminRoute::Metrics | AdminRoute::Healthz | AdminRoute::Readyz | AdminRoute::NotFound
         )
     }
+}
+
+fn refused(r: Reject) -> Response<Body> {
+    error(r.status(), &r.message())
 }
 
 fn error(status: StatusCode, msg: &str) -> Response<Body> {
@@ -224,7 +229,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
     let rt = gw.runtime();
     let bytes = match read_body(&parts, body, &rt.config.limits).await {
         Ok(b) => b,
-        Err(r) => return error(r.status(), &r.message()),
+        Err(r) => return refused(r),
     };
     match route {
         AdminRoute::Revoke => {
@@ -237,7 +242,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             let revoked = match revoke_any(gw, token).await {
                 Ok(r) => r,
-                Err(r) => return error(r.status(), &r.message()),
+                Err(r) => return refused(r),
             };
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
@@ -298,7 +303,7 @@ async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
 /// `/admin/spaces/{space_id}/credentials[/{id}]` (`path` is what follows `/admin/spaces/`):
 /// list, get, update (PUT with the create fields), delete.
 async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
-    use crate::store::sqlite::Op;
+    use crate::store::op::Op;
     let not_found = || {
         body::json(
             StatusCode::NOT_FOUND,
@@ -341,9 +346,9 @@ async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8])
             };
             let name = fields.name.clone();
             match store.update(space, id, fields) {
-                Ok(c) => match gw.shared.commit(vec![Op::Cred(store.row(&c))]).await {
+                Ok(c) => match gw.shared.store.commit(vec![Op::Cred(store.row(&c))]).await {
                     Ok(()) => body::json(StatusCode::OK, &c.display()),
-                    Err(r) => body::json(r.status(), &json!({ "error": r.message() })),
+                    Err(e) => refused(Reject::from(e)),
                 },
                 Err(crate::store::credentials::CredentialError::NotFound) => not_found(),
                 Err(e) => {
@@ -353,13 +358,13 @@ async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8])
             }
         }
         (&Method::DELETE, Some(id)) => match store.delete(space, id) {
-            true => match gw.shared.commit(vec![Op::CredDeleted(id)]).await {
+            true => match gw.shared.store.commit(vec![Op::CredDeleted { id }]).await {
                 Ok(()) => {
                     let mut res = body::text(StatusCode::NO_CONTENT, "");
                     res.headers_mut().remove(header::CONTENT_TYPE);
                     res
                 }
-                Err(r) => body::json(r.status(), &json!({ "error": r.message() })),
+                Err(e) => refused(Reject::from(e)),
             },
             false => not_found(),
         },
@@ -372,18 +377,22 @@ async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8])
 
 /// Revokes a token of any dialect, committed before answering; false when it was not live.
 async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Reject> {
-    use crate::store::sqlite::Op;
+    use crate::store::op::Op;
     let shared = &gw.shared;
     let rt = gw.runtime();
     shared.catch_up().await?;
     let hash = crate::token::opaque::hash(token);
     let now = crate::token::now_millis();
-    let live = if token.contains('.') {
+    let live = if crate::token::is_jwt(token) {
         match rt.keys.verify(token) {
             Ok(claims) if !shared.revoked.contains(&claims.jti) => {
                 let until = claims.exp + rt.keys.leeway();
                 shared
-                    .commit(vec![Op::Revoked(claims.jti.clone(), until)])
+                    .store
+                    .commit(vec![Op::Revoked {
+                        jti: claims.jti.clone(),
+                        until,
+                    }])
                     .await?;
                 shared.revoked.add(&claims.jti, until);
                 shared.hot.revoke_jti(&claims.jti);
@@ -399,13 +408,17 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
         let gone = shared.bkflow.revoke(rec.space, &filter, now);
         let ids = gone.iter().map(|(id, _)| *id).collect();
         shared
-            .commit(vec![Op::BkExpiry(ids, now.saturating_sub(1))])
+            .store
+            .commit(vec![Op::BkExpiry {
+                ids,
+                expires_ms: now.saturating_sub(1),
+            }])
             .await?;
         !gone.is_empty()
     } else if let Some(rec) = shared.feishu.lookup(&hash, now) {
         shared.feishu.revoke(&hash, now);
         let (id, prefix) = (rec.id, rec.prefix);
-        let row = crate::store::sqlite::FsRow {
+        let row = crate::store::op::FsRow {
             token_hash: hash,
             id,
             app: rec.app,
@@ -413,7 +426,7 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
             prefix,
             expires_ms: now,
         };
-        shared.commit(vec![Op::Fs(row)]).await?;
+        shared.store.commit(vec![Op::Fs(row)]).await?;
         true
     } else {
         false
@@ -430,7 +443,7 @@ async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Re
 
 /// Ready when the config is loaded (it is, or nothing would listen) and the store answers.
 async fn readyz(gw: &Gateway) -> Response<Body> {
-    let store = gw.shared.store_ready().await;
+    let store = gw.shared.store.ready().await;
     let status = if store {
         StatusCode::OK
     } else {

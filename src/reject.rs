@@ -66,6 +66,12 @@ pub enum Reject {
     RateLimited(u64),
 }
 
+impl From<crate::store::StoreError> for Reject {
+    fn from(_: crate::store::StoreError) -> Self {
+        Reject::StoreUnavailable
+    }
+}
+
 impl Reject {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {

@@ -6,6 +6,7 @@ use crate::config::{self, Config, ConfigError, Limits};
 use crate::dispatch;
 use crate::proxy::ConnInfo;
 use crate::state::Gateway;
+use crate::store::op::BK_RETENTION_MS;
 use crate::token::now_secs;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -135,13 +136,12 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         gw.shared.revoked.sweep(now);
         gw.shared.refresh.sweep(now);
         gw.shared.feishu.sweep(now * 1000);
-        // Expired bkflow tokens stay visible to revoke and renewal for 12 h, as the original keeps them.
-        gw.shared.bkflow.sweep(now * 1000, 12 * 3600 * 1000);
-        let sweep = crate::store::sqlite::Op::Sweep {
+        gw.shared.bkflow.sweep(now * 1000, BK_RETENTION_MS);
+        let sweep = crate::store::op::Op::Sweep {
             now_ms: now * 1000,
-            bk_retention_ms: 12 * 3600 * 1000,
+            bk_retention_ms: BK_RETENTION_MS,
         };
-        let _ = gw.shared.commit(vec![sweep]).await;
+        let _ = gw.shared.store.commit(vec![sweep]).await;
         gw.shared.metrics.hot_tokens.set(left as i64);
     }
 }

@@ -4,29 +4,22 @@
 use crate::config::{Config, ConfigError};
 use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
-use crate::reject::Reject;
 use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
+use crate::store::hot::{HotTokens, NegativeTokens};
+use crate::store::op::Op;
 use crate::store::redis::RedisStore;
-use crate::store::refresh::RefreshRecord;
-use crate::store::sqlite::{Db, Op};
-use crate::store::{HotTokens, NegativeTokens, RefreshTokens, Revocations};
+use crate::store::refresh::RefreshTokens;
+use crate::store::revoked::Revocations;
+use crate::store::sqlite::Db;
+use crate::store::{Backend, Store, StoreError};
 use crate::token::{now_millis, opaque};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Names of the server keys kept (sealed) in the store.
 const SERVER_KEYS: [&str; 2] = ["bkflow_key", "feishu_key"];
-
-/// Where acknowledged writes go.
-#[derive(Debug)]
-pub enum Backend {
-    /// One SQLite file (state loaded at start, written through).
-    Embedded(Db),
-    /// A Redis stream shared by replicas (replayed at start, followed after).
-    Redis(RedisStore),
-}
 
 /// Process-wide state that survives reloads.
 #[derive(Debug)]
@@ -52,7 +45,7 @@ pub struct Shared {
     /// The key sealing stored secrets.
     pub master: Arc<MasterKey>,
     /// The store.
-    pub backend: Backend,
+    pub store: Store,
     /// Rate limits of the token endpoints.
     pub limits: crate::limit::TokenLimits,
 }
@@ -63,7 +56,7 @@ fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError> {
         .path
         .parent()
         .unwrap_or(std::path::Path::new("."));
-    let env = std::env::var("TOLLGATE_MASTER_KEY").ok();
+    let env = crate::store::credentials::master_key_env();
     MasterKey::load(
         env,
         config.store.master_key_file.as_deref(),
@@ -113,9 +106,13 @@ impl Shared {
         ops.extend(
             snap.refresh
                 .into_iter()
-                .map(|(hash, record)| Op::RefreshToken { hash, record }),
+                .map(|(hash, record)| Op::Refresh { hash, record }),
         );
-        ops.extend(snap.revoked.into_iter().map(|(j, e)| Op::Revoked(j, e)));
+        ops.extend(
+            snap.revoked
+                .into_iter()
+                .map(|(jti, until)| Op::Revoked { jti, until }),
+        );
         ops.extend(snap.credentials.into_iter().map(Op::Cred));
         Ok(Self::assemble(
             config,
@@ -179,7 +176,7 @@ impl Shared {
             feishu: FeishuTokens::new(fs),
             credentials: Credentials::new(Arc::clone(&master)),
             master,
-            backend,
+            store: Store::new(backend),
             limits: Default::default(),
         };
         for op in ops {
@@ -200,9 +197,12 @@ impl Shared {
             self.hot.remove(hash);
         };
         match op {
-            Op::Meta(..) | Op::Sweep { .. } => {}
+            Op::Meta { .. } | Op::Sweep { .. } => {}
             Op::Bk(row) => self.bkflow.restore(vec![row.clone()]),
-            Op::BkExpiry(ids, ms) => {
+            Op::BkExpiry {
+                ids,
+                expires_ms: ms,
+            } => {
                 for hash in self.bkflow.set_expiry(ids, *ms) {
                     drop_hot(&hash, *ms < now);
                 }
@@ -219,90 +219,20 @@ impl Shared {
                         .restore(Vec::new(), vec![(t.app.clone(), plain, t.expires_ms)]);
                 }
             }
-            Op::Refresh(h, app, jti, exp) => self.refresh.restore(vec![(
-                *h,
-                RefreshRecord {
-                    app: app.clone(),
-                    access_jti: jti.clone(),
-                    expires: *exp,
-                    secret_gen: String::new(),
-                    chain_start: 0,
-                },
-            )]),
-            Op::RefreshToken { hash, record } => {
-                self.refresh.restore(vec![(*hash, record.clone())])
-            }
-            Op::RefreshUsed(h) => self.refresh.remove(h),
-            Op::Revoked(jti, exp) => {
-                self.revoked.add(jti, *exp);
+            Op::Refresh { hash, record } => self.refresh.restore(vec![(*hash, record.clone())]),
+            Op::RefreshUsed { hash } => self.refresh.remove(hash),
+            Op::Revoked { jti, until } => {
+                self.revoked.add(jti, *until);
                 self.hot.revoke_jti(jti);
             }
             Op::Cred(row) => self.credentials.upsert(row.clone()),
-            Op::CredDeleted(id) => self.credentials.delete_id(*id),
-        }
-    }
-
-    /// Commits `ops` before the caller answers; a failure refuses the request (503).
-    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), Reject> {
-        let result = match &self.backend {
-            Backend::Embedded(db) => db.commit(ops).await,
-            Backend::Redis(r) => r.commit(&ops).await,
-        };
-        result.map_err(|e| {
-            tracing::error!(error = %e, "store commit failed");
-            Reject::StoreUnavailable
-        })
-    }
-
-    /// True when several replicas share the store (lookups may need the stream first).
-    pub fn is_shared(&self) -> bool {
-        matches!(self.backend, Backend::Redis(_))
-    }
-
-    /// False while a shared store is unreachable.
-    pub fn store_up(&self) -> bool {
-        match &self.backend {
-            Backend::Embedded(_) => true,
-            Backend::Redis(r) => r.is_up(),
+            Op::CredDeleted { id } => self.credentials.delete_id(*id),
         }
     }
 
     /// Applies what other replicas wrote since the last look (nothing to do when embedded).
-    pub async fn catch_up(&self) -> Result<(), Reject> {
-        let Backend::Redis(r) = &self.backend else {
-            return Ok(());
-        };
-        let mut last = r.last_id.lock().await;
-        let entries = r
-            .entries_after(&last)
-            .await
-            .map_err(|_| Reject::StoreUnavailable)?;
-        for (id, ops) in entries {
-            for op in &ops {
-                self.apply(op);
-            }
-            *last = id;
-        }
-        Ok(())
-    }
-
-    /// Takes `key` once across replicas (always true when embedded: the local take is atomic).
-    pub async fn claim_once(&self, key: &str, ttl_secs: u64) -> Result<bool, Reject> {
-        match &self.backend {
-            Backend::Embedded(_) => Ok(true),
-            Backend::Redis(r) => r
-                .claim_once(key, ttl_secs)
-                .await
-                .map_err(|_| Reject::StoreUnavailable),
-        }
-    }
-
-    /// True when the store answers within a second.
-    pub async fn store_ready(&self) -> bool {
-        match &self.backend {
-            Backend::Embedded(db) => db.ping(Duration::from_secs(1)).await,
-            Backend::Redis(r) => r.ping().await,
-        }
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        self.store.catch_up(|op| self.apply(op)).await
     }
 }
 
@@ -314,10 +244,10 @@ pub fn horizon(config: &Config) -> Duration {
         d.oauth.as_ref().map(|o| o.ttl),
         d.hosecloud.as_ref().map(|h| h.refresh_ttl.max(h.ttl)),
         d.feishu.as_ref().map(|f| f.ttl.max(f.ticket_ttl)),
-        // Expired bkflow tokens stay visible to revoke and renewal for 12 h.
+        // Expired bkflow tokens stay visible to revoke and renewal for a while.
         d.bkflow
             .as_ref()
-            .map(|b| b.ttl + Duration::from_secs(12 * 3600)),
+            .map(|b| b.ttl + Duration::from_millis(crate::store::op::BK_RETENTION_MS)),
     ]
     .into_iter()
     .flatten()
@@ -334,7 +264,7 @@ pub async fn follow(
     horizon: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let Backend::Redis(redis) = &shared.backend else {
+    let Backend::Redis(redis) = shared.store.backend() else {
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));

@@ -11,7 +11,7 @@ mod validate;
 pub use validate::validate;
 
 use crate::permission::{Grant, Perm, Resource};
-use crate::route::pattern::Pattern;
+use crate::route::Pattern;
 use crate::secret::Secret;
 use http::Method;
 use std::fmt;

@@ -136,7 +136,8 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
                 Some(_) => {}
             }
             // Replicas must share the keys: nothing may be generated per process.
-            if raw.store.master_key_file.is_none() && std::env::var("TOLLGATE_MASTER_KEY").is_err()
+            if raw.store.master_key_file.is_none()
+                && crate::store::credentials::master_key_env().is_none()
             {
                 c.fail("store.master_key_file", "store.kind redis needs a master key shared by the replicas (file or TOLLGATE_MASTER_KEY)");
             }
@@ -169,7 +170,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     if let Some(p) = &store.master_key_file {
         c.readable("store.master_key_file", p);
     }
-    if std::env::var_os("TOLLGATE_MASTER_KEY").is_none() {
+    if crate::store::credentials::master_key_env().is_none() {
         let data_dir = store.path.parent();
         let key = store
             .master_key_file

@@ -14,7 +14,7 @@ use crate::config::{AuthMode, Dialect};
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::{CompiledRoute, Runtime};
-pub use bearer::Source;
+use bearer::Source;
 use http::request::Parts;
 use principal::Principal;
 use std::sync::Arc;
@@ -62,7 +62,9 @@ pub async fn check(
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
     let principal = match verify::principal(&token, rt, shared) {
         // Another replica may have issued it a moment ago: read the shared stream, then look again.
-        Err(Reject::InvalidToken(Invalid::Bad)) if shared.is_shared() && !token.contains('.') => {
+        Err(Reject::InvalidToken(Invalid::Bad))
+            if shared.store.is_shared() && !crate::token::is_jwt(&token) =>
+        {
             shared.catch_up().await?;
             verify::settle(&token, rt, shared)?
         }

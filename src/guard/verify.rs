@@ -51,11 +51,11 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
     if shared.bad.contains(&hash, now_millis()) {
         return Err(Reject::InvalidToken(Invalid::Bad));
     }
-    if !shared.store_up() {
+    if !shared.store.is_up() {
         // Fail closed: with the shared store down a revocation elsewhere could go unseen.
         return Err(Reject::StoreUnavailable);
     }
-    let found = if token.contains('.') {
+    let found = if crate::token::is_jwt(token) {
         from_jwt(token, keys, shared)
     } else if token.starts_with("a-") || token.starts_with("t-") {
         from_feishu(&hash, shared)
@@ -71,7 +71,7 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
         Err(r) => {
             // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.
             // An unknown opaque token on a shared store is only settled after a catch-up.
-            let unsettled = shared.is_shared() && !token.contains('.');
+            let unsettled = shared.store.is_shared() && !crate::token::is_jwt(token);
             if matches!(r, Reject::InvalidToken(Invalid::Bad)) && !unsettled {
                 shared.bad.insert(hash, now_millis());
             }

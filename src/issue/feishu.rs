@@ -10,7 +10,7 @@ use crate::config::App;
 use crate::reject::Reject;
 use crate::shared::Shared;
 use crate::state::Runtime;
-use crate::store::sqlite::{FsRow, Op, TicketRow};
+use crate::store::op::{FsRow, Op, TicketRow};
 use crate::token::{now_millis, now_secs, opaque};
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -108,7 +108,7 @@ async fn obtain(
             prefix: prefix.to_owned(),
             expires_ms: got.expires_ms,
         };
-        shared.commit(vec![Op::Fs(row)]).await?;
+        shared.store.commit(vec![Op::Fs(row)]).await?;
         shared
             .metrics
             .tokens_issued
@@ -135,7 +135,7 @@ pub async fn new_ticket(
         sealed: shared.master.seal(&ticket, app.as_bytes()),
         expires_ms,
     };
-    shared.commit(vec![Op::Ticket(row)]).await?;
+    shared.store.commit(vec![Op::Ticket(row)]).await?;
     Ok((ticket, expires_ms))
 }
 

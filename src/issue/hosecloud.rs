@@ -10,8 +10,8 @@ use crate::config::{App, Dialect};
 use crate::reject::Reject;
 use crate::shared::Shared;
 use crate::state::Runtime;
+use crate::store::op::Op;
 use crate::store::refresh::RefreshRecord;
-use crate::store::sqlite::Op;
 use crate::token::jwt::Scope;
 use crate::token::{now_secs, opaque};
 use http::{Response, StatusCode};
@@ -122,7 +122,7 @@ fn issue_pair(
     };
     let hash = opaque::hash(&refresh);
     shared.refresh.put(hash, record.clone());
-    let op = Op::RefreshToken { hash, record };
+    let op = Op::Refresh { hash, record };
     Ok((
         Pair {
             app,
@@ -159,7 +159,7 @@ pub async fn get_access_token(
         Err(_) => return Ok(bad_key()),
     };
     match issue_pair(rt, shared, app, None) {
-        Ok((pair, op)) => Ok(match shared.commit(vec![op]).await {
+        Ok((pair, op)) => Ok(match shared.store.commit(vec![op]).await {
             Ok(()) => ok(pair.v3_data()),
             Err(_) => system_error(),
         }),
@@ -183,6 +183,7 @@ async fn rotate(
     // Replicas each hold the refresh token; only one may spend it.
     let once = format!("refresh:{}", hex::encode(opaque::hash(refresh)));
     if !shared
+        .store
         .claim_once(
             &once,
             rt.config
@@ -198,7 +199,7 @@ async fn rotate(
     let Some((pair, ops)) = rotate_in_memory(rt, shared, access, refresh) else {
         return Ok(None);
     };
-    shared.commit(ops).await?;
+    shared.store.commit(ops).await?;
     Ok(Some(pair))
 }
 
@@ -236,7 +237,14 @@ fn rotate_in_memory(
         .ok()?;
     Some((
         pair,
-        vec![Op::RefreshUsed(used), Op::Revoked(claims.jti, until), op],
+        vec![
+            Op::RefreshUsed { hash: used },
+            Op::Revoked {
+                jti: claims.jti,
+                until,
+            },
+            op,
+        ],
     ))
 }
 

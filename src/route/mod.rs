@@ -1,9 +1,10 @@
-//! Request paths: normalisation, route patterns and the compiled route table.
+//! Request paths: normalisation, route patterns and the compiled route table. The three
+//! modules are private; each item has one path, here.
 
-pub mod path;
-pub mod pattern;
-pub mod table;
+mod path;
+mod pattern;
+mod table;
 
-pub use path::{normalise, normalise_with, PathError, PathRules};
-pub use pattern::Pattern;
-pub use table::{Match, Table};
+pub use path::{is_path_char, normalise, normalise_with, PathError, PathRules};
+pub use pattern::{Pattern, Seg};
+pub use table::{Entry, Match, Table};

@@ -5,7 +5,7 @@
 //! In memory until the durable store lands (issue 4): the server key and the records are
 //! lost on restart.
 
-use super::sqlite::BkRow;
+use super::op::BkRow;
 use crate::permission::{Grant, Perm, Resource};
 use crate::token::opaque::{self, TokenHash};
 use aws_lc_rs::hmac;

@@ -4,7 +4,7 @@
 //! In memory until the durable store lands (issue 4); the master key already follows SPEC
 //! §2: `TOLLGATE_MASTER_KEY`, else `store.master_key_file`, else generated beside the store.
 
-use super::sqlite::CredRow;
+use super::op::CredRow;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::Engine as _;
 use dashmap::DashMap;
@@ -18,6 +18,13 @@ pub static X_BKAPI_AUTHORIZATION: http::HeaderName =
 
 /// The mask every answer shows instead of a secret.
 pub const MASK: &str = "*********";
+
+/// `TOLLGATE_MASTER_KEY`, when set and not blank: the master key, overriding any file.
+pub fn master_key_env() -> Option<String> {
+    std::env::var("TOLLGATE_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
 
 /// The key that seals stored secrets (and, derived from it, a MAC key for stored fingerprints).
 pub struct MasterKey(LessSafeKey, aws_lc_rs::hmac::Key);

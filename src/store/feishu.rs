@@ -5,7 +5,7 @@
 //!
 //! In memory until the durable store lands (issue 4).
 
-use super::sqlite::FsRow;
+use super::op::FsRow;
 use crate::token::opaque::{self, TokenHash};
 use aws_lc_rs::hmac;
 use dashmap::DashMap;

@@ -1,17 +1,138 @@
-//! State that outlives a request: the hot-token map and revocations.
-//!
-//! The durable `Store` (embedded SQLite, Redis) arrives with its own issue; until then
-//! revocations live in memory and issued JWTs need no storage to be verified.
+//! The store: the truth behind the in-memory maps. Every acknowledged change is an [`op::Op`]
+//! committed to the backend the config names before the answer goes out: one embedded SQLite
+//! file, or a Redis stream shared by replicas (replayed at start and followed). The maps of
+//! each dialect's records, the hot-token cache and revocations live in the other modules.
 
 pub mod bkflow;
 pub mod credentials;
 pub mod feishu;
 pub mod hot;
+pub mod op;
 pub mod redis;
 pub mod refresh;
 pub mod revoked;
 pub mod sqlite;
+pub mod wire;
 
-pub use hot::{HotTokens, NegativeTokens};
-pub use refresh::RefreshTokens;
-pub use revoked::Revocations;
+use op::Op;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why the store could not do what was asked; nothing was acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The backend refused or could not be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where acknowledged writes go.
+#[derive(Debug)]
+pub enum Backend {
+    /// One SQLite file (state loaded at start, written through).
+    Embedded(sqlite::Db),
+    /// A Redis stream shared by replicas (replayed at start, followed after).
+    Redis(redis::RedisStore),
+}
+
+/// The store front the rest of the gateway talks to.
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+    /// Catch-up rounds begun and completed, so concurrent callers share one read of the stream.
+    rounds_begun: AtomicU64,
+    rounds_done: AtomicU64,
+}
+
+impl Store {
+    /// A front on `backend`.
+    pub fn new(backend: Backend) -> Self {
+        Store {
+            backend,
+            rounds_begun: AtomicU64::new(0),
+            rounds_done: AtomicU64::new(0),
+        }
+    }
+
+    /// The backend (for what only one kind does: the Redis follower and trimming).
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Commits `ops`; returns once they are durable (on disk, or in Redis).
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let result = match &self.backend {
+            Backend::Embedded(db) => db.commit(ops).await,
+            Backend::Redis(r) => r.commit(&ops).await,
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "store commit failed");
+            StoreError::Unavailable(e)
+        })
+    }
+
+    /// True when several replicas share the store (lookups may need the stream first).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// False while a shared store is unreachable.
+    pub fn is_up(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded(_) => true,
+            Backend::Redis(r) => r.is_up(),
+        }
+    }
+
+    /// Applies what other replicas wrote since the last look (nothing to do when embedded).
+    ///
+    /// Concurrent callers share reads: a caller that finds a round begun after it asked has
+    /// completed returns at once, so a flood of unknown tokens costs a couple of stream reads,
+    /// not one each.
+    pub async fn catch_up(&self, apply: impl Fn(&Op)) -> Result<(), StoreError> {
+        let Backend::Redis(r) = &self.backend else {
+            return Ok(());
+        };
+        let asked = self.rounds_begun.load(Ordering::Acquire);
+        let mut last = r.last_id.lock().await;
+        if self.rounds_done.load(Ordering::Acquire) > asked {
+            return Ok(());
+        }
+        let round = self.rounds_begun.fetch_add(1, Ordering::AcqRel) + 1;
+        let entries = r
+            .entries_after(&last)
+            .await
+            .map_err(StoreError::Unavailable);
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => return Err(e),
+        };
+        for (id, ops) in entries {
+            for op in &ops {
+                apply(op);
+            }
+            *last = id;
+        }
+        self.rounds_done.store(round, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes `key` once across replicas (always true when embedded: the local take is atomic).
+    pub async fn claim_once(&self, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Embedded(_) => Ok(true),
+            Backend::Redis(r) => r
+                .claim_once(key, ttl_secs)
+                .await
+                .map_err(StoreError::Unavailable),
+        }
+    }
+
+    /// True when the store answers within a second.
+    pub async fn ready(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded(db) => db.ping(Duration::from_secs(1)).await,
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! (503, fail closed), writes fail (the dialect's server error), and the connection manager
 //! reconnects by itself.
 
-use super::sqlite::Op;
+use super::op::Op;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +112,7 @@ impl RedisStore {
                     )
                     .await
                 }
-                Op::CredDeleted(id) => c.hdel(CREDENTIALS, *id).await,
+                Op::CredDeleted { id } => c.hdel(CREDENTIALS, *id).await,
                 _ => Ok(()),
             };
             self.mark(r)?;

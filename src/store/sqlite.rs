@@ -5,6 +5,8 @@
 //! queued into one transaction and commits it (fsync) before the waiting handler answers.
 //! Nothing here runs on the async workers.
 
+use super::op::{BkRow, CredRow, FsRow, Op, TicketRow};
+use super::refresh::RefreshRecord;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,118 +42,6 @@ ALTER TABLE refresh_tokens ADD COLUMN secret_gen TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN chain_start INTEGER NOT NULL DEFAULT 0;
 ";
 
-/// A bkflow token row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BkRow {
-    /// Record id.
-    pub id: u128,
-    /// SHA-256 of the token.
-    pub token_hash: [u8; 32],
-    /// Space.
-    pub space: u64,
-    /// App.
-    pub app: String,
-    /// User.
-    pub user: String,
-    /// `TASK` / `TEMPLATE` / `SCOPE`.
-    pub resource: String,
-    /// Resource id.
-    pub resource_id: String,
-    /// Permission.
-    pub perm: String,
-    /// Expiry, ms.
-    pub expires_ms: u64,
-}
-
-/// A feishu token row (the token is re-derived from `id` and `prefix`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FsRow {
-    /// SHA-256 of the token.
-    pub token_hash: [u8; 32],
-    /// Record id.
-    pub id: u128,
-    /// App.
-    pub app: String,
-    /// Kind (`app`, `internal_tenant`, ...).
-    pub kind: String,
-    /// `a-` / `t-`.
-    pub prefix: String,
-    /// Expiry, ms.
-    pub expires_ms: u64,
-}
-
-/// A feishu ticket row (sealed, so the admin API can show it after a restart).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TicketRow {
-    /// App.
-    pub app: String,
-    /// SHA-256 of the ticket.
-    pub ticket_hash: [u8; 32],
-    /// The ticket sealed under the master key.
-    pub sealed: Vec<u8>,
-    /// Expiry, ms.
-    pub expires_ms: u64,
-}
-
-/// A credential row (secret sealed).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CredRow {
-    /// Id.
-    pub id: u64,
-    /// Space.
-    pub space: u64,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub desc: Option<String>,
-    /// `BK_APP`.
-    pub kind: String,
-    /// App code.
-    pub app_code: String,
-    /// Sealed secret.
-    pub sealed: Vec<u8>,
-}
-
-/// One write.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum Op {
-    /// Insert or replace a meta value (server keys, sealed).
-    Meta(String, Vec<u8>),
-    /// Insert or replace a bkflow token.
-    Bk(BkRow),
-    /// Set the expiry of bkflow tokens (renewal, revocation).
-    BkExpiry(Vec<u128>, u64),
-    /// Insert a feishu token.
-    Fs(FsRow),
-    /// Insert a feishu ticket.
-    Ticket(TicketRow),
-    /// Insert a refresh token (hash, app, access jti, expiry s), as written before schema v2;
-    /// still read from older Redis streams, never written.
-    Refresh([u8; 32], String, String, u64),
-    /// Insert a refresh token.
-    RefreshToken {
-        /// SHA-256 of the token.
-        hash: [u8; 32],
-        /// What it stands for.
-        record: crate::store::refresh::RefreshRecord,
-    },
-    /// Delete a refresh token (used).
-    RefreshUsed([u8; 32]),
-    /// A revoked JWT id until `exp` (s).
-    Revoked(String, u64),
-    /// Insert or replace a credential.
-    Cred(CredRow),
-    /// Delete a credential.
-    CredDeleted(u64),
-    /// Delete rows expired before `ms` (bkflow keeps a retention).
-    Sweep {
-        /// Now, ms.
-        now_ms: u64,
-        /// Expired bkflow tokens are kept this long for revoke and renewal.
-        bk_retention_ms: u64,
-    },
-}
-
 /// Everything live in the file, read at start.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -164,7 +54,7 @@ pub struct Snapshot {
     /// Feishu tickets.
     pub tickets: Vec<TicketRow>,
     /// Refresh tokens.
-    pub refresh: Vec<([u8; 32], crate::store::refresh::RefreshRecord)>,
+    pub refresh: Vec<([u8; 32], RefreshRecord)>,
     /// Revoked JWT ids.
     pub revoked: Vec<(String, u64)>,
     /// Credentials.
@@ -259,7 +149,7 @@ fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Snapshot> {
     for r in q.query_map([now_s as i64], |r| {
         Ok((
             hash32(r.get(0)?)?,
-            crate::store::refresh::RefreshRecord {
+            RefreshRecord {
                 app: r.get(1)?,
                 access_jti: r.get(2)?,
                 expires: r.get::<_, i64>(3)? as u64,
@@ -297,7 +187,7 @@ fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Snapshot> {
 
 fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
     match op {
-        Op::Meta(k, v) => {
+        Op::Meta { key: k, value: v } => {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                 params![k, v],
@@ -319,7 +209,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 ],
             )?;
         }
-        Op::BkExpiry(ids, ms) => {
+        Op::BkExpiry {
+            ids,
+            expires_ms: ms,
+        } => {
             let mut st = tx.prepare_cached("UPDATE bk_tokens SET expires_ms = ?1 WHERE id = ?2")?;
             for id in ids {
                 st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
@@ -344,25 +237,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 params![r.app, r.ticket_hash.to_vec(), r.sealed, r.expires_ms as i64],
             )?;
         }
-        Op::Refresh(h, app, jti, exp) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO refresh_tokens (token_hash, app, access_jti, expires) VALUES (?1, ?2, ?3, ?4)",
-                params![h.to_vec(), app, jti, *exp as i64],
-            )?;
-        }
-        Op::RefreshToken { hash, record: r } => {
+        Op::Refresh { hash, record: r } => {
             tx.execute(
                 "INSERT OR REPLACE INTO refresh_tokens (token_hash, app, access_jti, expires, secret_gen, chain_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![hash.to_vec(), r.app, r.access_jti, r.expires as i64, r.secret_gen, r.chain_start as i64],
             )?;
         }
-        Op::RefreshUsed(h) => {
+        Op::RefreshUsed { hash: h } => {
             tx.execute(
                 "DELETE FROM refresh_tokens WHERE token_hash = ?1",
                 params![h.to_vec()],
             )?;
         }
-        Op::Revoked(jti, exp) => {
+        Op::Revoked { jti, until: exp } => {
             tx.execute(
                 "INSERT OR REPLACE INTO revoked_jti VALUES (?1, ?2)",
                 params![jti, *exp as i64],
@@ -377,7 +264,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 params![c.id as i64, c.space as i64, c.name, c.desc, c.kind, c.app_code, c.sealed],
             )?;
         }
-        Op::CredDeleted(id) => {
+        Op::CredDeleted { id } => {
             tx.execute("DELETE FROM credentials WHERE id = ?1", params![*id as i64])?;
         }
         Op::Sweep {
@@ -519,6 +406,19 @@ impl Db {
 mod tests {
     use super::*;
 
+    fn refresh(hash: [u8; 32], jti: &str, expires: u64) -> Op {
+        Op::Refresh {
+            hash,
+            record: RefreshRecord {
+                app: "app".into(),
+                access_jti: jti.into(),
+                expires,
+                secret_gen: String::new(),
+                chain_start: 0,
+            },
+        }
+    }
+
     #[tokio::test]
     async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
         let dir = tempfile::tempdir().unwrap();
@@ -526,10 +426,16 @@ mod tests {
         let (db, snap) = Db::open(&path, 0, |_| Vec::new()).unwrap();
         assert!(snap.bk.is_empty());
         db.commit(vec![
-            Op::Meta("k".into(), vec![1, 2]),
-            Op::Refresh([1; 32], "app".into(), "J".into(), 100),
-            Op::Refresh([2; 32], "app".into(), "K".into(), 5),
-            Op::Revoked("J0".into(), 100),
+            Op::Meta {
+                key: "k".into(),
+                value: vec![1, 2],
+            },
+            refresh([1; 32], "J", 100),
+            refresh([2; 32], "K", 5),
+            Op::Revoked {
+                jti: "J0".into(),
+                until: 100,
+            },
             Op::Cred(CredRow {
                 id: 1,
                 space: 3,

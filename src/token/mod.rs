@@ -3,6 +3,12 @@
 pub mod jwt;
 pub mod opaque;
 
+/// True when `token` is a JWT (three dot-separated parts); every opaque token we issue is
+/// hex or `a-`/`t-` alphanumerics, never with a dot.
+pub fn is_jwt(token: &str) -> bool {
+    token.contains('.')
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()

@@ -6,7 +6,7 @@ use crate::reject::Reject;
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::credentials::{CredentialError, CredentialFields};
-use crate::store::sqlite::Op;
+use crate::store::op::Op;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
@@ -131,6 +131,7 @@ pub async fn create(
     match shared.credentials.create(space, fields) {
         Ok(c) => {
             shared
+                .store
                 .commit(vec![Op::Cred(shared.credentials.row(&c))])
                 .await?;
             tracing::info!(space, credential = c.id, app = %app.id, "credential created");

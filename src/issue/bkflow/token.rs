@@ -10,7 +10,7 @@ use crate::reject::Reject;
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::bkflow::{Owner, RevokeFilter};
-use crate::store::sqlite::Op;
+use crate::store::op::Op;
 use crate::token::{now_millis, opaque};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
@@ -172,14 +172,14 @@ pub async fn apply(
     // A token returned again without renewal changed nothing.
     let op = match (applied.reused, cfg.auto_renew) {
         (false, _) => Some(Op::Bk(shared.bkflow.row(&applied.record))),
-        (true, true) => Some(Op::BkExpiry(
-            vec![applied.record.id],
-            applied.record.expires_ms,
-        )),
+        (true, true) => Some(Op::BkExpiry {
+            ids: vec![applied.record.id],
+            expires_ms: applied.record.expires_ms,
+        }),
         (true, false) => None,
     };
     if let Some(op) = op {
-        shared.commit(vec![op]).await?;
+        shared.store.commit(vec![op]).await?;
     }
     if applied.reused {
         // The hot copy carries the old expiry; the next use reads the renewed record.
@@ -275,7 +275,11 @@ pub async fn revoke(
     let revoked = shared.bkflow.revoke(space, &filter, now);
     let ids = revoked.iter().map(|(id, _)| *id).collect();
     shared
-        .commit(vec![Op::BkExpiry(ids, now.saturating_sub(1))])
+        .store
+        .commit(vec![Op::BkExpiry {
+            ids,
+            expires_ms: now.saturating_sub(1),
+        }])
         .await?;
     for (_, hash) in &revoked {
         if let Some(p) = shared.hot.get(hash) {

@@ -1,0 +1,142 @@
+//! The write log: every change that must survive a restart (or reach other replicas) is an
+//! `Op`, committed by the store before the request that made it is answered. Rows have named
+//! fields; on the wire (the Redis stream) ops keep the form `wire.rs` describes, so streams
+//! written by earlier versions still replay.
+
+use super::refresh::RefreshRecord;
+use super::wire::WireOp;
+
+/// A bkflow token row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BkRow {
+    /// Record id.
+    pub id: u128,
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Space.
+    pub space: u64,
+    /// App.
+    pub app: String,
+    /// User.
+    pub user: String,
+    /// `TASK` / `TEMPLATE` / `SCOPE`.
+    pub resource: String,
+    /// Resource id.
+    pub resource_id: String,
+    /// Permission.
+    pub perm: String,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A feishu token row (the token is re-derived from `id` and `prefix`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FsRow {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Record id.
+    pub id: u128,
+    /// App.
+    pub app: String,
+    /// Kind (`app`, `internal_tenant`, ...).
+    pub kind: String,
+    /// `a-` / `t-`.
+    pub prefix: String,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A feishu ticket row (sealed, so the admin API can show it after a restart).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TicketRow {
+    /// App.
+    pub app: String,
+    /// SHA-256 of the ticket.
+    pub ticket_hash: [u8; 32],
+    /// The ticket sealed under the master key.
+    pub sealed: Vec<u8>,
+    /// Expiry, ms.
+    pub expires_ms: u64,
+}
+
+/// A credential row (secret sealed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CredRow {
+    /// Id.
+    pub id: u64,
+    /// Space.
+    pub space: u64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub desc: Option<String>,
+    /// `BK_APP`.
+    pub kind: String,
+    /// App code.
+    pub app_code: String,
+    /// Sealed secret.
+    pub sealed: Vec<u8>,
+}
+
+/// One write.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "WireOp", into = "WireOp")]
+pub enum Op {
+    /// Insert or replace a meta value (server keys, sealed).
+    Meta {
+        /// Name.
+        key: String,
+        /// Value (sealed under the master key).
+        value: Vec<u8>,
+    },
+    /// Insert or replace a bkflow token.
+    Bk(BkRow),
+    /// Set the expiry of bkflow tokens (renewal, revocation).
+    BkExpiry {
+        /// Record ids.
+        ids: Vec<u128>,
+        /// New expiry, ms since the epoch.
+        expires_ms: u64,
+    },
+    /// Insert a feishu token.
+    Fs(FsRow),
+    /// Insert a feishu ticket.
+    Ticket(TicketRow),
+    /// Insert a refresh token.
+    Refresh {
+        /// SHA-256 of the token.
+        hash: [u8; 32],
+        /// What it stands for.
+        record: RefreshRecord,
+    },
+    /// Delete a refresh token (used).
+    RefreshUsed {
+        /// SHA-256 of the token.
+        hash: [u8; 32],
+    },
+    /// A revoked JWT id, remembered until `until` (s).
+    Revoked {
+        /// The token id.
+        jti: String,
+        /// When the token expires anyway.
+        until: u64,
+    },
+    /// Insert or replace a credential.
+    Cred(CredRow),
+    /// Delete a credential.
+    CredDeleted {
+        /// Its id.
+        id: u64,
+    },
+    /// Delete rows expired before `now_ms` (bkflow keeps a retention).
+    Sweep {
+        /// Now, ms.
+        now_ms: u64,
+        /// Expired bkflow tokens are kept this long for revoke and renewal.
+        bk_retention_ms: u64,
+    },
+}
+
+/// How long expired bkflow tokens stay visible to revoke and renewal, as the original keeps
+/// them (12 h).
+pub const BK_RETENTION_MS: u64 = 12 * 3600 * 1000;
