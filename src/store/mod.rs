@@ -12,7 +12,7 @@ pub mod redis;
 pub mod refresh;
 pub mod revoked;
 pub mod sqlite;
-pub mod wire;
+pub mod sqlite_schema;
 
 use op::Op;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,8 +3,10 @@
 //! fields; on the wire (the Redis stream) ops keep the form `wire.rs` describes, so streams
 //! written by earlier versions still replay.
 
+pub mod wire;
+
 use super::refresh::RefreshRecord;
-use super::wire::WireOp;
+use wire::WireOp;
 
 /// A bkflow token row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -7,40 +7,12 @@
 
 use super::op::{BkRow, CredRow, FsRow, Op, TicketRow};
 use super::refresh::RefreshRecord;
+use super::sqlite_schema::migrate;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
-
-/// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS bk_tokens (
-    id BLOB PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, space INTEGER NOT NULL, app TEXT NOT NULL,
-    user TEXT NOT NULL, resource TEXT NOT NULL, resource_id TEXT NOT NULL, perm TEXT NOT NULL,
-    expires_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS fs_tokens (
-    token_hash BLOB PRIMARY KEY, id BLOB NOT NULL, app TEXT NOT NULL, kind TEXT NOT NULL,
-    prefix TEXT NOT NULL, expires_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS fs_tickets (
-    app TEXT NOT NULL, ticket_hash BLOB NOT NULL, sealed BLOB NOT NULL, expires_ms INTEGER NOT NULL,
-    PRIMARY KEY (app, ticket_hash));
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    token_hash BLOB PRIMARY KEY, app TEXT NOT NULL, access_jti TEXT NOT NULL, expires INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS revoked_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS credentials (
-    id INTEGER PRIMARY KEY, space INTEGER NOT NULL, name TEXT NOT NULL, desc TEXT, kind TEXT NOT NULL,
-    app_code TEXT NOT NULL, sealed BLOB NOT NULL, UNIQUE (space, name));
-";
-
-/// v2: refresh tokens remember the app secret they were issued under and when their chain began.
-const SCHEMA_V2: &str = "
-ALTER TABLE refresh_tokens ADD COLUMN secret_gen TEXT NOT NULL DEFAULT '';
-ALTER TABLE refresh_tokens ADD COLUMN chain_start INTEGER NOT NULL DEFAULT 0;
-";
 
 /// Everything live in the file, read at start.
 #[derive(Debug, Default)]
@@ -294,20 +266,6 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        conn.execute_batch(SCHEMA_V1)?;
-    }
-    if version < 2 {
-        conn.execute_batch(SCHEMA_V2)?;
-    }
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
-    }
-    Ok(())
-}
-
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         // Take whatever else is queued: one transaction, one fsync for the whole batch.
@@ -403,81 +361,5 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refresh(hash: [u8; 32], jti: &str, expires: u64) -> Op {
-        Op::Refresh {
-            hash,
-            record: RefreshRecord {
-                app: "app".into(),
-                access_jti: jti.into(),
-                expires,
-                secret_gen: String::new(),
-                chain_start: 0,
-            },
-        }
-    }
-
-    #[tokio::test]
-    async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let (db, snap) = Db::open(&path, 0, |_| Vec::new()).unwrap();
-        assert!(snap.bk.is_empty());
-        db.commit(vec![
-            Op::Meta {
-                key: "k".into(),
-                value: vec![1, 2],
-            },
-            refresh([1; 32], "J", 100),
-            refresh([2; 32], "K", 5),
-            Op::Revoked {
-                jti: "J0".into(),
-                until: 100,
-            },
-            Op::Cred(CredRow {
-                id: 1,
-                space: 3,
-                name: "n".into(),
-                desc: None,
-                kind: "BK_APP".into(),
-                app_code: "a".into(),
-                sealed: vec![9],
-            }),
-        ])
-        .await
-        .unwrap();
-        drop(db);
-        let (_db, snap) = Db::open(&path, 10_000, |_| Vec::new()).unwrap();
-        assert_eq!(snap.meta["k"], vec![1, 2]);
-        assert_eq!(
-            snap.refresh.len(),
-            1,
-            "the refresh token expired at 5 s is not loaded"
-        );
-        assert_eq!(snap.revoked, vec![("J0".to_owned(), 100)]);
-        assert_eq!(snap.credentials.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_failing_batch_reports_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, _) = Db::open(&dir.path().join("t.db"), 0, |_| Vec::new()).unwrap();
-        let row = CredRow {
-            id: 1,
-            space: 3,
-            name: "n".into(),
-            desc: None,
-            kind: "BK_APP".into(),
-            app_code: "a".into(),
-            sealed: vec![],
-        };
-        db.commit(vec![Op::Cred(row.clone())]).await.unwrap();
-        let clash = CredRow { id: 2, ..row };
-        assert!(
-            db.commit(vec![Op::Cred(clash)]).await.is_err(),
-            "UNIQUE(space, name)"
-        );
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -195,6 +195,9 @@ fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Bo
     })
 }
 
+mod credentials;
+mod tokens;
+
 const FORM: &str = "application/x-www-form-urlencoded";
 
 fn authorized<B>(req: &Request<B>, gw: &Gateway) -> bool {
@@ -240,7 +243,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            let revoked = match revoke_any(gw, token).await {
+            let revoked = match tokens::revoke_any(gw, token).await {
                 Ok(r) => r,
                 Err(r) => return refused(r),
             };
@@ -270,175 +273,10 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 }
             }
         }
-        AdminRoute::Credentials(rest) => credentials_api(gw, &parts.method, rest, &bytes).await,
-        AdminRoute::AppTicket(app) => app_ticket(gw, app).await,
+        AdminRoute::Credentials(rest) => credentials::serve(gw, &parts.method, rest, &bytes).await,
+        AdminRoute::AppTicket(app) => tokens::app_ticket(gw, app).await,
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
-}
-
-/// `GET /admin/apps/{app_id}/app_ticket`: the app's current feishu ticket (one is issued when none is live).
-async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
-    let rt = gw.runtime();
-    let (Some(cfg), true) = (&rt.config.dialects.feishu, rt.apps.contains_key(app)) else {
-        return body::json(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": "no such app, or feishu is not enabled" }),
-        );
-    };
-    let now = crate::token::now_millis();
-    let current = match gw.shared.feishu.current_ticket(app, now) {
-        Some(t) => t,
-        None => match crate::issue::feishu::new_ticket(&gw.shared, app, cfg.ticket_ttl).await {
-            Ok(t) => t,
-            Err(r) => return body::json(r.status(), &json!({ "error": r.message() })),
-        },
-    };
-    let (ticket, expires) = current;
-    body::json(
-        StatusCode::OK,
-        &json!({ "app_ticket": ticket, "expire": expires.saturating_sub(now) / 1000 }),
-    )
-}
-
-/// `/admin/spaces/{space_id}/credentials[/{id}]` (`path` is what follows `/admin/spaces/`):
-/// list, get, update (PUT with the create fields), delete.
-async fn credentials_api(gw: &Gateway, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
-    use crate::store::op::Op;
-    let not_found = || {
-        body::json(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": "no such credential" }),
-        )
-    };
-    let segs: Vec<&str> = path.split('/').collect();
-    let (space, id) = match segs.as_slice() {
-        [space, "credentials"] => (space.parse::<u64>().ok(), None),
-        [space, "credentials", id] => (
-            space.parse::<u64>().ok(),
-            id.parse::<u64>().ok().map(Some).unwrap_or(Some(0)),
-        ),
-        _ => return not_found(),
-    };
-    let Some(space) = space else {
-        return not_found();
-    };
-    let store = &gw.shared.credentials;
-    match (method, id) {
-        (&Method::GET, None) => {
-            let list: Vec<Value> = store.list(space).iter().map(|c| c.display()).collect();
-            body::json(StatusCode::OK, &json!({ "credentials": list }))
-        }
-        (&Method::GET, Some(id)) => store
-            .get(space, id)
-            .map_or_else(not_found, |c| body::json(StatusCode::OK, &c.display())),
-        (&Method::PUT, Some(id)) => {
-            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
-                return body::json(
-                    StatusCode::BAD_REQUEST,
-                    &json!({ "error": "body must be a JSON object" }),
-                );
-            };
-            let fields = match crate::issue::bkflow::credential::parse_fields(&m) {
-                Ok(f) => f,
-                Err((_, msg)) => {
-                    return body::json(StatusCode::BAD_REQUEST, &json!({ "error": msg }))
-                }
-            };
-            let name = fields.name.clone();
-            match store.update(space, id, fields) {
-                Ok(c) => match gw.shared.store.commit(vec![Op::Cred(store.row(&c))]).await {
-                    Ok(()) => body::json(StatusCode::OK, &c.display()),
-                    Err(e) => refused(Reject::from(e)),
-                },
-                Err(crate::store::credentials::CredentialError::NotFound) => not_found(),
-                Err(e) => {
-                    let (_, msg) = crate::issue::bkflow::credential::write_error(&e, &name);
-                    body::json(StatusCode::CONFLICT, &json!({ "error": msg }))
-                }
-            }
-        }
-        (&Method::DELETE, Some(id)) => match store.delete(space, id) {
-            true => match gw.shared.store.commit(vec![Op::CredDeleted { id }]).await {
-                Ok(()) => {
-                    let mut res = body::text(StatusCode::NO_CONTENT, "");
-                    res.headers_mut().remove(header::CONTENT_TYPE);
-                    res
-                }
-                Err(e) => refused(Reject::from(e)),
-            },
-            false => not_found(),
-        },
-        _ => body::json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({ "error": "method not allowed" }),
-        ),
-    }
-}
-
-/// Revokes a token of any dialect, committed before answering; false when it was not live.
-async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Reject> {
-    use crate::store::op::Op;
-    let shared = &gw.shared;
-    let rt = gw.runtime();
-    shared.catch_up().await?;
-    let hash = crate::token::opaque::hash(token);
-    let now = crate::token::now_millis();
-    let live = if crate::token::is_jwt(token) {
-        match rt.keys.verify(token) {
-            Ok(claims) if !shared.revoked.contains(&claims.jti) => {
-                let until = claims.exp + rt.keys.leeway();
-                shared
-                    .store
-                    .commit(vec![Op::Revoked {
-                        jti: claims.jti.clone(),
-                        until,
-                    }])
-                    .await?;
-                shared.revoked.add(&claims.jti, until);
-                shared.hot.revoke_jti(&claims.jti);
-                true
-            }
-            _ => false,
-        }
-    } else if let Some(rec) = shared.bkflow.lookup(&hash, now) {
-        let filter = crate::store::bkflow::RevokeFilter {
-            token: Some(hash),
-            ..Default::default()
-        };
-        let gone = shared.bkflow.revoke(rec.space, &filter, now);
-        let ids = gone.iter().map(|(id, _)| *id).collect();
-        shared
-            .store
-            .commit(vec![Op::BkExpiry {
-                ids,
-                expires_ms: now.saturating_sub(1),
-            }])
-            .await?;
-        !gone.is_empty()
-    } else if let Some(rec) = shared.feishu.lookup(&hash, now) {
-        shared.feishu.revoke(&hash, now);
-        let (id, prefix) = (rec.id, rec.prefix);
-        let row = crate::store::op::FsRow {
-            token_hash: hash,
-            id,
-            app: rec.app,
-            kind: rec.kind,
-            prefix,
-            expires_ms: now,
-        };
-        shared.store.commit(vec![Op::Fs(row)]).await?;
-        true
-    } else {
-        false
-    };
-    if live {
-        if let Some(p) = shared.hot.get(&hash) {
-            p.mark_revoked();
-        }
-        shared.hot.remove(&hash);
-        tracing::info!(token = %crate::secret::fingerprint(token), "token revoked");
-    }
-    Ok(live)
 }
 
 /// Ready when the config is loaded (it is, or nothing would listen) and the store answers.

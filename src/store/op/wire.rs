@@ -1,8 +1,8 @@
 //! The ops as they travel in the Redis stream: JSON of this enum, positional where earlier
 //! versions wrote tuples, so a stream written by any version replays. Only `op.rs` converts.
 
-use super::op::{BkRow, CredRow, FsRow, Op, TicketRow};
-use super::refresh::RefreshRecord;
+use super::{BkRow, CredRow, FsRow, Op, TicketRow};
+use crate::store::refresh::RefreshRecord;
 use serde::{Deserialize, Serialize};
 
 /// The stream form of an `Op` (variant names and shapes are the stream's format: never change

@@ -1,0 +1,199 @@
+//! `upstreams:` and `routes:`: pools, patterns, auth, requirements and lookups.
+
+use super::{Dialect, Level};
+use crate::permission::{Perm, Resource};
+use crate::route::Pattern;
+use http::Method;
+use std::time::Duration;
+
+/// One upstream pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Its name.
+    pub name: String,
+    /// `host:port` of each target (http).
+    pub targets: Vec<http::uri::Authority>,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Time allowed until the response head arrives.
+    pub timeout: Duration,
+    /// Idle connections kept per target.
+    pub max_idle: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+}
+
+/// `auth:` of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No token needed.
+    None,
+    /// A valid bearer token needed.
+    Bearer,
+}
+
+/// Body style of 401/403 answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorStyle {
+    /// `{statusCode, errMsg}`.
+    #[default]
+    Oauth,
+    /// `{code: "401", msg, data: null}`.
+    Hosecloud,
+    /// `{code: 9999166x, msg}`.
+    Feishu,
+    /// `{result: false, code, message, data: null}`.
+    Bkflow,
+}
+
+impl ErrorStyle {
+    /// Parses a YAML name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "oauth" => ErrorStyle::Oauth,
+            "hosecloud" => ErrorStyle::Hosecloud,
+            "feishu" => ErrorStyle::Feishu,
+            "bkflow" => ErrorStyle::Bkflow,
+            _ => return None,
+        })
+    }
+}
+
+/// One proxied route.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Compiled pattern.
+    pub pattern: Pattern,
+    /// Allowed methods; any when `None`.
+    pub methods: Option<Vec<Method>>,
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+    /// Token needed or not.
+    pub auth: AuthMode,
+    /// Error body style.
+    pub errors: ErrorStyle,
+    /// oauth scope the token must hold.
+    pub oauth_scope: Option<String>,
+    /// Hosecloud level the token must hold.
+    pub level: Option<Level>,
+    /// BKFlow resource permission the token must hold.
+    pub resource: Option<ResourceRequirement>,
+    /// Dialects whose tokens are accepted; all when `None`.
+    pub dialects: Option<Vec<Dialect>>,
+    /// Keep the presented credential when forwarding.
+    pub forward_token: bool,
+    /// Stored bkflow credential (space, name) sent upstream as `X-Bkapi-Authorization`.
+    pub upstream_credential: Option<(u64, String)>,
+    /// Where the resource's facts are read (`{lookup:field}` references).
+    pub lookup: Option<LookupConfig>,
+}
+
+/// One piece of a lookup path: text, or a route parameter filled in per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    /// Written as is.
+    Lit(String),
+    /// The value of this route parameter.
+    Param(String),
+}
+
+/// `routes[].lookup: { upstream, path, ttl }`.
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+    /// The path, with the route's parameters to fill in.
+    pub path: Vec<PathPart>,
+    /// How long an answer is reused for the same resolved path.
+    pub ttl: Duration,
+}
+
+impl LookupConfig {
+    /// Parses `/internal/tasks/{task_id}/meta` into its pieces.
+    pub fn parse_path(text: &str) -> Result<Vec<PathPart>, String> {
+        if !text.starts_with('/') || text.contains(['?', '#', ' ', '%', '\\']) {
+            return Err(format!("{text:?} must be a plain absolute path"));
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .map(|c| open + c)
+                .ok_or_else(|| format!("{text:?}: unclosed {{"))?;
+            if open > 0 {
+                parts.push(PathPart::Lit(rest[..open].to_owned()));
+            }
+            parts.push(PathPart::Param(rest[open + 1..close].to_owned()));
+            rest = &rest[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(format!("{text:?}: unmatched }}"));
+        }
+        if !rest.is_empty() {
+            parts.push(PathPart::Lit(rest.to_owned()));
+        }
+        Ok(parts)
+    }
+}
+
+/// Where a requirement's value comes from in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueRef {
+    /// Written in the config.
+    Literal(String),
+    /// `{name}`: a parameter of the route pattern.
+    Path(String),
+    /// `{query:name}`.
+    Query(String),
+    /// `{header:Name}`.
+    Header(http::HeaderName),
+    /// `{lookup:field}`: a field of the route's lookup answer.
+    Lookup(String),
+}
+
+impl ValueRef {
+    /// Parses `literal`, `{param}`, `{query:name}`, `{header:Name}` or `{lookup:field}`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let Some(inner) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+            return Ok(ValueRef::Literal(s.to_owned()));
+        };
+        if let Some(f) = inner.strip_prefix("lookup:") {
+            if f.is_empty() {
+                return Err("{lookup:} needs a field name".into());
+            }
+            return Ok(ValueRef::Lookup(f.to_owned()));
+        }
+        if let Some(q) = inner.strip_prefix("query:") {
+            return Ok(ValueRef::Query(q.to_owned()));
+        }
+        if let Some(h) = inner.strip_prefix("header:") {
+            return http::HeaderName::from_bytes(h.as_bytes())
+                .map(ValueRef::Header)
+                .map_err(|_| format!("{h:?} is not a header name"));
+        }
+        Ok(ValueRef::Path(inner.to_owned()))
+    }
+
+    /// True when the client states the value (a query parameter or a header).
+    pub fn client_controlled(&self) -> bool {
+        matches!(self, ValueRef::Query(_) | ValueRef::Header(_))
+    }
+}
+
+/// `require: { resource, id, permission, space, scope, template }`.
+#[derive(Debug, Clone)]
+pub struct ResourceRequirement {
+    /// Type.
+    pub resource: Resource,
+    /// The resource's id.
+    pub id: ValueRef,
+    /// Permission.
+    pub perm: Perm,
+    /// The SCOPE id the resource lives in.
+    pub scope: Option<ValueRef>,
+    /// The template a task came from.
+    pub template: Option<ValueRef>,
+    /// The space the resource belongs to; a token of another space never satisfies it.
+    pub space: Option<ValueRef>,
+}

@@ -1,0 +1,101 @@
+//! `limits:`, `paths:` and `headers:`.
+
+use super::Checker;
+use crate::config::raw::RawConfig;
+use crate::config::*;
+use std::time::Duration;
+
+fn check_token_rate(
+    raw: Option<&super::raw::RawTokenRate>,
+    d: TokenRate,
+    c: &mut Checker,
+) -> TokenRate {
+    let Some(r) = raw else { return d };
+    let mut rate = |key: &str, text: Option<&String>, default: Rate| match text {
+        None => default,
+        Some(t) => Rate::parse(t).unwrap_or_else(|| {
+            c.fail(
+                format!("limits.token_rate.{key}"),
+                format!("{t:?} is not a rate such as 20/s or 10/min"),
+            );
+            default
+        }),
+    };
+    let per_ip = rate("per_ip", r.per_ip.as_ref(), d.per_ip);
+    let per_app_failures = rate(
+        "per_app_failures",
+        r.per_app_failures.as_ref(),
+        d.per_app_failures,
+    );
+    let per_ip_burst = r.per_ip_burst.unwrap_or(d.per_ip_burst);
+    if per_ip_burst == 0 {
+        c.fail("limits.token_rate.per_ip_burst", "must be at least 1");
+    }
+    TokenRate {
+        per_ip,
+        per_ip_burst,
+        per_app_failures,
+    }
+}
+
+/// `limits:` with defaults filled in.
+pub(super) fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
+    let d = Limits::default();
+    let l = &raw.limits;
+    let limits = Limits {
+        max_connections: l.max_connections.unwrap_or(d.max_connections),
+        header_read_timeout: l.header_read_timeout.map_or(d.header_read_timeout, |x| x.0),
+        tls_handshake_timeout: l
+            .tls_handshake_timeout
+            .map_or(d.tls_handshake_timeout, |x| x.0),
+        max_headers: l.max_headers.unwrap_or(d.max_headers),
+        max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes),
+        token_body_bytes: l.token_body_bytes.unwrap_or(d.token_body_bytes),
+        h2_max_streams: l.h2_max_streams.unwrap_or(d.h2_max_streams),
+        drain_grace: l.drain_grace.map_or(d.drain_grace, |x| x.0),
+        max_uri_bytes: l.max_uri_bytes.unwrap_or(d.max_uri_bytes),
+        body_read_timeout: l.body_read_timeout.map_or(d.body_read_timeout, |x| x.0),
+        token_body_timeout: l.token_body_timeout.map_or(d.token_body_timeout, |x| x.0),
+        token_rate: check_token_rate(l.token_rate.as_ref(), d.token_rate, c),
+    };
+    if limits.max_uri_bytes < 256 {
+        c.fail("limits.max_uri_bytes", "must be at least 256");
+    }
+    if limits.body_read_timeout.is_zero() || limits.token_body_timeout.is_zero() {
+        c.fail(
+            "limits.body_read_timeout",
+            "body_read_timeout and token_body_timeout must be more than 0",
+        );
+    }
+    if limits.max_connections == 0 {
+        c.fail("limits.max_connections", "must be at least 1");
+    }
+    if limits.header_read_timeout.is_zero() || limits.header_read_timeout > Duration::from_secs(60)
+    {
+        c.fail("limits.header_read_timeout", "must be between 1s and 60s");
+    }
+    if limits.tls_handshake_timeout.is_zero() {
+        c.fail("limits.tls_handshake_timeout", "must be more than 0");
+    }
+    if limits.max_header_bytes < 8192 {
+        c.fail("limits.max_header_bytes", "must be at least 8192");
+    }
+    limits
+}
+
+/// `paths:` and `headers:`: the path rules and whether header names with `_` are kept.
+pub(super) fn check_edge(raw: &RawConfig, c: &mut Checker) -> (crate::route::PathRules, bool) {
+    let matrix_params = c.choice(
+        "paths.matrix_params",
+        raw.paths.matrix_params.as_deref(),
+        false,
+        &[("refuse", false), ("allow", true)],
+    );
+    let underscores = c.choice(
+        "headers.underscores_in_headers",
+        raw.headers.underscores_in_headers.as_deref(),
+        false,
+        &[("drop", false), ("allow", true)],
+    );
+    (crate::route::PathRules { matrix_params }, underscores)
+}

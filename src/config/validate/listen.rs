@@ -1,0 +1,78 @@
+//! `listen:` and `admin:`.
+
+use super::Checker;
+use crate::config::raw::RawConfig;
+use crate::config::*;
+use crate::secret::Secret;
+
+/// `listen:`; `None` when its address is bad (a problem is recorded).
+pub(super) fn check_listen(raw: &RawConfig, c: &mut Checker) -> Option<Listen> {
+    let listen_addr = c.addr("listen.address", &raw.listen.address);
+    let tls = raw.listen.tls.as_ref().map(|t| {
+        let files = TlsFiles {
+            cert: c.path(&t.cert),
+            key: c.path(&t.key),
+        };
+        c.readable("listen.tls.cert", &files.cert);
+        c.readable("listen.tls.key", &files.key);
+        files
+    });
+
+    Some(Listen {
+        address: listen_addr?,
+        tls,
+    })
+}
+
+/// `admin:`.
+pub(super) fn check_admin(raw: &RawConfig, c: &mut Checker) -> Option<Admin> {
+    raw.admin.as_ref().and_then(|a| {
+        let address = c.addr("admin.address", &a.address)?;
+        let token = match &a.token_file {
+            None => None,
+            Some(p) => match std::fs::read_to_string(c.path(p)) {
+                Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
+                Ok(_) => {
+                    c.fail("admin.token_file", "token file is empty");
+                    None
+                }
+                Err(e) => {
+                    c.fail(
+                        "admin.token_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    );
+                    None
+                }
+            },
+        };
+        if token.is_none() && !address.ip().is_loopback() {
+            c.fail(
+                "admin.address",
+                "the admin API is open to the network: bind it to loopback or set admin.token_file",
+            );
+        }
+        let hosts = a
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let ok = !h.is_empty()
+                    && h.len() <= 255
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+                if !ok {
+                    c.fail(
+                        format!("admin.hosts[{i}]"),
+                        format!("{h:?} is not a host or host:port"),
+                    );
+                }
+                ok.then(|| h.to_ascii_lowercase())
+            })
+            .collect();
+        Some(Admin {
+            address,
+            token,
+            hosts,
+        })
+    })
+}

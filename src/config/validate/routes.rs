@@ -1,0 +1,288 @@
+//! `routes:`: patterns, methods, auth, requirements and lookups.
+
+use super::Checker;
+use crate::config::raw::{RawRequire, RawRoute};
+use crate::config::*;
+use crate::permission::{Perm, Resource};
+use crate::route::Pattern;
+use http::Method;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// One entry of `routes:`; `None` when it cannot be compiled (problems are recorded).
+pub(super) fn check_route(
+    i: usize,
+    r: &RawRoute,
+    by_name: &HashMap<String, usize>,
+    c: &mut Checker,
+) -> Option<RouteConfig> {
+    let key = format!("routes[{i}]");
+    let pattern = Pattern::parse(&r.path)
+        .map_err(|e| c.fail(format!("{key}.path"), e))
+        .ok();
+    let upstream = by_name.get(&r.upstream).copied();
+    if upstream.is_none() {
+        c.fail(
+            format!("{key}.upstream"),
+            format!("no upstream named {:?}", r.upstream),
+        );
+    }
+    let methods = r.methods.as_ref().map(|ms| {
+        ms.iter()
+            .enumerate()
+            .filter_map(|(m, name)| match Method::from_bytes(name.as_bytes()) {
+                Ok(method) if name.chars().all(|ch| ch.is_ascii_uppercase()) => Some(method),
+                _ => {
+                    c.fail(
+                        format!("{key}.methods[{m}]"),
+                        format!("{name:?} is not an HTTP method"),
+                    );
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let auth = match r.auth.as_deref().unwrap_or("bearer") {
+        "none" => AuthMode::None,
+        "bearer" => AuthMode::Bearer,
+        other => {
+            c.fail(
+                format!("{key}.auth"),
+                format!("{other:?} is not none or bearer"),
+            );
+            AuthMode::Bearer
+        }
+    };
+    let errors = match r.errors.as_deref() {
+        None => ErrorStyle::Oauth,
+        Some(s) => ErrorStyle::parse(s).unwrap_or_else(|| {
+            c.fail(
+                format!("{key}.errors"),
+                format!("{s:?} is not oauth, hosecloud, feishu or bkflow"),
+            );
+            ErrorStyle::Oauth
+        }),
+    };
+    let dialects = r.dialects.as_ref().map(|ds| {
+        ds.iter()
+            .enumerate()
+            .filter_map(|(d, name)| {
+                Dialect::parse(name).or_else(|| {
+                    c.fail(
+                        format!("{key}.dialects[{d}]"),
+                        format!("{name:?} is not a dialect"),
+                    );
+                    None
+                })
+            })
+            .collect()
+    });
+    let mut oauth_scope = None;
+    let mut level = None;
+    let mut resource = None;
+    if let Some(req) = &r.require {
+        let rk = format!("{key}.require");
+        if auth == AuthMode::None {
+            c.fail(rk.clone(), "a requirement needs auth: bearer");
+        }
+        oauth_scope = req.oauth_scope.clone();
+        level = req.level.as_deref().and_then(|l| {
+            Level::parse(l).or_else(|| {
+                c.fail(
+                    format!("{rk}.level"),
+                    format!("{l:?} is not tenant or platform"),
+                );
+                None
+            })
+        });
+        resource = check_requirement(&rk, req, pattern.as_ref(), c);
+    }
+    let lookup = r.lookup.as_ref().and_then(|l| {
+        let lk = format!("{key}.lookup");
+        let upstream = by_name.get(&l.upstream).copied();
+        if upstream.is_none() {
+            c.fail(
+                format!("{lk}.upstream"),
+                format!("no upstream named {:?}", l.upstream),
+            );
+        }
+        let path = match LookupConfig::parse_path(&l.path) {
+            Ok(parts) => {
+                for part in &parts {
+                    if let PathPart::Param(name) = part {
+                        if pattern.as_ref().is_some_and(|p| !p.has_param(name)) {
+                            c.fail(
+                                format!("{lk}.path"),
+                                format!("the route path has no parameter {{{name}}}"),
+                            );
+                        }
+                    }
+                }
+                Some(parts)
+            }
+            Err(e) => {
+                c.fail(format!("{lk}.path"), e);
+                None
+            }
+        };
+        let ttl = l.ttl.map_or(Duration::from_secs(30), |d| d.0);
+        if ttl > Duration::from_secs(3600) {
+            c.fail(
+                format!("{lk}.ttl"),
+                "at most 1h: a resource that moves must not keep its old facts for long",
+            );
+        }
+        Some(LookupConfig {
+            upstream: upstream?,
+            path: path?,
+            ttl,
+        })
+    });
+    if let Some(req) = &resource {
+        let uses_lookup = [&req.space, &req.scope, &req.template]
+            .into_iter()
+            .flatten()
+            .any(|v| matches!(v, ValueRef::Lookup(_)));
+        if uses_lookup && r.lookup.is_none() {
+            c.fail(
+                format!("{key}.require"),
+                "a {lookup:field} reference needs the route's lookup: { upstream, path, ttl }",
+            );
+        }
+    }
+    let upstream_credential = r.upstream_credential.as_ref().map(|u| {
+        if u.name.is_empty() || u.name.chars().count() > 32 {
+            c.fail(
+                format!("{key}.upstream_credential.name"),
+                "must be 1 to 32 characters",
+            );
+        }
+        (u.space, u.name.clone())
+    });
+    Some(RouteConfig {
+        pattern: pattern?,
+        methods,
+        upstream: upstream?,
+        auth,
+        errors,
+        oauth_scope,
+        level,
+        resource,
+        dialects,
+        forward_token: r.forward_token,
+        upstream_credential,
+        lookup,
+    })
+}
+
+fn check_ref(
+    key: &str,
+    text: &str,
+    pattern: Option<&Pattern>,
+    c: &mut Checker,
+) -> Option<ValueRef> {
+    match ValueRef::parse(text) {
+        Err(e) => {
+            c.fail(key, e);
+            None
+        }
+        Ok(ValueRef::Path(name)) if pattern.is_some_and(|p| !p.has_param(&name)) => {
+            c.fail(key, format!("the route path has no parameter {{{name}}}"));
+            None
+        }
+        Ok(v) => Some(v),
+    }
+}
+
+fn check_requirement(
+    rk: &str,
+    req: &RawRequire,
+    pattern: Option<&Pattern>,
+    c: &mut Checker,
+) -> Option<ResourceRequirement> {
+    let any = req.resource.is_some()
+        || req.id.is_some()
+        || req.permission.is_some()
+        || req.scope.is_some()
+        || req.template.is_some()
+        || req.space.is_some();
+    if !any {
+        return None;
+    }
+    let resource = match req.resource.as_deref().map(|r| (r, Resource::parse(r))) {
+        Some((_, Some(r))) => Some(r),
+        Some((r, None)) => {
+            c.fail(
+                format!("{rk}.resource"),
+                format!("{r:?} is not TASK, TEMPLATE or SCOPE"),
+            );
+            None
+        }
+        None => {
+            c.fail(
+                format!("{rk}.resource"),
+                "resource is required with id and permission",
+            );
+            None
+        }
+    };
+    let perm = match req.permission.as_deref() {
+        None => {
+            c.fail(
+                format!("{rk}.permission"),
+                "permission is required with resource",
+            );
+            None
+        }
+        Some(p) => match (Perm::parse(p), resource) {
+            (Some(perm), Some(r)) if r.perms().contains(&perm) => Some(perm),
+            _ => {
+                c.fail(
+                    format!("{rk}.permission"),
+                    format!(
+                        "{p:?} is not a permission of {}",
+                        req.resource.as_deref().unwrap_or("?")
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let id = match req.id.as_deref() {
+        Some(t) => check_ref(&format!("{rk}.id"), t, pattern, c),
+        None => {
+            c.fail(format!("{rk}.id"), "id is required with resource");
+            None
+        }
+    };
+    if matches!(id, Some(ValueRef::Lookup(_))) {
+        c.fail(
+            format!("{rk}.id"),
+            "id names the resource asked for: a literal, {param}, {query:name} or {header:Name}",
+        );
+    }
+    // Facts about the resource are never the client's to state (SPEC §4).
+    let mut fact = |name: &str, text: Option<&String>| {
+        let key = format!("{rk}.{name}");
+        let v = check_ref(&key, text?, pattern, c)?;
+        if v.client_controlled() {
+            c.fail(
+                key,
+                format!("{name} is a fact about the resource, not the client's to state: use a literal, a {{path_param}} or {{lookup:field}}, never a header or query reference"),
+            );
+            return None;
+        }
+        Some(v)
+    };
+    let space = fact("space", req.space.as_ref());
+    let scope = fact("scope", req.scope.as_ref());
+    let template = fact("template", req.template.as_ref());
+    Some(ResourceRequirement {
+        resource: resource?,
+        id: id?,
+        perm: perm?,
+        scope,
+        template,
+        space,
+    })
+}

@@ -1,0 +1,121 @@
+//! Tests of `bkflow`.
+
+use super::*;
+
+fn grant(id: &str, perm: Perm) -> Grant {
+    Grant {
+        resource: Resource::Template,
+        id: id.into(),
+        perm,
+    }
+}
+
+#[test]
+fn a_repeated_apply_returns_the_same_token_renewed() {
+    let t = BkflowTokens::default();
+    let a = t.apply(
+        Owner {
+            space: 3,
+            app: "app",
+            user: "admin",
+        },
+        grant("1", Perm::View),
+        1000,
+        true,
+        10_000,
+    );
+    assert_eq!(a.token.len(), 32);
+    let b = t.apply(
+        Owner {
+            space: 3,
+            app: "app",
+            user: "admin",
+        },
+        grant("1", Perm::View),
+        1000,
+        true,
+        10_500,
+    );
+    assert_eq!(a.token, b.token);
+    assert!(b.reused);
+    assert_eq!(b.record.expires_ms, 11_500);
+    assert_ne!(
+        t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "bob"
+            },
+            grant("1", Perm::View),
+            1000,
+            true,
+            10_500
+        )
+        .token,
+        a.token
+    );
+    assert_ne!(
+        t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "admin"
+            },
+            grant("1", Perm::Edit),
+            1000,
+            true,
+            10_500
+        )
+        .token,
+        a.token
+    );
+    assert_ne!(
+        t.apply(
+            Owner {
+                space: 3,
+                app: "app",
+                user: "admin"
+            },
+            grant("2", Perm::View),
+            1000,
+            true,
+            10_500
+        )
+        .token,
+        a.token
+    );
+}
+
+#[test]
+fn an_expired_token_is_replaced_and_a_revoked_one_fails_at_once() {
+    let t = BkflowTokens::default();
+    let a = t.apply(
+        Owner {
+            space: 3,
+            app: "app",
+            user: "u",
+        },
+        grant("1", Perm::View),
+        1000,
+        false,
+        0,
+    );
+    let h = opaque::hash(&a.token);
+    assert!(t.lookup(&h, 500).is_some());
+    let b = t.apply(
+        Owner {
+            space: 3,
+            app: "app",
+            user: "u",
+        },
+        grant("1", Perm::View),
+        1000,
+        false,
+        2000,
+    );
+    assert_ne!(a.token, b.token, "past its expiry a new token is made");
+    let revoked = t.revoke(3, &RevokeFilter::default(), 2100);
+    assert_eq!(revoked.len(), 1, "only still-valid tokens count");
+    assert!(t.lookup(&opaque::hash(&b.token), 2100).is_none());
+    assert!(t.revoke(4, &RevokeFilter::default(), 2100).is_empty());
+}

@@ -1,0 +1,78 @@
+//! Tests of `sqlite`.
+
+use super::*;
+
+fn refresh(hash: [u8; 32], jti: &str, expires: u64) -> Op {
+    Op::Refresh {
+        hash,
+        record: RefreshRecord {
+            app: "app".into(),
+            access_jti: jti.into(),
+            expires,
+            secret_gen: String::new(),
+            chain_start: 0,
+        },
+    }
+}
+
+#[tokio::test]
+async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (db, snap) = Db::open(&path, 0, |_| Vec::new()).unwrap();
+    assert!(snap.bk.is_empty());
+    db.commit(vec![
+        Op::Meta {
+            key: "k".into(),
+            value: vec![1, 2],
+        },
+        refresh([1; 32], "J", 100),
+        refresh([2; 32], "K", 5),
+        Op::Revoked {
+            jti: "J0".into(),
+            until: 100,
+        },
+        Op::Cred(CredRow {
+            id: 1,
+            space: 3,
+            name: "n".into(),
+            desc: None,
+            kind: "BK_APP".into(),
+            app_code: "a".into(),
+            sealed: vec![9],
+        }),
+    ])
+    .await
+    .unwrap();
+    drop(db);
+    let (_db, snap) = Db::open(&path, 10_000, |_| Vec::new()).unwrap();
+    assert_eq!(snap.meta["k"], vec![1, 2]);
+    assert_eq!(
+        snap.refresh.len(),
+        1,
+        "the refresh token expired at 5 s is not loaded"
+    );
+    assert_eq!(snap.revoked, vec![("J0".to_owned(), 100)]);
+    assert_eq!(snap.credentials.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_batch_reports_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(&dir.path().join("t.db"), 0, |_| Vec::new()).unwrap();
+    let row = CredRow {
+        id: 1,
+        space: 3,
+        name: "n".into(),
+        desc: None,
+        kind: "BK_APP".into(),
+        app_code: "a".into(),
+        sealed: vec![],
+    };
+    db.commit(vec![Op::Cred(row.clone())]).await.unwrap();
+    let clash = CredRow { id: 2, ..row };
+    assert!(
+        db.commit(vec![Op::Cred(clash)]).await.is_err(),
+        "UNIQUE(space, name)"
+    );
+}
