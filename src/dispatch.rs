@@ -13,7 +13,7 @@ use crate::config::{Dialect, ErrorStyle};
 use crate::guard::{self, principal::Principal};
 use crate::metrics::RouteMetrics;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
-use crate::reject::Reject;
+use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
 use crate::shared::Shared;
 use crate::state::{Gateway, Handler, Runtime, Target};
@@ -220,6 +220,8 @@ async fn serve<'rt>(
     let route = match handler.target {
         Target::Proxy(i) => &rt.routes[i],
         Target::Issue(ep) => {
+            // Refusals of an issuing endpoint are decisions about its dialect's credentials.
+            ctx.dialect = Some(ep.dialect());
             // Per client IP, before any body is read or any argon2 runs.
             let rate = rt.config.limits.token_rate;
             shared
@@ -246,7 +248,7 @@ async fn serve<'rt>(
     let (parts, body) = req.into_parts();
     let permit = guard::check(&parts, &path, route, rt, shared, &mut ctx.dialect).await?;
     if permit.principal().is_some() {
-        handler.metrics.decision(0, ctx.dialect);
+        handler.metrics.decision(Decision::Allowed, ctx.dialect);
         ctx.principal = permit.principal_arc();
     }
     let mut parts = parts;

@@ -4,22 +4,13 @@
 //! decision enum: never from tokens, app ids or raw paths.
 
 use crate::config::Dialect;
+use crate::reject::Decision;
 use http::Method;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
 use std::sync::OnceLock;
-
-/// Auth decisions, in the order of `RouteMetrics::decisions`.
-pub const DECISIONS: [&str; 6] = [
-    "allowed",
-    "missing",
-    "invalid",
-    "expired",
-    "revoked",
-    "forbidden",
-];
 
 /// `dialect` label values: `none`, then [`Dialect`] in declaration order.
 const DIALECT_LABELS: [&str; 5] = ["none", "oauth", "hosecloud", "feishu", "bkflow"];
@@ -190,7 +181,7 @@ impl Metrics {
         RouteMetrics {
             label: route.into(),
             duration: self.http_duration.with_label_values(&[route]),
-            decisions: (0..DECISIONS.len() * DIALECT_LABELS.len())
+            decisions: (0..Decision::ALL.len() * DIALECT_LABELS.len())
                 .map(|_| OnceLock::new())
                 .collect(),
             decisions_vec: self.auth_decisions.clone(),
@@ -286,15 +277,15 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one guard decision (an index into [`DECISIONS`]) for a token of `dialect`
+    /// Counts one decision for a token (or an issuing request) of `dialect`
     /// (`none` when no token was verified).
-    pub fn decision(&self, index: usize, dialect: Option<Dialect>) {
+    pub fn decision(&self, decision: Decision, dialect: Option<Dialect>) {
         let d = dialect.map_or(0, |d| 1 + d as usize);
-        self.decisions[index * DIALECT_LABELS.len() + d]
+        self.decisions[decision as usize * DIALECT_LABELS.len() + d]
             .get_or_init(|| {
                 self.decisions_vec.with_label_values(&[
                     &*self.label,
-                    DECISIONS[index],
+                    decision.as_str(),
                     DIALECT_LABELS[d],
                 ])
             })

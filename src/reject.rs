@@ -9,6 +9,72 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::json;
 use std::borrow::Cow;
 
+/// The outcome of an authorization: the `decision` label of `tollgate_auth_decisions_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Let through.
+    Allowed,
+    /// No token.
+    Missing,
+    /// A token (or app credentials) not accepted.
+    Invalid,
+    /// A token past its expiry.
+    Expired,
+    /// A revoked token.
+    Revoked,
+    /// Valid, but not allowed this.
+    Forbidden,
+}
+
+impl Decision {
+    /// Every decision, in label order.
+    pub const ALL: [Decision; 6] = [
+        Decision::Allowed,
+        Decision::Missing,
+        Decision::Invalid,
+        Decision::Expired,
+        Decision::Revoked,
+        Decision::Forbidden,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Missing => "missing",
+            Decision::Invalid => "invalid",
+            Decision::Expired => "expired",
+            Decision::Revoked => "revoked",
+            Decision::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// A refusal an issuing endpoint rendered in its own dialect's envelope (often HTTP 200 with an
+/// error code inside), with the reason and decision the access log and metrics record.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Stable reason for logs (`bad_credentials`, `bad_request`, ...).
+    pub reason: &'static str,
+    /// The auth decision, when it is one.
+    pub decision: Option<Decision>,
+    /// The answer, as the dialect writes it.
+    pub response: Response<Body>,
+}
+
+/// A refusal in a dialect's own envelope.
+pub fn refused(
+    reason: &'static str,
+    decision: Option<Decision>,
+    response: Response<Body>,
+) -> Reject {
+    Reject::Refused(Box::new(Refusal {
+        reason,
+        decision,
+        response,
+    }))
+}
+
 /// Why a token was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalid {
@@ -25,7 +91,7 @@ pub enum Invalid {
 }
 
 /// A refusal.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Reject {
     /// The path cannot be normalised safely.
     BadPath(PathError),
@@ -64,6 +130,8 @@ pub enum Reject {
     BodyTimeout,
     /// Too many requests; retry after this many seconds.
     RateLimited(u64),
+    /// An issuing endpoint's refusal, already in its dialect's envelope.
+    Refused(Box<Refusal>),
 }
 
 impl From<crate::store::StoreError> for Reject {
@@ -81,6 +149,7 @@ impl Reject {
             Reject::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reject::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Reject::Refused(r) => r.response.status(),
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -92,30 +161,32 @@ impl Reject {
         }
     }
 
-    /// Index into `metrics::DECISIONS` when this is an auth decision.
-    pub fn decision(&self) -> Option<usize> {
+    /// The auth decision this refusal is, if any.
+    pub fn decision(&self) -> Option<Decision> {
         match self {
-            Reject::MissingToken => Some(1),
-            Reject::InvalidToken(Invalid::Expired) => Some(3),
-            Reject::InvalidToken(Invalid::Revoked) => Some(4),
-            Reject::InvalidToken(_) => Some(2),
-            Reject::Forbidden(_) => Some(5),
+            Reject::MissingToken => Some(Decision::Missing),
+            Reject::InvalidToken(Invalid::Expired) => Some(Decision::Expired),
+            Reject::InvalidToken(Invalid::Revoked) => Some(Decision::Revoked),
+            Reject::InvalidToken(_) => Some(Decision::Invalid),
+            Reject::Forbidden(_) => Some(Decision::Forbidden),
+            Reject::Refused(r) => r.decision,
             _ => None,
         }
     }
 
-    /// Stable short reason for logs.
+    /// Stable short reason for logs (an auth decision's own label where it is one).
     pub fn reason(&self) -> &'static str {
+        if let Reject::Refused(r) = self {
+            return r.reason;
+        }
+        if let Some(d) = self.decision() {
+            return d.as_str();
+        }
         match self {
             Reject::BadPath(_) => "bad_path",
             Reject::BadRequest(_) => "bad_request",
             Reject::NotFound => "no_route",
             Reject::MethodNotAllowed => "method_not_allowed",
-            Reject::MissingToken => "missing",
-            Reject::InvalidToken(Invalid::Expired) => "expired",
-            Reject::InvalidToken(Invalid::Revoked) => "revoked",
-            Reject::InvalidToken(_) => "invalid",
-            Reject::Forbidden(_) => "forbidden",
             Reject::PayloadTooLarge => "payload_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
@@ -127,6 +198,11 @@ impl Reject {
             Reject::BadBody => "bad_body",
             Reject::BodyTimeout => "body_timeout",
             Reject::RateLimited(_) => "rate_limited",
+            // Each has a decision, answered above.
+            Reject::MissingToken
+            | Reject::InvalidToken(_)
+            | Reject::Forbidden(_)
+            | Reject::Refused(_) => "refused",
         }
     }
 
@@ -155,6 +231,7 @@ impl Reject {
             Reject::BadBody => "malformed request body framing".into(),
             Reject::BodyTimeout => "request body not received in time".into(),
             Reject::RateLimited(_) => "too many requests; slow down".into(),
+            Reject::Refused(r) => r.reason.into(),
             Reject::InvalidToken(Invalid::Withdrawn) => {
                 "access token withdrawn: its app is no longer configured for it".into()
             }
@@ -183,6 +260,9 @@ impl Reject {
 
     /// Renders the refusal in the route's error style.
     pub fn into_response(self, style: ErrorStyle) -> Response<Body> {
+        if let Reject::Refused(r) = self {
+            return r.response;
+        }
         let status = self.status();
         let msg = self.message();
         let code = status.as_u16();

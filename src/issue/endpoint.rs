@@ -1,7 +1,7 @@
 //! The closed set of issuing endpoints: where the config puts each, what each is called, and
 //! the envelope its refusals use.
 
-use crate::config::Config;
+use crate::config::{Config, Dialect};
 
 /// An issuing endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,16 @@ impl Endpoint {
             | Endpoint::FeishuTenantToken
             | Endpoint::FeishuTenantTokenInternal
             | Endpoint::FeishuResend => ErrorStyle::Feishu,
+        }
+    }
+
+    /// The dialect it issues.
+    pub fn dialect(self) -> Dialect {
+        match self.error_style() {
+            crate::config::ErrorStyle::Oauth => Dialect::Oauth,
+            crate::config::ErrorStyle::Hosecloud => Dialect::Hosecloud,
+            crate::config::ErrorStyle::Feishu => Dialect::Feishu,
+            crate::config::ErrorStyle::Bkflow => Dialect::Bkflow,
         }
     }
 

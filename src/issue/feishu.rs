@@ -7,7 +7,7 @@ use super::core::{authenticate, AuthError};
 use super::read_body;
 use crate::body::{self, Body};
 use crate::config::App;
-use crate::reject::Reject;
+use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::op::{FsRow, Op, TicketRow};
@@ -24,8 +24,14 @@ fn flat(code: u32, msg: &str) -> Response<Body> {
     body::json(StatusCode::OK, &json!({ "code": code, "msg": msg }))
 }
 
-fn invalid_param() -> Response<Body> {
-    flat(10003, "invalid param")
+/// A refusal in Feishu's flat envelope (HTTP 200 with the error code).
+fn refuse(code: u32, msg: &str, reason: &'static str, decision: Option<Decision>) -> Reject {
+    refused(reason, decision, flat(code, msg))
+}
+
+/// 10003: a missing or malformed field.
+fn invalid_param() -> Reject {
+    refuse(10003, "invalid param", "bad_request", None)
 }
 
 async fn json_body(
@@ -45,22 +51,27 @@ fn field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 }
 
 /// `{app_id, app_secret}` checked: 10003 for a missing field or unknown app, 10014 for a bad secret.
-async fn app_of(
-    m: &Map<String, Value>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Arc<App>, Response<Body>> {
+async fn app_of(m: &Map<String, Value>, rt: &Runtime, shared: &Shared) -> Result<Arc<App>, Reject> {
     let (Some(id), Some(secret)) = (field(m, "app_id"), field(m, "app_secret")) else {
         return Err(invalid_param());
     };
     match authenticate(rt, shared, id, secret).await {
         Ok(app) => Ok(app),
-        Err(AuthError::RateLimited(secs)) => {
-            Err(Reject::RateLimited(secs).into_response(crate::config::ErrorStyle::Feishu))
-        }
-        Err(AuthError::UnknownApp) => Err(invalid_param()),
-        Err(AuthError::BadSecret) => Err(flat(10014, "app secret invalid")),
-        Err(AuthError::Internal) => Err(flat(10001, "internal error")),
+        Err(AuthError::RateLimited(secs)) => Err(Reject::RateLimited(secs)),
+        // Feishu answers an unknown app as a bad parameter; it is still a credential refused.
+        Err(AuthError::UnknownApp) => Err(refuse(
+            10003,
+            "invalid param",
+            "bad_credentials",
+            Some(Decision::Invalid),
+        )),
+        Err(AuthError::BadSecret) => Err(refuse(
+            10014,
+            "app secret invalid",
+            "bad_credentials",
+            Some(Decision::Invalid),
+        )),
+        Err(AuthError::Internal) => Err(refuse(10001, "internal error", "internal", None)),
     }
 }
 
@@ -69,11 +80,10 @@ async fn authed(
     req: http::Request<Incoming>,
     rt: &Runtime,
     shared: &Shared,
-) -> Result<Result<(Map<String, Value>, Arc<App>), Response<Body>>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(Err(invalid_param()));
-    };
-    Ok(app_of(&m, rt, shared).await.map(|app| (m, app)))
+) -> Result<(Map<String, Value>, Arc<App>), Reject> {
+    let m = json_body(req, rt).await?.ok_or_else(invalid_param)?;
+    let app = app_of(&m, rt, shared).await?;
+    Ok((m, app))
 }
 
 async fn obtain(
@@ -145,15 +155,17 @@ pub async fn app_access_token(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let (m, app) = match authed(req, rt, shared).await? {
-        Ok(x) => x,
-        Err(res) => return Ok(res),
-    };
+    let (m, app) = authed(req, rt, shared).await?;
     let Some(ticket) = field(&m, "app_ticket") else {
-        return Ok(invalid_param());
+        return Err(invalid_param());
     };
     if !shared.feishu.ticket_valid(&app.id, ticket, now_millis()) {
-        return Ok(flat(10012, "app_ticket is invalid"));
+        return Err(refuse(
+            10012,
+            "app_ticket is invalid",
+            "bad_ticket",
+            Some(Decision::Invalid),
+        ));
     }
     let (token, expire) = obtain(rt, shared, &app.id, "app", "a-").await?;
     Ok(body::json(
@@ -168,10 +180,7 @@ pub async fn app_access_token_internal(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let (_, app) = match authed(req, rt, shared).await? {
-        Ok(x) => x,
-        Err(res) => return Ok(res),
-    };
+    let (_, app) = authed(req, rt, shared).await?;
     let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-").await?;
     let (tenant_token, _) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
     Ok(body::json(
@@ -186,10 +195,7 @@ pub async fn tenant_access_token_internal(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let (_, app) = match authed(req, rt, shared).await? {
-        Ok(x) => x,
-        Err(res) => return Ok(res),
-    };
+    let (_, app) = authed(req, rt, shared).await?;
     let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
     Ok(body::json(
         StatusCode::OK,
@@ -203,16 +209,14 @@ pub async fn tenant_access_token(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let Some(m) = json_body(req, rt).await? else {
-        return Ok(invalid_param());
-    };
+    let m = json_body(req, rt).await?.ok_or_else(invalid_param)?;
     let (Some(app_token), Some(tenant)) = (field(&m, "app_access_token"), field(&m, "tenant_key"))
     else {
-        return Ok(invalid_param());
+        return Err(invalid_param());
     };
     // The tenant reaches the upstream in X-Tollgate-Tenant and the store as a key: bounded.
     if !crate::ident::valid_tenant(tenant) {
-        return Ok(invalid_param());
+        return Err(invalid_param());
     }
     let rec = shared
         .feishu
@@ -220,7 +224,12 @@ pub async fn tenant_access_token(
         // An app token of an app no longer configured makes no tenant tokens.
         .filter(|r| r.kind == "app" && rt.apps.contains_key(&r.app));
     let Some(rec) = rec else {
-        return Ok(flat(99991664, "app_access_token is invalid"));
+        return Err(refuse(
+            99991664,
+            "app_access_token is invalid",
+            "invalid_token",
+            Some(Decision::Invalid),
+        ));
     };
     let (token, expire) = obtain(rt, shared, &rec.app, &format!("tenant:{tenant}"), "t-").await?;
     Ok(body::json(
@@ -235,10 +244,7 @@ pub async fn resend(
     rt: &Runtime,
     shared: &Shared,
 ) -> Result<Response<Body>, Reject> {
-    let (_, app) = match authed(req, rt, shared).await? {
-        Ok(x) => x,
-        Err(res) => return Ok(res),
-    };
+    let (_, app) = authed(req, rt, shared).await?;
     let cfg = rt
         .config
         .dialects

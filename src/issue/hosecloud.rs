@@ -7,7 +7,7 @@ use super::core::{authenticate, mint_jwt, secret_generation, AuthError, JwtSpec,
 use super::read_body;
 use crate::body::{self, Body};
 use crate::config::{App, Dialect};
-use crate::reject::Reject;
+use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::op::Op;
@@ -26,25 +26,40 @@ fn ok(data: Value) -> Response<Body> {
     )
 }
 
-fn bad_key() -> Response<Body> {
-    body::json(
+/// A bad app key or secret (HTTP 200, `code: "403"`).
+fn bad_key() -> Reject {
+    let res = body::json(
         StatusCode::OK,
         &json!({ "code": "403", "msg": "密钥无效", "data": "" }),
-    )
+    );
+    refused("bad_credentials", Some(Decision::Invalid), res)
 }
 
-fn system_error() -> Response<Body> {
-    body::json(
+/// Hosecloud's answer to missing fields and internal failures alike (HTTP 200, `code: "500"`).
+fn system_error(reason: &'static str) -> Reject {
+    let res = body::json(
         StatusCode::OK,
         &json!({ "code": "500", "msg": "system error", "data": null, "traceId": opaque::random_hex128() }),
-    )
+    );
+    refused(reason, None, res)
 }
 
-fn unauthorized_v3() -> Response<Body> {
-    body::json(
+/// A refresh refused (v3 shape, HTTP 200).
+fn unauthorized_v3() -> Reject {
+    let res = body::json(
         StatusCode::OK,
         &json!({ "code": "403", "msg": "未授权", "data": "" }),
-    )
+    );
+    refused("refresh_refused", Some(Decision::Invalid), res)
+}
+
+/// A refresh refused (v2 shape, HTTP 403).
+fn unauthorized_v2() -> Reject {
+    let res = body::json(
+        StatusCode::FORBIDDEN,
+        &json!({ "code": "403", "msg": "未授权" }),
+    );
+    refused("refresh_refused", Some(Decision::Invalid), res)
 }
 
 /// A fresh access + refresh pair.
@@ -150,22 +165,22 @@ pub async fn get_access_token(
     let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let (Some(key), Some(secret)) = (str_field(&doc, "appKey"), str_field(&doc, "appSecurity"))
     else {
-        return Ok(system_error());
+        return Err(system_error("bad_request"));
     };
     let app = match authenticate(rt, shared, key, secret).await {
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
-        Err(AuthError::Internal) => return Ok(system_error()),
-        Err(_) => return Ok(bad_key()),
+        Err(AuthError::Internal) => return Err(system_error("internal")),
+        Err(_) => return Err(bad_key()),
     };
     match issue_pair(rt, shared, app, None) {
-        Ok((pair, op)) => Ok(match shared.store.commit(vec![op]).await {
-            Ok(()) => ok(pair.v3_data()),
-            Err(_) => system_error(),
-        }),
+        Ok((pair, op)) => match shared.store.commit(vec![op]).await {
+            Ok(()) => Ok(ok(pair.v3_data())),
+            Err(_) => Err(system_error("store_unavailable")),
+        },
         Err(e) => {
             tracing::error!(error = %e, "hosecloud issue failed");
-            Ok(system_error())
+            Err(system_error("internal"))
         }
     }
 }
@@ -261,12 +276,12 @@ pub async fn refresh_v3(
         str_field(&doc, "accessToken"),
         str_field(&doc, "refreshToken"),
     ) else {
-        return Ok(system_error());
+        return Err(system_error("bad_request"));
     };
-    Ok(match rotate(rt, shared, access, refresh).await? {
-        Some(pair) => ok(pair.v3_data()),
-        None => unauthorized_v3(),
-    })
+    match rotate(rt, shared, access, refresh).await? {
+        Some(pair) => Ok(ok(pair.v3_data())),
+        None => Err(unauthorized_v3()),
+    }
 }
 
 /// `POST /api/openapi/v2/auth/refreshToken?accessToken=..&refreshToken=..&powerCode=..`
@@ -286,17 +301,11 @@ pub async fn refresh_v2(
             _ => {}
         }
     }
-    let refused = || {
-        body::json(
-            StatusCode::FORBIDDEN,
-            &json!({ "code": "403", "msg": "未授权" }),
-        )
-    };
     let (Some(access), Some(refresh)) = (access, refresh) else {
-        return Ok(refused());
+        return Err(unauthorized_v2());
     };
-    Ok(match rotate(rt, shared, &access, &refresh).await? {
-        Some(pair) => body::json(
+    match rotate(rt, shared, &access, &refresh).await? {
+        Some(pair) => Ok(body::json(
             StatusCode::OK,
             &json!({ "value": {
                 "accessToken": pair.minted.token,
@@ -304,7 +313,7 @@ pub async fn refresh_v2(
                 "expireTime": pair.expires_ms(),
                 "corporationId": pair.corp_id(),
             }}),
-        ),
-        None => refused(),
-    })
+        )),
+        None => Err(unauthorized_v2()),
+    }
 }

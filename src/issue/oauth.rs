@@ -4,7 +4,7 @@
 use super::core::{authenticate, mint_jwt, AuthError, JwtSpec};
 use super::read_body;
 use crate::body::{self, Body};
-use crate::reject::Reject;
+use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use base64::engine::general_purpose::STANDARD;
@@ -13,11 +13,19 @@ use http::{header, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Response<Body> {
-    body::json(
+/// A seed-003 refusal: the status mirrored in the envelope; the reason and decision follow it.
+fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Reject {
+    let res = body::json(
         status,
         &json!({ "appId": app_id, "accessToken": null, "expiresIn": 0, "statusCode": status.as_u16(), "errMsg": msg }),
-    )
+    );
+    let (reason, decision) = match status {
+        StatusCode::UNAUTHORIZED => ("bad_credentials", Some(Decision::Invalid)),
+        StatusCode::FORBIDDEN => ("forbidden", Some(Decision::Forbidden)),
+        s if s.is_server_error() => ("internal", None),
+        _ => ("bad_request", None),
+    };
+    refused(reason, decision, res)
 }
 
 /// Seed 003: JSON `{app_id, app_key | app_secret}` → camelCase envelope, status mirrored in HTTP.
@@ -32,7 +40,7 @@ pub async fn seed(
     };
     let bytes = read_body(&parts, body, &rt.config.limits).await?;
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Ok(seed_error(
+        return Err(seed_error(
             StatusCode::BAD_REQUEST,
             None,
             "request body must be a JSON object",
@@ -43,7 +51,7 @@ pub async fn seed(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     else {
-        return Ok(seed_error(
+        return Err(seed_error(
             StatusCode::BAD_REQUEST,
             None,
             "app_id is required",
@@ -55,7 +63,7 @@ pub async fn seed(
         .or_else(|| doc.get("app_secret"))
         .and_then(Value::as_str);
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        return Ok(seed_error(
+        return Err(seed_error(
             StatusCode::BAD_REQUEST,
             Some(app_id),
             "app_key or app_secret is required",
@@ -65,13 +73,13 @@ pub async fn seed(
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
-            return Ok(seed_error(
+            return Err(seed_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some(app_id),
                 "server error",
             ))
         }
-        Err(_) => return Ok(seed_error(StatusCode::UNAUTHORIZED, Some(app_id), "非法id")),
+        Err(_) => return Err(seed_error(StatusCode::UNAUTHORIZED, Some(app_id), "非法id")),
     };
     let minted = match mint_jwt(
         rt,
@@ -82,7 +90,7 @@ pub async fn seed(
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");
-            return Ok(seed_error(
+            return Err(seed_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some(app_id),
                 "server error",
@@ -110,7 +118,8 @@ fn no_store(res: &mut Response<Body>) {
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-fn rfc_error(status: StatusCode, error: &str, description: &str, basic: bool) -> Response<Body> {
+/// An RFC 6749 §5.2 refusal; `invalid_client` is an auth decision.
+fn rfc_error(status: StatusCode, error: &'static str, description: &str, basic: bool) -> Reject {
     let mut res = body::json(
         status,
         &json!({ "error": error, "error_description": description }),
@@ -122,7 +131,8 @@ fn rfc_error(status: StatusCode, error: &str, description: &str, basic: bool) ->
             HeaderValue::from_static("Basic realm=\"tollgate\""),
         );
     }
-    res
+    let decision = (error == "invalid_client").then_some(Decision::Invalid);
+    refused(error, decision, res)
 }
 
 /// Client id and secret from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded, then base64).
@@ -173,7 +183,7 @@ pub async fn rfc(
             _ => continue,
         };
         if slot.replace(v.into_owned()).is_some() {
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 &format!("{k} given twice"),
@@ -183,7 +193,7 @@ pub async fn rfc(
     }
     match grant.as_deref() {
         None => {
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "grant_type is required",
@@ -193,7 +203,7 @@ pub async fn rfc(
         Some("client_credentials") => {}
         Some(_) => {
             let msg = "only client_credentials is supported";
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 msg,
@@ -206,7 +216,7 @@ pub async fn rfc(
     let (id, secret) = match (basic, body_id, body_secret) {
         (Some(Ok(_)), Some(_), _) | (Some(Ok(_)), _, Some(_)) => {
             let msg = "use one client authentication method";
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 msg,
@@ -215,7 +225,7 @@ pub async fn rfc(
         }
         (Some(Ok(pair)), None, None) => pair,
         (Some(Err(())), ..) => {
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "malformed Basic credentials",
@@ -225,7 +235,7 @@ pub async fn rfc(
         (None, Some(i), Some(s)) => (i, s),
         (None, ..) => {
             let msg = "client authentication is required";
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 msg,
@@ -237,7 +247,7 @@ pub async fn rfc(
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "try again",
@@ -245,7 +255,7 @@ pub async fn rfc(
             ))
         }
         Err(_) => {
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed",
@@ -263,7 +273,7 @@ pub async fn rfc(
                 .collect();
             if let Some(bad) = asked.iter().find(|x| !app.oauth_scopes.contains(x)) {
                 let msg = format!("scope {bad} is not granted to this client");
-                return Ok(rfc_error(
+                return Err(rfc_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",
                     &msg,
@@ -277,7 +287,7 @@ pub async fn rfc(
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");
-            return Ok(rfc_error(
+            return Err(rfc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "try again",

@@ -109,15 +109,10 @@ pub async fn create(
         doc,
         app,
         ..
-    } = match open_call(req, path, rt, shared).await? {
-        Ok(call) => call,
-        Err(res) => return Ok(res),
-    };
-    if let Err(res) = check_space(rt, &app, space) {
-        return Ok(res);
-    }
+    } = open_call(req, path, rt, shared).await?;
+    check_space(rt, &app, space)?;
     let Some(Value::Object(m)) = doc else {
-        return Ok(view_error(
+        return Err(view_error(
             500,
             "Expecting value: line 1 column 1 (char 0)",
             &trace,
@@ -125,7 +120,7 @@ pub async fn create(
     };
     let fields = match parse_fields(&m) {
         Ok(f) => f,
-        Err((code, msg)) => return Ok(view_error(code, &msg, &trace)),
+        Err((code, msg)) => return Err(view_error(code, &msg, &trace)),
     };
     let name = fields.name.clone();
     match shared.credentials.create(space, fields) {
@@ -144,7 +139,7 @@ pub async fn create(
         }
         Err(e) => {
             let (code, msg) = write_error(&e, &name);
-            Ok(view_error(code, &msg, &trace))
+            Err(view_error(code, &msg, &trace))
         }
     }
 }

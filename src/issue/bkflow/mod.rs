@@ -2,16 +2,14 @@
 //! BKFlow `apigw` views. This module holds what every bkflow endpoint shares: app and user
 //! credentials (`X-Bkapi-Authorization`, else query and JSON body), the gateway error
 //! envelope, the space ownership check, trace ids, and Python-compatible JSON and times.
-// The helpers here fail with the finished answer to send; boxing it would buy nothing on a
-// path that runs once per token request.
-#![allow(clippy::result_large_err)]
 
 pub mod credential;
 pub mod token;
 
 use crate::body::{self, Body};
-use crate::config::{App, ErrorStyle, TimeFormat};
+use crate::config::{App, TimeFormat};
 use crate::issue::core::{authenticate, AuthError};
+use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::token::opaque;
@@ -42,13 +40,13 @@ pub fn view(status: StatusCode, mut obj: Map<String, Value>, trace: &str) -> Res
 }
 
 /// `{result: false, code, message, data: null}` on HTTP 200, as `return_json_response` renders exceptions.
-pub fn view_error(code: u16, message: &str, trace: &str) -> Response<Body> {
+pub fn view_error(code: u16, message: &str, trace: &str) -> Reject {
     let Value::Object(obj) =
         json!({ "result": false, "message": message, "code": code, "data": null })
     else {
         unreachable!("a json! object literal")
     };
-    view(StatusCode::OK, obj, trace)
+    refused("bad_request", None, view(StatusCode::OK, obj, trace))
 }
 
 /// The API gateway's error envelope: exactly `{code, code_name, message, result, data}`.
@@ -71,7 +69,20 @@ pub fn gateway_error(
 }
 
 /// HTTP 400, 1640001 INVALID_ARGS with `[reason="..."]`.
-pub fn invalid_args(reason: &str) -> Response<Body> {
+pub fn invalid_args(reason: &str) -> Reject {
+    refused("bad_request", None, invalid_args_response(reason))
+}
+
+/// The same envelope for app credentials the gateway did not accept.
+fn bad_credentials(reason: &str) -> Reject {
+    refused(
+        "bad_credentials",
+        Some(Decision::Invalid),
+        invalid_args_response(reason),
+    )
+}
+
+fn invalid_args_response(reason: &str) -> Response<Body> {
     gateway_error(
         StatusCode::BAD_REQUEST,
         1_640_001,
@@ -139,34 +150,38 @@ pub async fn authenticate_app(
     rt: &Runtime,
     shared: &Shared,
     c: &Credentials,
-) -> Result<Arc<App>, Response<Body>> {
+) -> Result<Arc<App>, Reject> {
     let Some(code) = c.app_code.as_deref() else {
-        return Err(invalid_args("app code cannot be empty"));
+        return Err(bad_credentials("app code cannot be empty"));
     };
     if code.len() > 32
         || code
             .chars()
             .any(|ch| ch.is_whitespace() || ch == '<' || ch == '>')
     {
-        return Err(invalid_args("app code is invalid"));
+        return Err(bad_credentials("app code is invalid"));
     }
     let Some(secret) = c.app_secret.as_deref() else {
-        return Err(invalid_args(
+        return Err(bad_credentials(
             "please provide bk_app_secret or bk_signature to verify app",
         ));
     };
     match authenticate(rt, shared, code, secret).await {
         Ok(app) => Ok(app),
-        Err(AuthError::RateLimited(secs)) => {
-            Err(crate::reject::Reject::RateLimited(secs).into_response(ErrorStyle::Bkflow))
+        Err(AuthError::RateLimited(secs)) => Err(Reject::RateLimited(secs)),
+        Err(AuthError::UnknownApp) => Err(bad_credentials("app not found")),
+        Err(AuthError::BadSecret) => {
+            Err(bad_credentials("bk_app_code or bk_app_secret is incorrect"))
         }
-        Err(AuthError::UnknownApp) => Err(invalid_args("app not found")),
-        Err(AuthError::BadSecret) => Err(invalid_args("bk_app_code or bk_app_secret is incorrect")),
-        Err(AuthError::Internal) => Err(gateway_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            1_650_001,
-            "INTERNAL_ERROR",
-            "internal error",
+        Err(AuthError::Internal) => Err(refused(
+            "internal",
+            None,
+            gateway_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                1_650_001,
+                "INTERNAL_ERROR",
+                "internal error",
+            ),
         )),
     }
 }
@@ -188,34 +203,32 @@ pub struct SpaceCall {
     pub app: Arc<App>,
 }
 
-/// Reads the body and authenticates the app; `Ok(Err(answer))` is the gateway's refusal.
+/// Reads the body and authenticates the app (the gateway's refusal otherwise).
 pub async fn open_call(
     req: http::Request<hyper::body::Incoming>,
     path: &str,
     rt: &Runtime,
     shared: &Shared,
-) -> Result<Result<SpaceCall, Response<Body>>, crate::reject::Reject> {
-    let space = space_of(path).ok_or(crate::reject::Reject::NotFound)?;
+) -> Result<SpaceCall, Reject> {
+    let space = space_of(path).ok_or(Reject::NotFound)?;
     let (parts, body) = req.into_parts();
     let trace = trace_id(&parts);
     let bytes = crate::issue::read_body(&parts, body, &rt.config.limits).await?;
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
     let creds = credentials(&parts, doc.as_ref());
-    Ok(match authenticate_app(rt, shared, &creds).await {
-        Ok(app) => Ok(SpaceCall {
-            space,
-            trace,
-            bytes,
-            doc,
-            creds,
-            app,
-        }),
-        Err(res) => Err(res),
+    let app = authenticate_app(rt, shared, &creds).await?;
+    Ok(SpaceCall {
+        space,
+        trace,
+        bytes,
+        doc,
+        creds,
+        app,
     })
 }
 
 /// The backend's space check: HTTP 403 with no `code` key when the app does not own the space.
-pub fn check_space(rt: &Runtime, app: &App, space: u64) -> Result<(), Response<Body>> {
+pub fn check_space(rt: &Runtime, app: &App, space: u64) -> Result<(), Reject> {
     if app.space_id == Some(space) {
         return Ok(());
     }
@@ -225,9 +238,13 @@ pub fn check_space(rt: &Runtime, app: &App, space: u64) -> Result<(), Response<B
     } else {
         format!("空间不存在，space_id={space}")
     };
-    Err(body::json(
-        StatusCode::FORBIDDEN,
-        &json!({ "result": false, "message": message }),
+    Err(refused(
+        "forbidden",
+        Some(Decision::Forbidden),
+        body::json(
+            StatusCode::FORBIDDEN,
+            &json!({ "result": false, "message": message }),
+        ),
     ))
 }
 

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::body::Body;
 use crate::permission::{grant_covers, Grant, Perm, Resource};
-use crate::reject::Reject;
+use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::bkflow::{Owner, RevokeFilter};
@@ -51,7 +51,7 @@ fn choice<T>(
 }
 
 /// The body as a JSON object, or the view's code-500 answer (`json.loads` failed).
-fn json_object(bytes: &[u8], trace: &str) -> Result<Map<String, Value>, Response<Body>> {
+fn json_object(bytes: &[u8], trace: &str) -> Result<Map<String, Value>, Reject> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(view_error(500, "request body must be a JSON object", trace)),
@@ -76,28 +76,20 @@ pub async fn apply(
         creds,
         app,
         ..
-    } = match open_call(req, path, rt, shared).await? {
-        Ok(call) => call,
-        Err(res) => return Ok(res),
-    };
+    } = open_call(req, path, rt, shared).await?;
     // The user: bk_username, else the app's configured user (bk_token / access_token name
     // users of a BlueKing login we do not run, so they cannot stand for one here).
     let Some(user) = creds.username.clone().or_else(|| app.user.clone()) else {
-        return Ok(invalid_args(
+        return Err(invalid_args(
             "user authentication failed, please provide a valid user identity, such as bk_username, bk_token, access_token",
         ));
     };
     // The user reaches the upstream in X-Tollgate-User: a plain name, nothing to split on.
     if !crate::ident::valid_user(&user) {
-        return Ok(invalid_args("bk_username is invalid"));
+        return Err(invalid_args("bk_username is invalid"));
     }
-    if let Err(res) = check_space(rt, &app, space) {
-        return Ok(res);
-    }
-    let fields = match json_object(&bytes, &trace) {
-        Ok(m) => m,
-        Err(res) => return Ok(res),
-    };
+    check_space(rt, &app, space)?;
+    let fields = json_object(&bytes, &trace)?;
     let resource = choice(fields.get("resource_type"), true, Resource::parse);
     let resource_id = char_field(fields.get("resource_id"), true);
     let perm = choice(fields.get("permission_type"), true, Perm::parse);
@@ -112,7 +104,7 @@ pub async fn apply(
         errors.push(("permission_type", e.clone()));
     }
     let (Ok(Some(resource)), Ok(Some(id)), Ok(Some(perm))) = (resource, resource_id, perm) else {
-        return Ok(view_error(400, &py_json_dumps(&errors), &trace));
+        return Err(view_error(400, &py_json_dumps(&errors), &trace));
     };
     if !resource.perms().contains(&perm) {
         let valid: Vec<&str> = resource.perms().iter().map(|p| p.as_str()).collect();
@@ -122,7 +114,7 @@ pub async fn apply(
             resource.as_str(),
             valid.join(", ")
         );
-        return Ok(view_error(
+        return Err(view_error(
             400,
             &py_json_dumps(&[("permission_type", msg)]),
             &trace,
@@ -132,14 +124,14 @@ pub async fn apply(
     // wildcard, never an id a token can hold.
     if !crate::ident::valid_id(&id) {
         let msg = "resource_id must be 1 to 128 of A-Z a-z 0-9 _ . -".to_owned();
-        return Ok(view_error(
+        return Err(view_error(
             400,
             &py_json_dumps(&[("resource_id", msg)]),
             &trace,
         ));
     }
     if resource == Resource::Scope && id.matches('_').count() != 1 {
-        return Ok(view_error(
+        return Err(view_error(
             500,
             "创建Token失败: token申请失败，对应的资源不存在",
             &trace,
@@ -147,11 +139,15 @@ pub async fn apply(
     }
     let want = Grant { resource, id, perm };
     if !app.grants.iter().any(|g| grant_covers(g, &want)) {
-        return Ok(gateway_error(
-            StatusCode::FORBIDDEN,
-            1_640_301,
-            "APP_NO_PERMISSION",
-            "App has no permission to the resource [reason=\"no permission\"]",
+        return Err(refused(
+            "forbidden",
+            Some(Decision::Forbidden),
+            gateway_error(
+                StatusCode::FORBIDDEN,
+                1_640_301,
+                "APP_NO_PERMISSION",
+                "App has no permission to the resource [reason=\"no permission\"]",
+            ),
         ));
     }
     // Another replica may already hold this (app, user, resource, permission)'s token.
@@ -227,17 +223,9 @@ pub async fn revoke(
         bytes,
         app,
         ..
-    } = match open_call(req, path, rt, shared).await? {
-        Ok(call) => call,
-        Err(res) => return Ok(res),
-    };
-    if let Err(res) = check_space(rt, &app, space) {
-        return Ok(res);
-    }
-    let fields = match json_object(&bytes, &trace) {
-        Ok(m) => m,
-        Err(res) => return Ok(res),
-    };
+    } = open_call(req, path, rt, shared).await?;
+    check_space(rt, &app, space)?;
+    let fields = json_object(&bytes, &trace)?;
     let token = char_field(fields.get("token"), false);
     let user = char_field(fields.get("user"), false);
     let resource_id = char_field(fields.get("resource_id"), false);
@@ -262,7 +250,7 @@ pub async fn revoke(
     let (Ok(token), Ok(user), Ok(resource_id), Ok(resource), Ok(perm)) =
         (token, user, resource_id, resource, perm)
     else {
-        return Ok(view_error(400, &py_json_dumps(&errors), &trace));
+        return Err(view_error(400, &py_json_dumps(&errors), &trace));
     };
     let filter = RevokeFilter {
         token: token.as_deref().map(opaque::hash),
