@@ -230,6 +230,31 @@ impl Shared {
         }
     }
 
+    /// Expires now every still-valid bkflow token of `space` that `filter` matches, committed
+    /// before it returns, hot copies refused at once; returns how many there were.
+    pub async fn revoke_bkflow(
+        &self,
+        space: u64,
+        filter: &crate::store::bkflow::RevokeFilter,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
+        let revoked = self.bkflow.revoke(space, filter, now_ms);
+        let ids = revoked.iter().map(|(id, _)| *id).collect();
+        self.store
+            .commit(vec![Op::BkExpiry {
+                ids,
+                expires_ms: now_ms.saturating_sub(1),
+            }])
+            .await?;
+        for (_, hash) in &revoked {
+            if let Some(p) = self.hot.get(hash) {
+                p.mark_revoked();
+            }
+            self.hot.remove(hash);
+        }
+        Ok(revoked.len())
+    }
+
     /// Applies what other replicas wrote since the last look (nothing to do when embedded).
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         self.store.catch_up(|op| self.apply(op)).await

@@ -59,16 +59,7 @@ pub(super) async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate:
             token: Some(hash),
             ..Default::default()
         };
-        let gone = shared.bkflow.revoke(rec.space, &filter, now);
-        let ids = gone.iter().map(|(id, _)| *id).collect();
-        shared
-            .store
-            .commit(vec![Op::BkExpiry {
-                ids,
-                expires_ms: now.saturating_sub(1),
-            }])
-            .await?;
-        !gone.is_empty()
+        shared.revoke_bkflow(rec.space, &filter, now).await? > 0
     } else if let Some(rec) = shared.feishu.lookup(&hash, now) {
         shared.feishu.revoke(&hash, now);
         let (id, prefix) = (rec.id, rec.prefix);

@@ -3,8 +3,6 @@
 //! `run`, `check`, `demo` and reload all go through [`load`]. Every semantic problem is
 //! collected and reported at once, each with file, line and key.
 
-mod app;
-mod dialects;
 pub mod duration;
 mod limits;
 pub mod locate;
@@ -13,12 +11,12 @@ pub mod raw;
 mod route;
 mod validate;
 
-pub use app::{App, AppSecret, Dialect, Level};
-pub use dialects::{
-    BkflowDialect, Dialects, FeishuDialect, HosecloudDialect, OauthDialect, TimeFormat,
-};
 pub use limits::{Limits, Rate, TokenRate};
-pub use model::{Admin, Config, Listen, Signing, SigningAlg, StoreConfig, TlsFiles};
+pub use model::{
+    Admin, App, AppSecret, BkflowDialect, Config, Dialect, Dialects, FeishuDialect,
+    HosecloudDialect, Level, Listen, OauthDialect, Signing, SigningAlg, StoreConfig, TimeFormat,
+    TlsFiles,
+};
 pub use route::{
     AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, UpstreamConfig,
     ValueRef,

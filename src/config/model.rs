@@ -1,6 +1,8 @@
-//! The validated config: the whole file and its `listen:`, `admin:`, `store:` and `signing:`.
+//! The validated config: the whole file, its `listen:`, `admin:`, `store:`, `signing:`,
+//! `apps:` and `dialects:` sections, and the dialect a token comes from.
 
-use super::{App, Dialects, Limits, RouteConfig, UpstreamConfig};
+use super::{Limits, RouteConfig, UpstreamConfig};
+use crate::permission::Grant;
 use crate::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,4 +106,208 @@ pub struct Signing {
     pub issuer: String,
     /// Allowed clock skew on `exp` / `nbf`.
     pub leeway: Duration,
+}
+
+/// How an app proves itself.
+#[derive(Debug, Clone)]
+pub enum AppSecret {
+    /// An argon2id PHC string.
+    Argon2(String),
+    /// A plain secret (accepted with a warning).
+    Plain(Secret),
+}
+
+/// One app.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Its id (`app_id`, `appKey`, `bk_app_code`).
+    pub id: String,
+    /// Its secret.
+    pub secret: AppSecret,
+    /// Display name.
+    pub name: Option<String>,
+    /// Values of the oauth `scope` claim.
+    pub oauth_scopes: Vec<String>,
+    /// Hosecloud corp id (`corpId`); the app id when not set.
+    pub corp_id: Option<String>,
+    /// Hosecloud level of its tokens (tenant by default).
+    pub level: Level,
+    /// BKFlow space it owns.
+    pub space_id: Option<u64>,
+    /// Default BKFlow user.
+    pub user: Option<String>,
+    /// What its BKFlow tokens may carry at most.
+    pub grants: Vec<Grant>,
+    /// Where feishu app_ticket events are pushed.
+    pub event_url: Option<http::Uri>,
+    /// The `token` of pushed feishu events.
+    pub verification_token: Option<String>,
+}
+
+/// Hosecloud authorisation level; `platform` covers `tenant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// One tenant.
+    Tenant,
+    /// The whole platform.
+    Platform,
+}
+
+impl Level {
+    /// Parses `tenant` / `platform`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tenant" => Some(Level::Tenant),
+            "platform" => Some(Level::Platform),
+            _ => None,
+        }
+    }
+
+    /// As written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Tenant => "tenant",
+            Level::Platform => "platform",
+        }
+    }
+
+    /// True when a token of this level meets a route requiring `need`.
+    pub fn satisfies(self, need: Level) -> bool {
+        self == Level::Platform || need == Level::Tenant
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::Level;
+
+    #[test]
+    fn platform_covers_tenant_but_not_the_reverse() {
+        assert!(Level::Platform.satisfies(Level::Tenant));
+        assert!(Level::Platform.satisfies(Level::Platform));
+        assert!(Level::Tenant.satisfies(Level::Tenant));
+        assert!(!Level::Tenant.satisfies(Level::Platform));
+    }
+}
+
+/// Which issuing API a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Seed 003 / RFC 6749.
+    Oauth,
+    /// Seed 001.
+    Hosecloud,
+    /// Seed 002.
+    Feishu,
+    /// Seeds 000, 004.
+    Bkflow,
+}
+
+impl Dialect {
+    /// Lower-case name as written in YAML and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Oauth => "oauth",
+            Dialect::Hosecloud => "hosecloud",
+            Dialect::Feishu => "feishu",
+            Dialect::Bkflow => "bkflow",
+        }
+    }
+
+    /// Parses a YAML name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oauth" => Some(Dialect::Oauth),
+            "hosecloud" => Some(Dialect::Hosecloud),
+            "feishu" => Some(Dialect::Feishu),
+            "bkflow" => Some(Dialect::Bkflow),
+            _ => None,
+        }
+    }
+}
+
+/// `dialects:`
+#[derive(Debug, Clone, Default)]
+pub struct Dialects {
+    /// The oauth dialect, when enabled.
+    pub oauth: Option<OauthDialect>,
+    /// The hosecloud dialect, when enabled.
+    pub hosecloud: Option<HosecloudDialect>,
+    /// The bkflow dialect, when enabled.
+    pub bkflow: Option<BkflowDialect>,
+    /// The feishu dialect, when enabled.
+    pub feishu: Option<FeishuDialect>,
+}
+
+/// `dialects.feishu:`
+#[derive(Debug, Clone)]
+pub struct FeishuDialect {
+    /// `.../auth/v3/app_access_token`; its siblings (`app_ticket/resend`, `tenant_access_token`,
+    /// the `/internal` variants) live beside it.
+    pub path: String,
+    /// Token lifetime (at most).
+    pub ttl: Duration,
+    /// Asking again with less than this left yields a new token.
+    pub renew_before: Duration,
+    /// Lifetime of an app ticket.
+    pub ticket_ttl: Duration,
+}
+
+impl FeishuDialect {
+    /// The folder of `path` (`/open-apis/auth/v3`).
+    pub fn base(&self) -> &str {
+        self.path.rsplit_once('/').map_or("", |(b, _)| b)
+    }
+}
+
+/// How bkflow writes `expired_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD HH:MM:SS` as the seed shows (DIALECTS decision 2).
+    Seed,
+    /// ISO-8601 with milliseconds and `Z`, as the real server sends.
+    Iso8601,
+}
+
+/// `dialects.bkflow:`
+#[derive(Debug, Clone)]
+pub struct BkflowDialect {
+    /// Path prefix of `/space/{space_id}/...`.
+    pub prefix: String,
+    /// Token lifetime.
+    pub ttl: Duration,
+    /// A repeated apply renews the token's lifetime.
+    pub auto_renew: bool,
+    /// `expired_time` format.
+    pub time_format: TimeFormat,
+    /// Offset of the zone `expired_time` is written in (seed format), seconds east of UTC.
+    pub utc_offset: i32,
+}
+
+/// `dialects.hosecloud:`
+#[derive(Debug, Clone)]
+pub struct HosecloudDialect {
+    /// getAccessToken.
+    pub path: String,
+    /// v3-shaped refresh (JSON body).
+    pub refresh_path: String,
+    /// The documented v2 refresh (query parameters).
+    pub refresh_v2_path: String,
+    /// Access token lifetime.
+    pub ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+    /// A refresh chain ends this long after the login that started it.
+    pub refresh_max_lifetime: Duration,
+}
+
+/// `dialects.oauth:`
+#[derive(Debug, Clone)]
+pub struct OauthDialect {
+    /// Seed 003 endpoint.
+    pub path: String,
+    /// RFC 6749 endpoint.
+    pub rfc_path: String,
+    /// Token lifetime.
+    pub ttl: Duration,
 }

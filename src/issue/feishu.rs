@@ -4,9 +4,9 @@
 //! neighbours DIALECTS §7 lists: `tenant_access_token` and the self-built `/internal` variants.
 
 use super::core::{authenticate, AuthError};
-use super::read_body;
 use crate::body::{self, Body};
 use crate::config::App;
+use crate::issue::{Call, Reply};
 use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
@@ -15,7 +15,6 @@ use crate::token::{now_millis, now_secs, opaque};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +33,8 @@ fn invalid_param() -> Reject {
     refuse(10003, "invalid param", "bad_request", None)
 }
 
-async fn json_body(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-) -> Result<Option<Map<String, Value>>, Reject> {
-    let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, &rt.config.limits).await?;
+async fn json_body(call: Call<'_>) -> Result<Option<Map<String, Value>>, Reject> {
+    let (_, bytes) = call.read().await?;
     Ok(match serde_json::from_slice(&bytes) {
         Ok(Value::Object(m)) => Some(m),
         _ => None,
@@ -76,14 +71,20 @@ async fn app_of(m: &Map<String, Value>, rt: &Runtime, shared: &Shared) -> Result
 }
 
 /// The JSON body and the app it authenticates (`{app_id, app_secret}`), or the flat refusal.
-async fn authed(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<(Map<String, Value>, Arc<App>), Reject> {
-    let m = json_body(req, rt).await?.ok_or_else(invalid_param)?;
+async fn authed(call: Call<'_>) -> Result<(Map<String, Value>, Arc<App>), Reject> {
+    let (rt, shared) = (call.rt, call.shared);
+    let m = json_body(call).await?.ok_or_else(invalid_param)?;
     let app = app_of(&m, rt, shared).await?;
     Ok((m, app))
+}
+
+/// The feishu dialect's settings (its endpoints exist only when it is enabled).
+fn config(rt: &Runtime) -> &crate::config::FeishuDialect {
+    rt.config
+        .dialects
+        .feishu
+        .as_ref()
+        .expect("feishu endpoints exist only when enabled")
 }
 
 async fn obtain(
@@ -93,12 +94,7 @@ async fn obtain(
     kind: &str,
     prefix: &str,
 ) -> Result<(String, u64), Reject> {
-    let cfg = rt
-        .config
-        .dialects
-        .feishu
-        .as_ref()
-        .expect("feishu endpoints exist only when enabled");
+    let cfg = config(rt);
     shared.catch_up().await?;
     let now = now_millis();
     let got = shared.feishu.obtain(
@@ -150,12 +146,9 @@ pub async fn new_ticket(
 }
 
 /// `POST app_access_token` `{app_id, app_secret, app_ticket}` (store apps).
-pub async fn app_access_token(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (m, app) = authed(req, rt, shared).await?;
+pub async fn app_access_token(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let (m, app) = authed(call).await?;
     let Some(ticket) = field(&m, "app_ticket") else {
         return Err(invalid_param());
     };
@@ -174,42 +167,35 @@ pub async fn app_access_token(
     ))
 }
 
-/// `POST app_access_token/internal` `{app_id, app_secret}` (self-built apps).
-pub async fn app_access_token_internal(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (_, app) = authed(req, rt, shared).await?;
-    let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-").await?;
-    let (tenant_token, _) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({ "app_access_token": app_token, "code": 0, "expire": expire, "msg": "ok", "tenant_access_token": tenant_token }),
-    ))
+/// `POST app_access_token/internal` `{app_id, app_secret}` (self-built apps): both tokens.
+pub async fn app_access_token_internal(call: Call<'_>) -> Reply {
+    internal(call, true).await
 }
 
-/// `POST tenant_access_token/internal` `{app_id, app_secret}`.
-pub async fn tenant_access_token_internal(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (_, app) = authed(req, rt, shared).await?;
-    let (token, expire) = obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({ "code": 0, "msg": "ok", "tenant_access_token": token, "expire": expire }),
-    ))
+/// `POST tenant_access_token/internal` `{app_id, app_secret}`: the tenant token alone.
+pub async fn tenant_access_token_internal(call: Call<'_>) -> Reply {
+    internal(call, false).await
+}
+
+/// The self-built app's tenant token, and with `with_app_token` its app token too.
+async fn internal(call: Call<'_>, with_app_token: bool) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let (_, app) = authed(call).await?;
+    let (tenant_token, tenant_expire) =
+        obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
+    let mut answer = json!({ "code": 0, "msg": "ok", "tenant_access_token": tenant_token, "expire": tenant_expire });
+    if with_app_token {
+        let (app_token, expire) = obtain(rt, shared, &app.id, "internal_app", "t-").await?;
+        answer["app_access_token"] = app_token.into();
+        answer["expire"] = expire.into();
+    }
+    Ok(body::json(StatusCode::OK, &answer))
 }
 
 /// `POST tenant_access_token` `{app_access_token, tenant_key}` (store apps).
-pub async fn tenant_access_token(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let m = json_body(req, rt).await?.ok_or_else(invalid_param)?;
+pub async fn tenant_access_token(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let m = json_body(call).await?.ok_or_else(invalid_param)?;
     let (Some(app_token), Some(tenant)) = (field(&m, "app_access_token"), field(&m, "tenant_key"))
     else {
         return Err(invalid_param());
@@ -239,18 +225,10 @@ pub async fn tenant_access_token(
 }
 
 /// `POST app_ticket/resend` `{app_id, app_secret}`: a new ticket, pushed to the app's event URL.
-pub async fn resend(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (_, app) = authed(req, rt, shared).await?;
-    let cfg = rt
-        .config
-        .dialects
-        .feishu
-        .as_ref()
-        .expect("feishu endpoints exist only when enabled");
+pub async fn resend(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let (_, app) = authed(call).await?;
+    let cfg = config(rt);
     let (ticket, _) = new_ticket(shared, &app.id, cfg.ticket_ttl).await?;
     if app.event_url.is_some() {
         tokio::spawn(push_ticket(Arc::clone(&app), ticket));

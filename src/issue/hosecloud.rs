@@ -4,9 +4,9 @@
 //! through a v3-shaped JSON endpoint and the documented v2 query form (DIALECTS decision 5).
 
 use super::core::{authenticate, mint_jwt, secret_generation, AuthError, JwtSpec, Minted};
-use super::read_body;
 use crate::body::{self, Body};
 use crate::config::{App, Dialect};
+use crate::issue::{Call, Reply};
 use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
@@ -15,7 +15,6 @@ use crate::store::refresh::RefreshRecord;
 use crate::token::jwt::Scope;
 use crate::token::{now_secs, opaque};
 use http::{Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -97,12 +96,7 @@ fn issue_pair(
     app: Arc<App>,
     chain_start: Option<u64>,
 ) -> Result<(Pair, Op), String> {
-    let cfg = rt
-        .config
-        .dialects
-        .hosecloud
-        .as_ref()
-        .ok_or("hosecloud is not enabled")?;
+    let cfg = (rt.config.dialects.hosecloud.as_ref()).ok_or("hosecloud is not enabled")?;
     let corp = app.corp_id.clone().unwrap_or_else(|| app.id.clone());
     let login_id = format!("0-{}", app.id);
     let mut extra = serde_json::Map::new();
@@ -148,6 +142,12 @@ fn issue_pair(
     ))
 }
 
+/// The body as JSON (`null` when it is not).
+async fn json_doc(call: Call<'_>) -> Result<Value, Reject> {
+    let (_, bytes) = call.read().await?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
 fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
     doc.get(key)
         .and_then(Value::as_str)
@@ -155,14 +155,9 @@ fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// `POST getAccessToken` `{appKey, appSecurity}`.
-pub async fn get_access_token(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, &rt.config.limits).await?;
-    let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+pub async fn get_access_token(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let doc = json_doc(call).await?;
     let (Some(key), Some(secret)) = (str_field(&doc, "appKey"), str_field(&doc, "appSecurity"))
     else {
         return Err(system_error("bad_request"));
@@ -264,14 +259,9 @@ fn rotate_in_memory(
 }
 
 /// `POST refreshToken` (v3 shape, our own): JSON `{accessToken, refreshToken}`.
-pub async fn refresh_v3(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts, body, &rt.config.limits).await?;
-    let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+pub async fn refresh_v3(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let doc = json_doc(call).await?;
     let (Some(access), Some(refresh)) = (
         str_field(&doc, "accessToken"),
         str_field(&doc, "refreshToken"),
@@ -286,11 +276,8 @@ pub async fn refresh_v3(
 
 /// `POST /api/openapi/v2/auth/refreshToken?accessToken=..&refreshToken=..&powerCode=..`
 /// → `{"value": {accessToken, refreshToken, expireTime, corporationId}}`; HTTP 403 when refused.
-pub async fn refresh_v2(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
+pub async fn refresh_v2(call: Call<'_>) -> Reply {
+    let (req, rt, shared) = (call.req, call.rt, call.shared);
     let query = req.uri().query().unwrap_or("");
     let mut access = None;
     let mut refresh = None;

@@ -18,6 +18,31 @@ use http::Response;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
+/// One issuing request and what serving it needs.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The request.
+    pub req: http::Request<Incoming>,
+    /// The normalised path it matched on.
+    pub path: &'a str,
+    /// The config in force.
+    pub rt: &'a Runtime,
+    /// Process-wide state.
+    pub shared: &'a Shared,
+}
+
+impl Call<'_> {
+    /// The request head and its whole body (within the token-endpoint limits).
+    pub async fn read(self) -> Result<(http::request::Parts, Bytes), Reject> {
+        let (parts, body) = self.req.into_parts();
+        let bytes = read_body(&parts, body, &self.rt.config.limits).await?;
+        Ok((parts, bytes))
+    }
+}
+
+/// What an issuing endpoint answers: its success, or a refusal in its envelope.
+pub type Reply = Result<Response<Body>, Reject>;
+
 /// Serves one issuing request (`path` is the normalised path it matched on).
 pub async fn serve(
     ep: Endpoint,
@@ -25,25 +50,27 @@ pub async fn serve(
     path: &str,
     rt: &Runtime,
     shared: &Shared,
-) -> Result<Response<Body>, Reject> {
+) -> Reply {
+    let call = Call {
+        req,
+        path,
+        rt,
+        shared,
+    };
     match ep {
-        Endpoint::OauthSeed => oauth::seed(req, rt, shared).await,
-        Endpoint::OauthRfc => oauth::rfc(req, rt, shared).await,
-        Endpoint::HosecloudToken => hosecloud::get_access_token(req, rt, shared).await,
-        Endpoint::HosecloudRefresh => hosecloud::refresh_v3(req, rt, shared).await,
-        Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(req, rt, shared).await,
-        Endpoint::BkflowApply => bkflow::token::apply(req, path, rt, shared).await,
-        Endpoint::BkflowRevoke => bkflow::token::revoke(req, path, rt, shared).await,
-        Endpoint::BkflowCreateCredential => bkflow::credential::create(req, path, rt, shared).await,
-        Endpoint::FeishuAppToken => feishu::app_access_token(req, rt, shared).await,
-        Endpoint::FeishuAppTokenInternal => {
-            feishu::app_access_token_internal(req, rt, shared).await
-        }
-        Endpoint::FeishuTenantToken => feishu::tenant_access_token(req, rt, shared).await,
-        Endpoint::FeishuTenantTokenInternal => {
-            feishu::tenant_access_token_internal(req, rt, shared).await
-        }
-        Endpoint::FeishuResend => feishu::resend(req, rt, shared).await,
+        Endpoint::OauthSeed => oauth::seed(call).await,
+        Endpoint::OauthRfc => oauth::rfc(call).await,
+        Endpoint::HosecloudToken => hosecloud::get_access_token(call).await,
+        Endpoint::HosecloudRefresh => hosecloud::refresh_v3(call).await,
+        Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(call).await,
+        Endpoint::BkflowApply => bkflow::token::apply(call).await,
+        Endpoint::BkflowRevoke => bkflow::token::revoke(call).await,
+        Endpoint::BkflowCreateCredential => bkflow::credential::create(call).await,
+        Endpoint::FeishuAppToken => feishu::app_access_token(call).await,
+        Endpoint::FeishuAppTokenInternal => feishu::app_access_token_internal(call).await,
+        Endpoint::FeishuTenantToken => feishu::tenant_access_token(call).await,
+        Endpoint::FeishuTenantTokenInternal => feishu::tenant_access_token_internal(call).await,
+        Endpoint::FeishuResend => feishu::resend(call).await,
     }
 }
 

@@ -2,15 +2,12 @@
 //! `POST /oauth/token`. Both mint the same JWT (`typ: at+jwt`, `kid`, `client_id`, `scope`).
 
 use super::core::{authenticate, mint_jwt, AuthError, JwtSpec};
-use super::read_body;
 use crate::body::{self, Body};
+use crate::issue::{Call, Reply};
 use crate::reject::{refused, Decision, Reject};
-use crate::shared::Shared;
-use crate::state::Runtime;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderValue, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 /// A seed-003 refusal: the status mirrored in the envelope; the reason and decision follow it.
@@ -29,16 +26,10 @@ fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Reject {
 }
 
 /// Seed 003: JSON `{app_id, app_key | app_secret}` → camelCase envelope, status mirrored in HTTP.
-pub async fn seed(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (parts, body) = req.into_parts();
-    let Some(dialect) = &rt.config.dialects.oauth else {
-        return Err(Reject::NotFound);
-    };
-    let bytes = read_body(&parts, body, &rt.config.limits).await?;
+pub async fn seed(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
+    let (_, bytes) = call.read().await?;
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(seed_error(
             StatusCode::BAD_REQUEST,
@@ -161,16 +152,10 @@ fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, Str
 }
 
 /// RFC 6749 §4.4: form `grant_type=client_credentials`, Basic or body client authentication.
-pub async fn rfc(
-    req: http::Request<Incoming>,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
-    let (parts, body) = req.into_parts();
-    let Some(dialect) = &rt.config.dialects.oauth else {
-        return Err(Reject::NotFound);
-    };
-    let bytes = read_body(&parts, body, &rt.config.limits).await?;
+pub async fn rfc(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
+    let (parts, bytes) = call.read().await?;
     let mut grant = None;
     let mut scope = None;
     let (mut body_id, mut body_secret) = (None, None);

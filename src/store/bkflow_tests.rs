@@ -10,78 +10,40 @@ fn grant(id: &str, perm: Perm) -> Grant {
     }
 }
 
+/// An apply in space 3 by app `app` for `user`, 1 s of lifetime.
+fn apply(t: &BkflowTokens, user: &str, g: Grant, renew: bool, now: u64) -> Applied {
+    t.apply(
+        Owner {
+            space: 3,
+            app: "app",
+            user,
+        },
+        g,
+        1000,
+        renew,
+        now,
+    )
+}
+
 #[test]
 fn a_repeated_apply_returns_the_same_token_renewed() {
     let t = BkflowTokens::default();
-    let a = t.apply(
-        Owner {
-            space: 3,
-            app: "app",
-            user: "admin",
-        },
-        grant("1", Perm::View),
-        1000,
-        true,
-        10_000,
-    );
+    let a = apply(&t, "admin", grant("1", Perm::View), true, 10_000);
     assert_eq!(a.token.len(), 32);
-    let b = t.apply(
-        Owner {
-            space: 3,
-            app: "app",
-            user: "admin",
-        },
-        grant("1", Perm::View),
-        1000,
-        true,
-        10_500,
-    );
+    let b = apply(&t, "admin", grant("1", Perm::View), true, 10_500);
     assert_eq!(a.token, b.token);
     assert!(b.reused);
     assert_eq!(b.record.expires_ms, 11_500);
     assert_ne!(
-        t.apply(
-            Owner {
-                space: 3,
-                app: "app",
-                user: "bob"
-            },
-            grant("1", Perm::View),
-            1000,
-            true,
-            10_500
-        )
-        .token,
+        apply(&t, "bob", grant("1", Perm::View), true, 10_500).token,
         a.token
     );
     assert_ne!(
-        t.apply(
-            Owner {
-                space: 3,
-                app: "app",
-                user: "admin"
-            },
-            grant("1", Perm::Edit),
-            1000,
-            true,
-            10_500
-        )
-        .token,
+        apply(&t, "admin", grant("1", Perm::Edit), true, 10_500).token,
         a.token
     );
     assert_ne!(
-        t.apply(
-            Owner {
-                space: 3,
-                app: "app",
-                user: "admin"
-            },
-            grant("2", Perm::View),
-            1000,
-            true,
-            10_500
-        )
-        .token,
+        apply(&t, "admin", grant("2", Perm::View), true, 10_500).token,
         a.token
     );
 }
@@ -89,30 +51,10 @@ fn a_repeated_apply_returns_the_same_token_renewed() {
 #[test]
 fn an_expired_token_is_replaced_and_a_revoked_one_fails_at_once() {
     let t = BkflowTokens::default();
-    let a = t.apply(
-        Owner {
-            space: 3,
-            app: "app",
-            user: "u",
-        },
-        grant("1", Perm::View),
-        1000,
-        false,
-        0,
-    );
+    let a = apply(&t, "u", grant("1", Perm::View), false, 0);
     let h = opaque::hash(&a.token);
     assert!(t.lookup(&h, 500).is_some());
-    let b = t.apply(
-        Owner {
-            space: 3,
-            app: "app",
-            user: "u",
-        },
-        grant("1", Perm::View),
-        1000,
-        false,
-        2000,
-    );
+    let b = apply(&t, "u", grant("1", Perm::View), false, 2000);
     assert_ne!(a.token, b.token, "past its expiry a new token is made");
     let revoked = t.revoke(3, &RevokeFilter::default(), 2100);
     assert_eq!(revoked.len(), 1, "only still-valid tokens count");

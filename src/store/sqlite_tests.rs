@@ -2,6 +2,19 @@
 
 use super::*;
 
+/// Credential 1 of space 3, named `n`.
+fn cred_row(sealed: Vec<u8>) -> CredRow {
+    CredRow {
+        id: 1,
+        space: 3,
+        name: "n".into(),
+        desc: None,
+        kind: "BK_APP".into(),
+        app_code: "a".into(),
+        sealed,
+    }
+}
+
 fn refresh(hash: [u8; 32], jti: &str, expires: u64) -> Op {
     Op::Refresh {
         hash,
@@ -32,15 +45,7 @@ async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
             jti: "J0".into(),
             until: 100,
         },
-        Op::Cred(CredRow {
-            id: 1,
-            space: 3,
-            name: "n".into(),
-            desc: None,
-            kind: "BK_APP".into(),
-            app_code: "a".into(),
-            sealed: vec![9],
-        }),
+        Op::Cred(cred_row(vec![9])),
     ])
     .await
     .unwrap();
@@ -60,15 +65,7 @@ async fn rows_survive_a_reopen_and_expired_ones_are_not_loaded() {
 async fn a_failing_batch_reports_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = Db::open(&dir.path().join("t.db"), 0, |_| Vec::new()).unwrap();
-    let row = CredRow {
-        id: 1,
-        space: 3,
-        name: "n".into(),
-        desc: None,
-        kind: "BK_APP".into(),
-        app_code: "a".into(),
-        sealed: vec![],
-    };
+    let row = cred_row(vec![]);
     db.commit(vec![Op::Cred(row.clone())]).await.unwrap();
     let clash = CredRow { id: 2, ..row };
     assert!(

@@ -1,14 +1,10 @@
 //! `create_credential` (seed 004) and the field rules the admin API's update shares.
 
 use super::{check_space, open_call, py_json_dumps, view, view_error, SpaceCall};
-use crate::body::Body;
-use crate::reject::Reject;
-use crate::shared::Shared;
-use crate::state::Runtime;
+use crate::issue::{Call, Reply};
 use crate::store::credentials::{CredentialError, CredentialFields};
 use crate::store::op::Op;
-use http::{Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 /// A refusal: the view's `code` (400 field errors, 500 others) and message.
@@ -97,19 +93,15 @@ pub fn write_error(e: &CredentialError, name: &str) -> FieldError {
 }
 
 /// `POST {prefix}/space/{space_id}/create_credential/`.
-pub async fn create(
-    req: http::Request<Incoming>,
-    path: &str,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
+pub async fn create(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
     let SpaceCall {
         space,
         trace,
         doc,
         app,
         ..
-    } = open_call(req, path, rt, shared).await?;
+    } = open_call(call).await?;
     check_space(rt, &app, space)?;
     let Some(Value::Object(m)) = doc else {
         return Err(view_error(

@@ -204,14 +204,10 @@ pub struct SpaceCall {
 }
 
 /// Reads the body and authenticates the app (the gateway's refusal otherwise).
-pub async fn open_call(
-    req: http::Request<hyper::body::Incoming>,
-    path: &str,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<SpaceCall, Reject> {
-    let space = space_of(path).ok_or(Reject::NotFound)?;
-    let (parts, body) = req.into_parts();
+pub async fn open_call(call: crate::issue::Call<'_>) -> Result<SpaceCall, Reject> {
+    let (rt, shared) = (call.rt, call.shared);
+    let space = space_of(call.path).ok_or(Reject::NotFound)?;
+    let (parts, body) = call.req.into_parts();
     let trace = trace_id(&parts);
     let bytes = crate::issue::read_body(&parts, body, &rt.config.limits).await?;
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();

@@ -4,16 +4,13 @@ use super::{
     check_space, format_time, gateway_error, invalid_args, open_call, py_json_dumps, view,
     view_error, SpaceCall,
 };
-use crate::body::Body;
+use crate::issue::{Call, Reply};
 use crate::permission::{grant_covers, Grant, Perm, Resource};
 use crate::reject::{refused, Decision, Reject};
-use crate::shared::Shared;
-use crate::state::Runtime;
 use crate::store::bkflow::{Owner, RevokeFilter};
 use crate::store::op::Op;
 use crate::token::{now_millis, opaque};
-use http::{Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 const REQUIRED: &str = "该字段是必填项。";
@@ -60,12 +57,8 @@ fn json_object(bytes: &[u8], trace: &str) -> Result<Map<String, Value>, Reject> 
 }
 
 /// `POST {prefix}/space/{space_id}/apply_token/`.
-pub async fn apply(
-    req: http::Request<Incoming>,
-    path: &str,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
+pub async fn apply(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
     let Some(cfg) = &rt.config.dialects.bkflow else {
         return Err(Reject::NotFound);
     };
@@ -76,7 +69,7 @@ pub async fn apply(
         creds,
         app,
         ..
-    } = open_call(req, path, rt, shared).await?;
+    } = open_call(call).await?;
     // The user: bk_username, else the app's configured user (bk_token / access_token name
     // users of a BlueKing login we do not run, so they cannot stand for one here).
     let Some(user) = creds.username.clone().or_else(|| app.user.clone()) else {
@@ -211,19 +204,15 @@ pub async fn apply(
 
 /// `POST {prefix}/space/{space_id}/revoke_token/`: every still-valid token of the space that
 /// matches all given fields expires now; `{}` revokes the whole space.
-pub async fn revoke(
-    req: http::Request<Incoming>,
-    path: &str,
-    rt: &Runtime,
-    shared: &Shared,
-) -> Result<Response<Body>, Reject> {
+pub async fn revoke(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
     let SpaceCall {
         space,
         trace,
         bytes,
         app,
         ..
-    } = open_call(req, path, rt, shared).await?;
+    } = open_call(call).await?;
     check_space(rt, &app, space)?;
     let fields = json_object(&bytes, &trace)?;
     let token = char_field(fields.get("token"), false);
@@ -259,25 +248,10 @@ pub async fn revoke(
         resource_id,
         perm,
     };
-    let now = now_millis();
-    let revoked = shared.bkflow.revoke(space, &filter, now);
-    let ids = revoked.iter().map(|(id, _)| *id).collect();
-    shared
-        .store
-        .commit(vec![Op::BkExpiry {
-            ids,
-            expires_ms: now.saturating_sub(1),
-        }])
-        .await?;
-    for (_, hash) in &revoked {
-        if let Some(p) = shared.hot.get(hash) {
-            p.mark_revoked();
-        }
-        shared.hot.remove(hash);
-    }
+    let revoked = shared.revoke_bkflow(space, &filter, now_millis()).await?;
     let Value::Object(obj) = json!({
         "result": true,
-        "data": format!("{} tokens revoke success", revoked.len()),
+        "data": format!("{revoked} tokens revoke success"),
         "message": "",
         "code": 0,
     }) else {
