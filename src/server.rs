@@ -7,7 +7,6 @@ use crate::dispatch;
 use crate::proxy::ConnInfo;
 use crate::state::Gateway;
 use crate::store::op::BK_RETENTION_MS;
-use crate::token::now_secs;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -131,7 +130,7 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let now = now_secs();
+        let now = gw.shared.clock.now_secs();
         let left = gw.shared.hot.sweep(now);
         gw.shared.revoked.sweep(now);
         gw.shared.refresh.sweep(now);

@@ -48,6 +48,8 @@ pub struct Shared {
     pub store: Store,
     /// Rate limits of the token endpoints.
     pub limits: crate::limit::TokenLimits,
+    /// The gateway's clock (every expiry is judged by it).
+    pub clock: crate::token::Clock,
 }
 
 fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError> {
@@ -178,6 +180,7 @@ impl Shared {
             master,
             store: Store::new(backend),
             limits: Default::default(),
+            clock: Default::default(),
         };
         for op in ops {
             shared.apply(op);
@@ -187,7 +190,7 @@ impl Shared {
 
     /// Applies one stored write to the in-memory maps (at start, and for writes of other replicas).
     pub fn apply(&self, op: &Op) {
-        let now = now_millis();
+        let now = self.clock.now_millis();
         let drop_hot = |hash: &opaque::TokenHash, revoked: bool| {
             if let Some(p) = self.hot.get(hash) {
                 if revoked {

@@ -155,7 +155,10 @@ async fn the_admin_api_requires_its_token_when_configured() {
         app_yaml(),
         up.url()
     );
-    let gw = Gateway::start_admin_token(&yaml, "s3cret-admin").await;
+    let gw = Gateway::with(&yaml)
+        .admin_token("s3cret-admin")
+        .start()
+        .await;
     let admin = TestClient::plain();
     let body = r#"{"token":"x"}"#;
     let url = gw.admin_url("/admin/tokens/revoke");

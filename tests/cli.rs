@@ -200,7 +200,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let path = write(dir.path(), "gw.yaml", &config(&up, dir.path(), ""));
     let mut gw = Proc::start(&path);
     let client = TestClient::plain();
-    let url = format!("http://{}/one/slow", gw.addr);
+    let url = format!("http://{}/one/linger", gw.addr);
     let in_flight = tokio::spawn(async move { client.send("GET", &url, &[], "").await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     gw.signal("TERM");

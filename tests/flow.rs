@@ -22,7 +22,7 @@ routes:
 #[tokio::test]
 async fn seed_003_flow_works_over_tls() {
     let up = Upstream::echo().await;
-    let gw = Gateway::start_tls(&routes(&up)).await;
+    let gw = Gateway::with(&routes(&up)).tls().start().await;
 
     let open = gw.get("/product", &[]).await;
     assert_eq!(open.status, 200);

@@ -114,11 +114,7 @@ async fn start() -> (Gateway, Upstream) {
 }
 
 async fn post_json(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &Value) -> Resp {
-    let mut h = vec![("content-type", "application/json")];
-    h.extend_from_slice(headers);
-    gw.client
-        .send("POST", &gw.url(path), &h, &body.to_string())
-        .await
+    gw.post(path, headers, &body.to_string()).await
 }
 
 /// A bkflow token of `app` for (type, id, perm), or the whole refusal.
@@ -521,7 +517,6 @@ async fn a_refresh_chain_ends_after_its_max_lifetime() {
         r["data"]["accessToken"].clone(),
         r["data"]["refreshToken"].clone(),
     );
-    let started = std::time::Instant::now();
     let refresh = |pair: &(Value, Value)| {
         let body = json!({ "accessToken": pair.0, "refreshToken": pair.1 });
         let client = gw.client.clone();
@@ -538,14 +533,14 @@ async fn a_refresh_chain_ends_after_its_max_lifetime() {
                 .json()
         }
     };
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    gw.advance(Duration::from_millis(700));
     let next = refresh(&pair).await;
     assert_eq!(next["code"], "200", "within the chain's life: {next}");
     pair = (
         next["data"]["accessToken"].clone(),
         next["data"]["refreshToken"].clone(),
     );
-    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed())).await;
+    gw.advance(Duration::from_millis(1400));
     let over = refresh(&pair).await;
     assert_eq!(
         over["code"], "403",

@@ -87,24 +87,18 @@ async fn gw() -> (Gateway, Upstream) {
     )
 }
 
-async fn post(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut h = vec![("content-type", "application/json")];
-    h.extend_from_slice(headers);
-    gw.client.send("POST", &gw.url(path), &h, body).await
-}
-
 async fn apply(gw: &Gateway, space: u64, body: Value) -> Value {
     let mut b = json!({ "bk_app_code": "xxxx", "bk_app_secret": "xxxx" });
     b.as_object_mut()
         .unwrap()
         .extend(body.as_object().unwrap().clone());
-    let r = post(
-        gw,
-        &format!("/bkflow/space/{space}/apply_token/"),
-        &[],
-        &b.to_string(),
-    )
-    .await;
+    let r = gw
+        .post(
+            &format!("/bkflow/space/{space}/apply_token/"),
+            &[],
+            &b.to_string(),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
@@ -123,7 +117,9 @@ async fn token_for(gw: &Gateway, rt: &str, id: &str, perm: &str) -> String {
 #[tokio::test]
 async fn the_seed_request_gets_the_seed_keys_and_a_32_hex_token() {
     let (gw, _up) = gw().await;
-    let r = post(&gw, "/bkflow/space/3/apply_token/", &[], SEED_REQUEST).await;
+    let r = gw
+        .post("/bkflow/space/3/apply_token/", &[], SEED_REQUEST)
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["result"], true);
@@ -167,42 +163,38 @@ async fn app_credentials_and_user_follow_the_gateway_rules() {
     let (gw, _up) = gw().await;
     let path = "/bkflow/space/3/apply_token/";
     let fields = r#""resource_type":"TEMPLATE","resource_id":"1","permission_type":"VIEW""#;
-    let wrong = post(
-        &gw,
-        path,
-        &[],
-        &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"nope",{fields}}}"#),
-    )
-    .await;
+    let wrong = gw
+        .post(
+            path,
+            &[],
+            &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"nope",{fields}}}"#),
+        )
+        .await;
     assert_eq!(wrong.status, 400);
     assert_eq!(
         wrong.json(),
         json!({"code":1640001,"code_name":"INVALID_ARGS","message":"Parameters error [reason=\"bk_app_code or bk_app_secret is incorrect\"]","result":false,"data":null})
     );
     assert_eq!(wrong.header("x-bkapi-error-code"), "1640001");
-    let none = post(&gw, path, &[], &format!("{{{fields}}}")).await;
+    let none = gw.post(path, &[], &format!("{{{fields}}}")).await;
     assert_eq!(
         none.json()["message"],
         "Parameters error [reason=\"app code cannot be empty\"]"
     );
-    let ghost = post(
-        &gw,
-        path,
-        &[],
-        &format!(r#"{{"bk_app_code":"ghost","bk_app_secret":"x",{fields}}}"#),
-    )
-    .await;
+    let ghost = gw
+        .post(
+            path,
+            &[],
+            &format!(r#"{{"bk_app_code":"ghost","bk_app_secret":"x",{fields}}}"#),
+        )
+        .await;
     assert_eq!(
         ghost.json()["message"],
         "Parameters error [reason=\"app not found\"]"
     );
-    let nosecret = post(
-        &gw,
-        path,
-        &[],
-        &format!(r#"{{"bk_app_code":"xxxx",{fields}}}"#),
-    )
-    .await;
+    let nosecret = gw
+        .post(path, &[], &format!(r#"{{"bk_app_code":"xxxx",{fields}}}"#))
+        .await;
     assert!(nosecret.json()["message"]
         .as_str()
         .unwrap()
@@ -210,31 +202,31 @@ async fn app_credentials_and_user_follow_the_gateway_rules() {
 
     // The header alone counts when present.
     let header = r#"{"bk_app_code":"xxxx","bk_app_secret":"xxxx","bk_username":"alice"}"#;
-    let r = post(
-        &gw,
-        path,
-        &[("x-bkapi-authorization", header)],
-        &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"nope",{fields}}}"#),
-    )
-    .await;
+    let r = gw
+        .post(
+            path,
+            &[("x-bkapi-authorization", header)],
+            &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"nope",{fields}}}"#),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["data"]["user"], "alice");
     let bad_header = r#"{"bk_app_code":"xxxx","bk_app_secret":"nope"}"#;
-    let r = post(
-        &gw,
-        path,
-        &[("x-bkapi-authorization", bad_header)],
-        &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"xxxx",{fields}}}"#),
-    )
-    .await;
+    let r = gw
+        .post(
+            path,
+            &[("x-bkapi-authorization", bad_header)],
+            &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"xxxx",{fields}}}"#),
+        )
+        .await;
     assert_eq!(r.status, 400);
-    let r = post(
-        &gw,
-        path,
-        &[("x-bkapi-authorization", "not json")],
-        &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"xxxx",{fields}}}"#),
-    )
-    .await;
+    let r = gw
+        .post(
+            path,
+            &[("x-bkapi-authorization", "not json")],
+            &format!(r#"{{"bk_app_code":"xxxx","bk_app_secret":"xxxx",{fields}}}"#),
+        )
+        .await;
     assert_eq!(
         r.json()["message"],
         "Parameters error [reason=\"app code cannot be empty\"]"
@@ -242,7 +234,7 @@ async fn app_credentials_and_user_follow_the_gateway_rules() {
 
     // No user and no default user: refused for apply, fine for revoke.
     let body = r#"{"bk_app_code":"nouser","bk_app_secret":"nouser-secret","resource_type":"TASK","resource_id":"1","permission_type":"VIEW"}"#;
-    let r = post(&gw, "/bkflow/space/5/apply_token/", &[], body).await;
+    let r = gw.post("/bkflow/space/5/apply_token/", &[], body).await;
     assert_eq!(r.status, 400);
     assert!(r.json()["message"]
         .as_str()
@@ -253,18 +245,18 @@ async fn app_credentials_and_user_follow_the_gateway_rules() {
         "\"bk_username\":\"carol\",\"resource_type\"",
     );
     assert_eq!(
-        post(&gw, "/bkflow/space/5/apply_token/", &[], &with_user)
+        gw.post("/bkflow/space/5/apply_token/", &[], &with_user)
             .await
             .json()["data"]["user"],
         "carol"
     );
-    let r = post(
-        &gw,
-        "/bkflow/space/5/revoke_token/",
-        &[],
-        r#"{"bk_app_code":"nouser","bk_app_secret":"nouser-secret"}"#,
-    )
-    .await;
+    let r = gw
+        .post(
+            "/bkflow/space/5/revoke_token/",
+            &[],
+            r#"{"bk_app_code":"nouser","bk_app_secret":"nouser-secret"}"#,
+        )
+        .await;
     assert_eq!(r.json()["data"], "1 tokens revoke success");
 }
 
@@ -272,19 +264,19 @@ async fn app_credentials_and_user_follow_the_gateway_rules() {
 async fn an_app_may_only_use_its_own_space() {
     let (gw, _up) = gw().await;
     let body = r#"{"bk_app_code":"xxxx","bk_app_secret":"xxxx","resource_type":"TEMPLATE","resource_id":"1","permission_type":"VIEW"}"#;
-    let r = post(&gw, "/bkflow/space/4/apply_token/", &[], body).await;
+    let r = gw.post("/bkflow/space/4/apply_token/", &[], body).await;
     assert_eq!(r.status, 403);
     assert_eq!(
         r.json(),
         json!({ "result": false, "message": "当前应用无权操作此空间，app=xxxx" })
     );
-    let r = post(&gw, "/bkflow/space/99/apply_token/", &[], body).await;
+    let r = gw.post("/bkflow/space/99/apply_token/", &[], body).await;
     assert_eq!(
         r.json(),
         json!({ "result": false, "message": "空间不存在，space_id=99" })
     );
     assert_eq!(
-        post(&gw, "/bkflow/space/3/apply_token", &[], body)
+        gw.post("/bkflow/space/3/apply_token", &[], body)
             .await
             .status,
         404,
@@ -298,7 +290,7 @@ async fn the_same_apply_returns_the_same_token_renewed_and_others_differ() {
     let fields =
         json!({ "resource_type": "TEMPLATE", "resource_id": "1", "permission_type": "VIEW" });
     let a = apply(&gw, 3, fields.clone()).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    gw.advance(std::time::Duration::from_millis(1100));
     let b = apply(&gw, 3, fields.clone()).await;
     assert_eq!(a["data"]["token"], b["data"]["token"]);
     assert!(
@@ -354,21 +346,21 @@ async fn invalid_fields_answer_code_400_on_http_200_and_grants_cap_the_token() {
         v["message"],
         "创建Token失败: token申请失败，对应的资源不存在"
     );
-    let r = post(
-        &gw,
-        "/bkflow/space/3/apply_token/",
-        &[(
-            "x-bkapi-authorization",
-            r#"{"bk_app_code":"xxxx","bk_app_secret":"xxxx"}"#,
-        )],
-        "not json",
-    )
-    .await;
+    let r = gw
+        .post(
+            "/bkflow/space/3/apply_token/",
+            &[(
+                "x-bkapi-authorization",
+                r#"{"bk_app_code":"xxxx","bk_app_secret":"xxxx"}"#,
+            )],
+            "not json",
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["code"], 500);
     // Beyond the app's grants: refused, never issued.
     let over = r#"{"bk_app_code":"other","bk_app_secret":"other-secret","bk_username":"u","resource_type":"TEMPLATE","resource_id":"1","permission_type":"EDIT"}"#;
-    let r = post(&gw, "/bkflow/space/4/apply_token/", &[], over).await;
+    let r = gw.post("/bkflow/space/4/apply_token/", &[], over).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["code"], 1640301);
     assert_eq!(r.json()["code_name"], "APP_NO_PERMISSION");
@@ -376,14 +368,14 @@ async fn invalid_fields_answer_code_400_on_http_200_and_grants_cap_the_token() {
         .replace("\"EDIT\"", "\"VIEW\"")
         .replace("\"resource_id\":\"1\"", "\"resource_id\":\"2\"");
     assert_eq!(
-        post(&gw, "/bkflow/space/4/apply_token/", &[], &other_id)
+        gw.post("/bkflow/space/4/apply_token/", &[], &other_id)
             .await
             .status,
         403
     );
     let within = over.replace("\"EDIT\"", "\"VIEW\"");
     assert_eq!(
-        post(&gw, "/bkflow/space/4/apply_token/", &[], &within)
+        gw.post("/bkflow/space/4/apply_token/", &[], &within)
             .await
             .json()["result"],
         true
@@ -530,14 +522,14 @@ async fn revoke_matches_fields_counts_valid_tokens_and_takes_effect_at_once() {
         "a is hot now"
     );
     let creds = r#""bk_app_code":"xxxx","bk_app_secret":"xxxx""#;
-    let r = post(
-        &gw,
-        "/bkflow/space/3/revoke_token/",
-        &[],
-        &format!(r#"{{{creds},"resource_id":"1"}}"#),
-    )
-    .await
-    .json();
+    let r = gw
+        .post(
+            "/bkflow/space/3/revoke_token/",
+            &[],
+            &format!(r#"{{{creds},"resource_id":"1"}}"#),
+        )
+        .await
+        .json();
     assert_eq!(
         r,
         json!({ "result": true, "data": "1 tokens revoke success", "message": "", "code": 0, "trace_id": r["trace_id"] })
@@ -545,49 +537,49 @@ async fn revoke_matches_fields_counts_valid_tokens_and_takes_effect_at_once() {
     let gone = call(&gw, "GET", "/sdk/template/1/", &a).await;
     assert_eq!(gone.status, 401, "revoked at once, even though it was hot");
     assert_eq!(call(&gw, "GET", "/sdk/template/2/", &b).await.status, 200);
-    let r = post(
-        &gw,
-        "/bkflow/space/3/revoke_token/",
-        &[],
-        &format!(r#"{{{creds},"token":"{b}"}}"#),
-    )
-    .await
-    .json();
+    let r = gw
+        .post(
+            "/bkflow/space/3/revoke_token/",
+            &[],
+            &format!(r#"{{{creds},"token":"{b}"}}"#),
+        )
+        .await
+        .json();
     assert_eq!(r["data"], "1 tokens revoke success");
-    let r = post(
-        &gw,
-        "/bkflow/space/3/revoke_token/",
-        &[],
-        &format!("{{{creds}}}"),
-    )
-    .await
-    .json();
+    let r = gw
+        .post(
+            "/bkflow/space/3/revoke_token/",
+            &[],
+            &format!("{{{creds}}}"),
+        )
+        .await
+        .json();
     assert_eq!(
         r["data"], "0 tokens revoke success",
         "only still-valid tokens count"
     );
     token_for(&gw, "TASK", "1", "VIEW").await;
     token_for(&gw, "TASK", "2", "VIEW").await;
-    let r = post(
-        &gw,
-        "/bkflow/space/3/revoke_token/",
-        &[],
-        &format!("{{{creds}}}"),
-    )
-    .await
-    .json();
+    let r = gw
+        .post(
+            "/bkflow/space/3/revoke_token/",
+            &[],
+            &format!("{{{creds}}}"),
+        )
+        .await
+        .json();
     assert_eq!(
         r["data"], "2 tokens revoke success",
         "{{}} revokes the whole space"
     );
-    let bad = post(
-        &gw,
-        "/bkflow/space/3/revoke_token/",
-        &[],
-        &format!(r#"{{{creds},"resource_type":"NOPE"}}"#),
-    )
-    .await
-    .json();
+    let bad = gw
+        .post(
+            "/bkflow/space/3/revoke_token/",
+            &[],
+            &format!(r#"{{{creds},"resource_type":"NOPE"}}"#),
+        )
+        .await
+        .json();
     assert_eq!(bad["code"], 400);
     let fresh = token_for(&gw, "TEMPLATE", "1", "VIEW").await;
     assert_ne!(fresh, a, "after a revoke a new token is issued");
@@ -602,7 +594,8 @@ async fn iso8601_times_when_configured() {
     ))
     .await;
     let body = r#"{"bk_app_code":"xxxx","bk_app_secret":"xxxx","resource_type":"TEMPLATE","resource_id":"1","permission_type":"VIEW"}"#;
-    let v = post(&gw, "/flow/space/3/apply_token/", &[], body)
+    let v = gw
+        .post("/flow/space/3/apply_token/", &[], body)
         .await
         .json();
     let t = v["data"]["expired_time"].as_str().unwrap();

@@ -9,7 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{Gateway, Resp, TestClient, Upstream};
+use support::{Gateway, TestClient, Upstream};
 use tokio::sync::mpsc;
 
 const SEED_REQUEST: &str = include_str!("fixtures/seeds/002_app_access_token.request.json");
@@ -76,20 +76,12 @@ async fn next_event(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
         .unwrap()
 }
 
-async fn post(gw: &Gateway, path: &str, body: &str) -> Resp {
-    gw.client
-        .send(
-            "POST",
-            &gw.url(path),
-            &[("content-type", "application/json; charset=utf-8")],
-            body,
-        )
-        .await
-}
+/// The content type Feishu's own clients send.
+const JSON_UTF8: &[(&str, &str)] = &[("content-type", "application/json; charset=utf-8")];
 
 async fn app_token(gw: &Gateway, ticket: &str) -> Value {
     let body = json!({ "app_id": APP, "app_secret": SECRET, "app_ticket": ticket }).to_string();
-    post(gw, "/open-apis/auth/v3/app_access_token", &body)
+    gw.post("/open-apis/auth/v3/app_access_token", JSON_UTF8, &body)
         .await
         .json()
 }
@@ -107,7 +99,9 @@ async fn the_seed_request_with_a_pushed_ticket_gets_the_flat_envelope() {
     let ticket = event["event"]["app_ticket"].as_str().unwrap();
     // The seed's request byte for byte, but for the ticket, which only the gateway can issue.
     let body = SEED_REQUEST.replace("dskLLdkasd\"", &format!("{ticket}\""));
-    let r = post(&gw, "/open-apis/auth/v3/app_access_token", &body).await;
+    let r = gw
+        .post("/open-apis/auth/v3/app_access_token", JSON_UTF8, &body)
+        .await;
     assert_eq!(r.status, 200);
     let v = r.json();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -120,9 +114,13 @@ async fn the_seed_request_with_a_pushed_ticket_gets_the_flat_envelope() {
     assert!((7190..=7200).contains(&expire), "{expire}");
     // The seed's own stale ticket is refused as Feishu does.
     assert_eq!(
-        post(&gw, "/open-apis/auth/v3/app_access_token", SEED_REQUEST)
-            .await
-            .json(),
+        gw.post(
+            "/open-apis/auth/v3/app_access_token",
+            JSON_UTF8,
+            SEED_REQUEST
+        )
+        .await
+        .json(),
         json!({"code": 10012, "msg": "app_ticket is invalid"})
     );
 }
@@ -157,17 +155,18 @@ async fn errors_are_flat_codes_on_http_200_without_a_token() {
         ),
     ];
     for (body, code, msg) in cases {
-        let r = post(
-            &gw,
-            "/open-apis/auth/v3/app_access_token",
-            &body.to_string(),
-        )
-        .await;
+        let r = gw
+            .post(
+                "/open-apis/auth/v3/app_access_token",
+                JSON_UTF8,
+                &body.to_string(),
+            )
+            .await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json(), json!({ "code": code, "msg": msg }), "{body}");
     }
     assert_eq!(
-        post(&gw, "/open-apis/auth/v3/app_access_token", "{")
+        gw.post("/open-apis/auth/v3/app_access_token", JSON_UTF8, "{")
             .await
             .json()["code"],
         10003
@@ -184,7 +183,7 @@ async fn the_overlap_rule_with_short_durations() {
         .to_owned();
     let first = app_token(&gw, &ticket).await;
     let a = first["app_access_token"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    gw.advance(Duration::from_millis(1200));
     let again = app_token(&gw, &ticket).await;
     assert_eq!(
         again["app_access_token"],
@@ -195,7 +194,7 @@ async fn the_overlap_rule_with_short_durations() {
         again["expire"].as_u64() < first["expire"].as_u64(),
         "with less time left: {first} {again}"
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    gw.advance(Duration::from_millis(1000));
     let renewed = app_token(&gw, &ticket).await;
     let b = renewed["app_access_token"].as_str().unwrap().to_owned();
     assert_ne!(b, a, "under renew_before left: a new token");
@@ -215,7 +214,7 @@ async fn the_overlap_rule_with_short_durations() {
         "the old token stays valid until its own expiry"
     );
     assert_eq!(call(b.clone()).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    gw.advance(Duration::from_millis(2000));
     let expired = call(a).await;
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json()["code"], 99991664);
@@ -231,12 +230,13 @@ async fn the_overlap_rule_with_short_durations() {
 async fn resend_pushes_a_ticket_that_works_and_the_admin_api_shows_it() {
     let (gw, _up, mut events) = start("2h", "30m").await;
     let _startup = next_event(&mut events).await;
-    let r = post(
-        &gw,
-        "/open-apis/auth/v3/app_ticket/resend",
-        &json!({ "app_id": APP, "app_secret": SECRET }).to_string(),
-    )
-    .await;
+    let r = gw
+        .post(
+            "/open-apis/auth/v3/app_ticket/resend",
+            JSON_UTF8,
+            &json!({ "app_id": APP, "app_secret": SECRET }).to_string(),
+        )
+        .await;
     assert_eq!(r.json(), json!({ "code": 0, "msg": "success" }));
     let pushed = next_event(&mut events).await["event"]["app_ticket"]
         .as_str()
@@ -254,12 +254,13 @@ async fn resend_pushes_a_ticket_that_works_and_the_admin_api_shows_it() {
         .json();
     assert_eq!(admin["app_ticket"], pushed.as_str(), "the newest ticket");
     assert!(admin["expire"].as_u64().unwrap() > 3500);
-    let wrong = post(
-        &gw,
-        "/open-apis/auth/v3/app_ticket/resend",
-        &json!({ "app_id": APP, "app_secret": "x" }).to_string(),
-    )
-    .await;
+    let wrong = gw
+        .post(
+            "/open-apis/auth/v3/app_ticket/resend",
+            JSON_UTF8,
+            &json!({ "app_id": APP, "app_secret": "x" }).to_string(),
+        )
+        .await;
     assert_eq!(wrong.json()["code"], 10014);
 }
 
@@ -279,20 +280,26 @@ async fn guarded_routes_answer_in_feishu_codes_and_internal_variants_work() {
     assert_eq!(bad.json()["code"], 99991664);
 
     let body = json!({ "app_id": "cli_internal", "app_secret": "internal-secret" }).to_string();
-    let v = post(&gw, "/open-apis/auth/v3/app_access_token/internal", &body)
+    let v = gw
+        .post(
+            "/open-apis/auth/v3/app_access_token/internal",
+            JSON_UTF8,
+            &body,
+        )
         .await
         .json();
     assert_eq!(v["code"], 0);
     assert_eq!(v["msg"], "ok");
     let tenant = v["tenant_access_token"].as_str().unwrap().to_owned();
     assert!(v["app_access_token"].as_str().unwrap().starts_with("t-") && tenant.starts_with("t-"));
-    let v2 = post(
-        &gw,
-        "/open-apis/auth/v3/tenant_access_token/internal",
-        &body,
-    )
-    .await
-    .json();
+    let v2 = gw
+        .post(
+            "/open-apis/auth/v3/tenant_access_token/internal",
+            JSON_UTF8,
+            &body,
+        )
+        .await
+        .json();
     assert_eq!(
         v2["tenant_access_token"],
         tenant.as_str(),

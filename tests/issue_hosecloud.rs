@@ -26,17 +26,6 @@ routes:
     )
 }
 
-async fn post(gw: &Gateway, path: &str, body: &str) -> support::Resp {
-    gw.client
-        .send(
-            "POST",
-            &gw.url(path),
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await
-}
-
 #[tokio::test]
 async fn the_seed_request_gets_the_seed_envelope_and_a_matching_jwt() {
     let up = Upstream::echo().await;
@@ -45,7 +34,9 @@ async fn the_seed_request_gets_the_seed_envelope_and_a_matching_jwt() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let r = post(&gw, "/auth/openApi/v3/getAccessToken", SEED_REQUEST).await;
+    let r = gw
+        .post("/auth/openApi/v3/getAccessToken", &[], SEED_REQUEST)
+        .await;
     assert_eq!(r.status, 200);
     let v = r.json();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -89,23 +80,25 @@ async fn the_seed_request_gets_the_seed_envelope_and_a_matching_jwt() {
 async fn errors_keep_the_hosecloud_envelope_on_http_200() {
     let up = Upstream::echo().await;
     let gw = Gateway::start(&yaml(&up, "2h", "30s")).await;
-    let wrong = post(
-        &gw,
-        "/auth/openApi/v3/getAccessToken",
-        r#"{"appKey":"xxxx-xxxx-xxxx-xxxx-xxxx","appSecurity":"nope"}"#,
-    )
-    .await;
+    let wrong = gw
+        .post(
+            "/auth/openApi/v3/getAccessToken",
+            &[],
+            r#"{"appKey":"xxxx-xxxx-xxxx-xxxx-xxxx","appSecurity":"nope"}"#,
+        )
+        .await;
     assert_eq!(wrong.status, 200);
     assert_eq!(
         wrong.json(),
         serde_json::json!({ "code": "403", "msg": "密钥无效", "data": "" })
     );
-    let unknown = post(
-        &gw,
-        "/auth/openApi/v3/getAccessToken",
-        r#"{"appKey":"ghost","appSecurity":"x"}"#,
-    )
-    .await;
+    let unknown = gw
+        .post(
+            "/auth/openApi/v3/getAccessToken",
+            &[],
+            r#"{"appKey":"ghost","appSecurity":"x"}"#,
+        )
+        .await;
     assert_eq!(unknown.json()["code"], "403");
     for bad in [
         r#"{"appKey":"xxxx-xxxx-xxxx-xxxx-xxxx"}"#,
@@ -113,7 +106,7 @@ async fn errors_keep_the_hosecloud_envelope_on_http_200() {
         "not json",
         "",
     ] {
-        let r = post(&gw, "/auth/openApi/v3/getAccessToken", bad).await;
+        let r = gw.post("/auth/openApi/v3/getAccessToken", &[], bad).await;
         assert_eq!(r.status, 200, "{bad}");
         let v = r.json();
         assert_eq!(v["code"], "500");
@@ -128,12 +121,13 @@ async fn errors_keep_the_hosecloud_envelope_on_http_200() {
 }
 
 async fn token(gw: &Gateway, key: &str, secret: &str) -> (String, String) {
-    let r = post(
-        gw,
-        "/auth/openApi/v3/getAccessToken",
-        &format!(r#"{{"appKey":"{key}","appSecurity":"{secret}"}}"#),
-    )
-    .await;
+    let r = gw
+        .post(
+            "/auth/openApi/v3/getAccessToken",
+            &[],
+            &format!(r#"{{"appKey":"{key}","appSecurity":"{secret}"}}"#),
+        )
+        .await;
     let d = &r.json()["data"];
     (
         d["accessToken"].as_str().unwrap().to_owned(),
@@ -217,7 +211,8 @@ async fn refresh_rotates_both_tokens_once_through_v3_and_v2() {
     let (access, refresh) =
         token(&gw, "xxxx-xxxx-xxxx-xxxx-xxxx", "xxxx-xxxx-xxxx-xxxx-xxxx").await;
     let body = format!(r#"{{"accessToken":"{access}","refreshToken":"{refresh}"}}"#);
-    let r = post(&gw, "/auth/openApi/v3/refreshToken", &body)
+    let r = gw
+        .post("/auth/openApi/v3/refreshToken", &[], &body)
         .await
         .json();
     assert_eq!(r["code"], "200", "{r}");
@@ -225,7 +220,8 @@ async fn refresh_rotates_both_tokens_once_through_v3_and_v2() {
     let refresh2 = r["data"]["refreshToken"].as_str().unwrap().to_owned();
     assert_ne!(access2, access);
     assert_ne!(refresh2, refresh);
-    let again = post(&gw, "/auth/openApi/v3/refreshToken", &body)
+    let again = gw
+        .post("/auth/openApi/v3/refreshToken", &[], &body)
         .await
         .json();
     assert_eq!(again["code"], "403", "a refresh token is single use");
@@ -267,7 +263,7 @@ async fn refresh_rotates_both_tokens_once_through_v3_and_v2() {
     let fresh = value["refreshToken"].as_str().unwrap();
     let wrong_pair = format!(r#"{{"accessToken":"{other}","refreshToken":"{fresh}"}}"#);
     assert_eq!(
-        post(&gw, "/auth/openApi/v3/refreshToken", &wrong_pair)
+        gw.post("/auth/openApi/v3/refreshToken", &[], &wrong_pair)
             .await
             .json()["code"],
         "403"
@@ -277,7 +273,7 @@ async fn refresh_rotates_both_tokens_once_through_v3_and_v2() {
         value["accessToken"].as_str().unwrap()
     );
     assert_eq!(
-        post(&gw, "/auth/openApi/v3/refreshToken", &right_pair)
+        gw.post("/auth/openApi/v3/refreshToken", &[], &right_pair)
             .await
             .json()["code"],
         "200"
@@ -290,7 +286,7 @@ async fn an_expired_access_token_cannot_be_refreshed() {
     let gw = Gateway::start(&yaml(&up, "1s", "0s")).await;
     let (access, refresh) =
         token(&gw, "xxxx-xxxx-xxxx-xxxx-xxxx", "xxxx-xxxx-xxxx-xxxx-xxxx").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    gw.advance(Duration::from_millis(2100));
     let expired = gw
         .get(
             &format!("/api/openapi/v1/departments?accessToken={access}"),
@@ -301,7 +297,7 @@ async fn an_expired_access_token_cannot_be_refreshed() {
     assert!(expired.json()["msg"].as_str().unwrap().contains("expired"));
     let body = format!(r#"{{"accessToken":"{access}","refreshToken":"{refresh}"}}"#);
     assert_eq!(
-        post(&gw, "/auth/openApi/v3/refreshToken", &body)
+        gw.post("/auth/openApi/v3/refreshToken", &[], &body)
             .await
             .json()["code"],
         "403"

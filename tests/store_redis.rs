@@ -5,8 +5,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::bin::{write, Proc};
+use support::eventually;
 use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
@@ -30,13 +31,7 @@ routes:
 }
 
 async fn post(c: &TestClient, url: String, body: Value) -> support::Resp {
-    c.send(
-        "POST",
-        &url,
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    )
-    .await
+    c.post_json(&url, &[], &body.to_string()).await
 }
 
 async fn call(c: &TestClient, gw: &Proc, token: &str) -> support::Resp {
@@ -64,22 +59,6 @@ async fn bk_token(c: &TestClient, gw: &Proc, id: &str) -> String {
 }
 
 /// Polls until `f` is true or `limit` passes (the behaviour is eventual by design).
-async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if f().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn two_replicas_act_as_one_and_survive_a_redis_outage() {

@@ -49,14 +49,7 @@ struct Tokens {
 }
 
 async fn post(c: &TestClient, url: String, body: Value) -> Value {
-    c.send(
-        "POST",
-        &url,
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    )
-    .await
-    .json()
+    c.post_json(&url, &[], &body.to_string()).await.json()
 }
 
 async fn issue_everything(gw: &Proc, c: &TestClient) -> Tokens {

@@ -14,7 +14,7 @@ async fn gateway() -> (Gateway, Upstream) {
         app_yaml(),
         up.url()
     );
-    (Gateway::start_tls(&yaml).await, up)
+    (Gateway::with(&yaml).tls().start().await, up)
 }
 
 /// A TLS 1.1 ClientHello (no extensions), as an old client sends it.

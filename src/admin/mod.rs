@@ -254,7 +254,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 return error(StatusCode::BAD_REQUEST, "form field token is required");
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            match rt.keys.verify(token) {
+            match rt.keys.verify_at(token, gw.shared.clock.now_secs()) {
                 // Active only while its app is configured (SPEC §4: removed apps' tokens are invalid).
                 Ok(c)
                     if !gw.shared.revoked.contains(&c.jti)

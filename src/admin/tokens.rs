@@ -14,7 +14,7 @@ pub(super) async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
             &json!({ "error": "no such app, or feishu is not enabled" }),
         );
     };
-    let now = crate::token::now_millis();
+    let now = gw.shared.clock.now_millis();
     let current = match gw.shared.feishu.current_ticket(app, now) {
         Some(t) => t,
         None => match crate::issue::feishu::new_ticket(&gw.shared, app, cfg.ticket_ttl).await {
@@ -36,9 +36,9 @@ pub(super) async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate:
     let rt = gw.runtime();
     shared.catch_up().await?;
     let hash = crate::token::opaque::hash(token);
-    let now = crate::token::now_millis();
+    let now = gw.shared.clock.now_millis();
     let live = if crate::token::is_jwt(token) {
-        match rt.keys.verify(token) {
+        match rt.keys.verify_at(token, gw.shared.clock.now_secs()) {
             Ok(claims) if !shared.revoked.contains(&claims.jti) => {
                 let until = claims.exp + rt.keys.leeway();
                 shared

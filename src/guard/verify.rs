@@ -9,14 +9,16 @@ use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::token::jwt::{JwtKeys, Scope, VerifyError};
-use crate::token::{now_millis, now_secs, opaque};
+use crate::token::opaque;
 use std::sync::Arc;
 
 /// `principal` after a catch-up with the shared store: a token still unknown is settled bad.
 pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
     let r = principal(token, rt, shared);
     if matches!(r, Err(Reject::InvalidToken(Invalid::Bad))) {
-        shared.bad.insert(opaque::hash(token), now_millis());
+        shared
+            .bad
+            .insert(opaque::hash(token), shared.clock.now_millis());
     }
     r
 }
@@ -25,7 +27,7 @@ pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principa
 pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
     let keys = &*rt.keys;
     let hash = opaque::hash(token);
-    let now = now_secs();
+    let now = shared.clock.now_secs();
     if let Some(p) = shared
         .hot
         .get(&hash)
@@ -48,7 +50,7 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
         return Ok(p);
     }
     shared.metrics.cache_misses.inc();
-    if shared.bad.contains(&hash, now_millis()) {
+    if shared.bad.contains(&hash, shared.clock.now_millis()) {
         return Err(Reject::InvalidToken(Invalid::Bad));
     }
     if !shared.store.is_up() {
@@ -73,7 +75,7 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
             // An unknown opaque token on a shared store is only settled after a catch-up.
             let unsettled = shared.store.is_shared() && !crate::token::is_jwt(token);
             if matches!(r, Reject::InvalidToken(Invalid::Bad)) && !unsettled {
-                shared.bad.insert(hash, now_millis());
+                shared.bad.insert(hash, shared.clock.now_millis());
             }
             return Err(r);
         }
@@ -91,17 +93,25 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
 
 fn still_revoked(p: &Principal, hash: &opaque::TokenHash, shared: &Shared) -> bool {
     match p.dialect {
-        Dialect::Bkflow => shared.bkflow.lookup(hash, now_millis()).is_none(),
-        Dialect::Feishu => shared.feishu.lookup(hash, now_millis()).is_none(),
+        Dialect::Bkflow => shared
+            .bkflow
+            .lookup(hash, shared.clock.now_millis())
+            .is_none(),
+        Dialect::Feishu => shared
+            .feishu
+            .lookup(hash, shared.clock.now_millis())
+            .is_none(),
         _ => shared.revoked.contains(&p.jti),
     }
 }
 
 fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, Reject> {
-    let claims = keys.verify(token).map_err(|e| match e {
-        VerifyError::Expired => Reject::InvalidToken(Invalid::Expired),
-        VerifyError::Invalid => Reject::InvalidToken(Invalid::Bad),
-    })?;
+    let claims = keys
+        .verify_at(token, shared.clock.now_secs())
+        .map_err(|e| match e {
+            VerifyError::Expired => Reject::InvalidToken(Invalid::Expired),
+            VerifyError::Invalid => Reject::InvalidToken(Invalid::Bad),
+        })?;
     if shared.revoked.contains(&claims.jti) {
         return Err(Reject::InvalidToken(Invalid::Revoked));
     }
@@ -137,7 +147,7 @@ fn unknown_or_expired(known: bool) -> Reject {
 fn from_feishu(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, Reject> {
     let rec = shared
         .feishu
-        .lookup(hash, now_millis())
+        .lookup(hash, shared.clock.now_millis())
         .ok_or_else(|| unknown_or_expired(shared.feishu.known(hash)))?;
     let jti = hex::encode(&hash[..8]);
     let tenant = rec.kind.strip_prefix("tenant:");
@@ -153,7 +163,7 @@ fn from_feishu(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, R
 fn from_opaque(hash: &opaque::TokenHash, shared: &Shared) -> Result<Principal, Reject> {
     let rec = shared
         .bkflow
-        .lookup(hash, now_millis())
+        .lookup(hash, shared.clock.now_millis())
         .ok_or_else(|| unknown_or_expired(shared.bkflow.known(hash)))?;
     let jti = hex::encode(&hash[..8]);
     Ok(Principal::new(

@@ -9,7 +9,7 @@ use crate::secret::ct_eq;
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::token::jwt::{AccessClaims, Scope};
-use crate::token::{now_secs, opaque};
+use crate::token::opaque;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use std::sync::Arc;
@@ -189,7 +189,7 @@ impl JwtSpec {
 
 /// Signs a JWT for `app` as `spec` says, and counts it.
 pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, spec: JwtSpec) -> Result<Minted, String> {
-    let now = now_secs();
+    let now = shared.clock.now_secs();
     let claims = AccessClaims {
         iss: rt.config.signing.issuer.clone(),
         client_id: app.id.clone(),

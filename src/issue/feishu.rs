@@ -11,7 +11,7 @@ use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::store::op::{FsRow, Op, TicketRow};
-use crate::token::{now_millis, now_secs, opaque};
+use crate::token::{now_secs, opaque};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
@@ -96,7 +96,7 @@ async fn obtain(
 ) -> Result<(String, u64), Reject> {
     let cfg = config(rt);
     shared.catch_up().await?;
-    let now = now_millis();
+    let now = shared.clock.now_millis();
     let got = shared.feishu.obtain(
         app,
         kind,
@@ -134,7 +134,7 @@ pub async fn new_ticket(
     let (ticket, expires_ms) =
         shared
             .feishu
-            .issue_ticket(app, ttl.as_millis() as u64, now_millis());
+            .issue_ticket(app, ttl.as_millis() as u64, shared.clock.now_millis());
     let row = TicketRow {
         app: app.to_owned(),
         ticket_hash: opaque::hash(&ticket),
@@ -152,7 +152,10 @@ pub async fn app_access_token(call: Call<'_>) -> Reply {
     let Some(ticket) = field(&m, "app_ticket") else {
         return Err(invalid_param());
     };
-    if !shared.feishu.ticket_valid(&app.id, ticket, now_millis()) {
+    if !shared
+        .feishu
+        .ticket_valid(&app.id, ticket, shared.clock.now_millis())
+    {
         return Err(refuse(
             10012,
             "app_ticket is invalid",
@@ -206,7 +209,7 @@ pub async fn tenant_access_token(call: Call<'_>) -> Reply {
     }
     let rec = shared
         .feishu
-        .lookup(&opaque::hash(app_token), now_millis())
+        .lookup(&opaque::hash(app_token), shared.clock.now_millis())
         // An app token of an app no longer configured makes no tenant tokens.
         .filter(|r| r.kind == "app" && rt.apps.contains_key(&r.app));
     let Some(rec) = rec else {

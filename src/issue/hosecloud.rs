@@ -13,7 +13,7 @@ use crate::state::Runtime;
 use crate::store::op::Op;
 use crate::store::refresh::RefreshRecord;
 use crate::token::jwt::Scope;
-use crate::token::{now_secs, opaque};
+use crate::token::opaque;
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -118,7 +118,7 @@ fn issue_pair(
     };
     let minted = mint_jwt(rt, shared, &app, spec)?;
     let refresh = opaque::random_alnum(60);
-    let now = now_secs();
+    let now = shared.clock.now_secs();
     let chain_start = chain_start.unwrap_or(now);
     // A chain ends refresh_max_lifetime after its login, however often it is refreshed.
     let chain_end = chain_start + cfg.refresh_max_lifetime.as_secs();
@@ -219,14 +219,14 @@ fn rotate_in_memory(
     access: &str,
     refresh: &str,
 ) -> Option<(Pair, Vec<Op>)> {
-    let claims = rt.keys.verify(access).ok()?;
+    let claims = rt.keys.verify_at(access, shared.clock.now_secs()).ok()?;
     if claims.dialect.as_deref() != Some(Dialect::Hosecloud.as_str())
         || shared.revoked.contains(&claims.jti)
     {
         return None;
     }
     let used = opaque::hash(refresh);
-    let now = now_secs();
+    let now = shared.clock.now_secs();
     let record = shared.refresh.take(&used, &claims.jti, now)?;
     let app = rt.apps.get(&record.app).cloned()?;
     // The chain ends when the app's secret changed or its absolute lifetime is over.

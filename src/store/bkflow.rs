@@ -2,8 +2,7 @@
 //! cut to 32 hex (SPEC §7), so the same token can be answered again for a repeated apply,
 //! while the records themselves hold only its hash.
 //!
-//! In memory until the durable store lands (issue 4): the server key and the records are
-//! lost on restart.
+//! The records and the (sealed) server key live in the store; these maps are rebuilt from it.
 
 use super::op::BkRow;
 use crate::permission::{Grant, Perm, Resource};

@@ -1,8 +1,8 @@
 //! BKFlow credentials (seed 004): the app code in clear, the secret sealed with AES-256-GCM
 //! under the master key; answered masked as exactly nine `*`.
 //!
-//! In memory until the durable store lands (issue 4); the master key already follows SPEC
-//! §2: `TOLLGATE_MASTER_KEY`, else `store.master_key_file`, else generated beside the store.
+//! The master key: `TOLLGATE_MASTER_KEY`, else `store.master_key_file`, else generated beside
+//! the store.
 
 use super::op::CredRow;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};

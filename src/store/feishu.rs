@@ -1,9 +1,8 @@
 //! Feishu state: app tickets (issued here, pushed to apps) and access tokens under the
 //! 2 h / 30 min overlap rule. Tokens are derived as HMAC(server key, record id) with the
 //! dialect's prefix (`a-` store app, `t-` tenant / self-built), so the same token can be
-//! answered again while it has enough life left.
-//!
-//! In memory until the durable store lands (issue 4).
+//! answered again while it has enough life left. Every change is committed to the store as an
+//! `Op` (`store::op`) and replayed into these maps at start.
 
 use super::op::FsRow;
 use crate::token::opaque::{self, TokenHash};

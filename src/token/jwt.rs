@@ -253,7 +253,9 @@ impl JwtKeys {
         let kid = hex::encode_upper(&digest.as_ref()[..16]);
         let mut validation = Validation::new(alg);
         validation.leeway = signing.leeway.as_secs();
-        validation.validate_nbf = true;
+        // exp and nbf are checked against the gateway's clock in `verify_at`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.set_issuer(&[&signing.issuer]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss"]);
@@ -286,15 +288,25 @@ impl JwtKeys {
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
     }
 
-    /// Verifies signature (pinned algorithm), `exp`, `nbf` and `iss`.
+    /// Verifies signature (pinned algorithm), `exp`, `nbf` and `iss` now.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        match jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
-                Err(VerifyError::Expired)
-            }
-            Err(_) => Err(VerifyError::Invalid),
+        self.verify_at(token, crate::token::now_secs())
+    }
+
+    /// Verifies signature (pinned algorithm) and `iss`, and `exp` / `nbf` at `now` (seconds)
+    /// with the configured leeway.
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<AccessClaims, VerifyError> {
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| VerifyError::Invalid)?
+            .claims;
+        let leeway = self.validation.leeway;
+        if claims.exp.saturating_add(leeway) < now {
+            return Err(VerifyError::Expired);
         }
+        if claims.nbf > now.saturating_add(leeway) {
+            return Err(VerifyError::Invalid);
+        }
+        Ok(claims)
     }
 
     /// Allowed clock skew, seconds.

@@ -68,6 +68,9 @@ pub async fn echo(req: Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>
     if req.uri().path().ends_with("/slow") {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    if req.uri().path().ends_with("/linger") {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     if req.uri().path().ends_with("/pause") {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -229,19 +232,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts on plain HTTP; `yaml` is everything but `listen:`/`store:`.
+    /// A builder; `yaml` is everything but `listen:`/`admin:`/`store:`.
+    pub fn with(yaml: &str) -> GatewayBuilder {
+        GatewayBuilder {
+            yaml: yaml.to_owned(),
+            tls: false,
+            admin_token: None,
+        }
+    }
+
+    /// Starts on plain HTTP (`Gateway::with(yaml).start()`).
     pub async fn start(yaml: &str) -> Self {
-        Self::start_with(yaml, false, None).await
-    }
-
-    /// Starts on plain HTTP with an admin token file holding `token`.
-    pub async fn start_admin_token(yaml: &str, token: &str) -> Self {
-        Self::start_with(yaml, false, Some(token)).await
-    }
-
-    /// Starts with TLS from a fresh test CA.
-    pub async fn start_tls(yaml: &str) -> Self {
-        Self::start_with(yaml, true, None).await
+        Self::with(yaml).start().await
     }
 
     async fn start_with(yaml: &str, tls: bool, admin_token: Option<&str>) -> Self {
@@ -287,6 +289,17 @@ impl Gateway {
         }
     }
 
+    /// Moves the gateway's clock forward: expiry without waiting for it.
+    pub fn advance(&self, by: Duration) {
+        self.running
+            .as_ref()
+            .unwrap()
+            .gateway
+            .shared
+            .clock
+            .advance(by);
+    }
+
     /// Rewrites the config file with `yaml` (listen/admin/store kept) and reloads it, as SIGHUP does.
     pub fn reload(&self, yaml: &str) {
         let file = self.dir.path().join("tollgate.yaml");
@@ -314,6 +327,11 @@ impl Gateway {
         self.client.send("GET", &self.url(path), headers, "").await
     }
 
+    /// POSTs `body` to `path`, as JSON unless `headers` name another content type.
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        self.client.post_json(&self.url(path), headers, body).await
+    }
+
     /// Seed 003 token request; returns the `accessToken` value ("Bearer ..." included).
     pub async fn token(&self) -> String {
         let r = self
@@ -333,6 +351,51 @@ impl Gateway {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
+    }
+}
+
+/// Polls `f` until it holds or `limit` passes (for what really is eventual: another
+/// replica's view, a pool closing idle connections); true when it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A gateway under test, configured step by step: `Gateway::with(yaml).tls().start().await`.
+pub struct GatewayBuilder {
+    yaml: String,
+    tls: bool,
+    admin_token: Option<String>,
+}
+
+impl GatewayBuilder {
+    /// Serve TLS with a certificate from a CA made for this test.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Require `token` on the admin API.
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.to_owned());
+        self
+    }
+
+    /// Starts it on 127.0.0.1:0.
+    pub async fn start(self) -> Gateway {
+        Gateway::start_with(&self.yaml, self.tls, self.admin_token.as_deref()).await
     }
 }
 
@@ -394,6 +457,18 @@ impl TestClient {
             .enable_http2()
             .build();
         TestClient::Tls(Client::builder(TokioExecutor::new()).build(https))
+    }
+
+    /// POSTs `body` to `url`, as JSON unless `headers` name another content type.
+    pub async fn post_json(&self, url: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        let mut h: Vec<(&str, &str)> = headers.to_vec();
+        if !h
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            h.push(("content-type", "application/json"));
+        }
+        self.send("POST", url, &h, body).await
     }
 
     pub async fn send(

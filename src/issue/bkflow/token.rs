@@ -9,7 +9,7 @@ use crate::permission::{grant_covers, Grant, Perm, Resource};
 use crate::reject::{refused, Decision, Reject};
 use crate::store::bkflow::{Owner, RevokeFilter};
 use crate::store::op::Op;
-use crate::token::{now_millis, opaque};
+use crate::token::opaque;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
@@ -145,7 +145,7 @@ pub async fn apply(call: Call<'_>) -> Reply {
     }
     // Another replica may already hold this (app, user, resource, permission)'s token.
     shared.catch_up().await?;
-    let now = now_millis();
+    let now = shared.clock.now_millis();
     let applied = shared.bkflow.apply(
         Owner {
             space,
@@ -248,7 +248,9 @@ pub async fn revoke(call: Call<'_>) -> Reply {
         resource_id,
         perm,
     };
-    let revoked = shared.revoke_bkflow(space, &filter, now_millis()).await?;
+    let revoked = shared
+        .revoke_bkflow(space, &filter, shared.clock.now_millis())
+        .await?;
     let Value::Object(obj) = json!({
         "result": true,
         "data": format!("{revoked} tokens revoke success"),
