@@ -40,6 +40,8 @@ pub struct Metrics {
     pub store_unavailable: IntCounter,
     /// Requests refused by a rate limit, by route.
     pub rate_limited: IntCounterVec,
+    /// Shared-store entries refused (no MAC or a wrong one).
+    pub store_rejected: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,6 +166,14 @@ impl Metrics {
                     "Requests refused by a rate limit",
                     &["route"],
                 ),
+            ),
+            store_rejected: reg(
+                &r,
+                IntCounter::new(
+                    "tollgate_store_rejected_entries_total",
+                    "Shared-store entries refused for a missing or wrong MAC",
+                )
+                .expect("valid"),
             ),
             registry: r,
         }

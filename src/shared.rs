@@ -133,7 +133,9 @@ impl Shared {
         };
         let master = master_key(config)?;
         let err = |e: String| ConfigError::single(&config.file, "store.url", e);
-        let redis = RedisStore::connect(url).await.map_err(err)?;
+        let redis = RedisStore::connect(url, Arc::clone(&master))
+            .await
+            .map_err(err)?;
         let mut keys = Vec::new();
         for name in SERVER_KEYS {
             let sealed = redis
@@ -149,14 +151,16 @@ impl Shared {
         if let Some(last) = last {
             *redis.last_id.lock().await = last;
         }
-        Ok(Self::assemble(
+        let shared = Self::assemble(
             config,
             master,
             &keys[0],
             &keys[1],
             Backend::Redis(redis),
             &ops,
-        ))
+        );
+        shared.count_rejected();
+        Ok(shared)
     }
 
     fn assemble(
@@ -210,6 +214,11 @@ impl Shared {
                     drop_hot(&hash, *ms < now);
                 }
             }
+            Op::BkRevoked { ids, at_ms } => {
+                for hash in self.bkflow.revoke_ids(ids, *at_ms) {
+                    drop_hot(&hash, true);
+                }
+            }
             Op::Fs(row) => {
                 self.feishu.restore(vec![row.clone()], Vec::new());
                 if row.expires_ms <= now {
@@ -241,12 +250,14 @@ impl Shared {
         filter: &crate::store::bkflow::RevokeFilter,
         now_ms: u64,
     ) -> Result<usize, StoreError> {
+        // Another replica may hold tokens of the space a moment old: see them first.
+        self.catch_up().await?;
         let revoked = self.bkflow.revoke(space, filter, now_ms);
         let ids = revoked.iter().map(|(id, _)| *id).collect();
         self.store
-            .commit(vec![Op::BkExpiry {
+            .commit(vec![Op::BkRevoked {
                 ids,
-                expires_ms: now_ms.saturating_sub(1),
+                at_ms: now_ms.saturating_sub(1),
             }])
             .await?;
         for (_, hash) in &revoked {
@@ -260,7 +271,18 @@ impl Shared {
 
     /// Applies what other replicas wrote since the last look (nothing to do when embedded).
     pub async fn catch_up(&self) -> Result<(), StoreError> {
-        self.store.catch_up(|op| self.apply(op)).await
+        let result = self.store.catch_up(|op| self.apply(op)).await;
+        self.count_rejected();
+        result
+    }
+
+    /// Brings `tollgate_store_rejected_entries_total` up to the store's own count.
+    pub fn count_rejected(&self) {
+        let seen = self.store.rejected_entries();
+        let counted = self.metrics.store_rejected.get();
+        if seen > counted {
+            self.metrics.store_rejected.inc_by(seen - counted);
+        }
     }
 }
 

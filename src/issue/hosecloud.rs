@@ -190,6 +190,24 @@ async fn rotate(
 ) -> Result<Option<Pair>, Reject> {
     // Read what other replicas wrote (the pair may come from one of them).
     shared.catch_up().await?;
+    // Check the pair before spending anything: a wrong access token must not burn the
+    // refresh token on any replica.
+    let pair_ok = rt
+        .keys
+        .verify_at(access, shared.clock.now_secs())
+        .is_ok_and(|c| {
+            c.dialect.as_deref() == Some(Dialect::Hosecloud.as_str())
+                && !shared.revoked.contains(&c.jti)
+                && shared.refresh.matches(
+                    &opaque::hash(refresh),
+                    &c.jti,
+                    &c.client_id,
+                    shared.clock.now_secs(),
+                )
+        });
+    if !pair_ok {
+        return Ok(None);
+    }
     // Replicas each hold the refresh token; only one may spend it.
     let once = format!("refresh:{}", hex::encode(opaque::hash(refresh)));
     if !shared
@@ -228,6 +246,10 @@ fn rotate_in_memory(
     let used = opaque::hash(refresh);
     let now = shared.clock.now_secs();
     let record = shared.refresh.take(&used, &claims.jti, now)?;
+    // A refresh token only ever renews its own app's tokens.
+    if record.app != claims.client_id {
+        return None;
+    }
     let app = rt.apps.get(&record.app).cloned()?;
     // The chain ends when the app's secret changed or its absolute lifetime is over.
     let max = rt.config.dialects.hosecloud.as_ref()?.refresh_max_lifetime;

@@ -52,6 +52,9 @@ pub struct BkflowTokens {
     records: DashMap<u128, BkRecord>,
     by_hash: DashMap<TokenHash, u128>,
     by_identity: DashMap<IdentityKey, u128>,
+    /// Revoked record ids: sticky, so a renewal that reaches this replica after the
+    /// revocation (from another replica's stream entry) never brings the token back.
+    revoked: DashMap<u128, ()>,
 }
 
 impl Default for BkflowTokens {
@@ -90,6 +93,7 @@ impl BkflowTokens {
             records: DashMap::new(),
             by_hash: DashMap::new(),
             by_identity: DashMap::new(),
+            revoked: DashMap::new(),
         }
     }
 
@@ -178,7 +182,7 @@ impl BkflowTokens {
             Entry::Occupied(mut e) => {
                 let id = *e.get();
                 if let Some(mut rec) = self.records.get_mut(&id) {
-                    if rec.expires_ms >= now_ms {
+                    if rec.expires_ms >= now_ms && !self.revoked.contains_key(&id) {
                         if renew {
                             rec.expires_ms = now_ms + ttl_ms;
                         }
@@ -252,6 +256,7 @@ impl BkflowTokens {
             if matches {
                 // Strictly before now, so the token fails `expires >= now` at once.
                 rec.expires_ms = now_ms.saturating_sub(1);
+                self.revoked.insert(rec.id, ());
                 hashes.push((rec.id, hash));
             }
         }
@@ -262,9 +267,23 @@ impl BkflowTokens {
     /// returns their token hashes.
     pub fn set_expiry(&self, ids: &[u128], expires_ms: u64) -> Vec<TokenHash> {
         ids.iter()
+            .filter(|id| !self.revoked.contains_key(*id))
             .filter_map(|id| {
                 let mut rec = self.records.get_mut(id)?;
                 rec.expires_ms = expires_ms;
+                Some(opaque::hash(&self.token_of(*id)))
+            })
+            .collect()
+    }
+
+    /// Revokes records `ids` for good (a revocation seen from another replica, or replayed);
+    /// returns their token hashes.
+    pub fn revoke_ids(&self, ids: &[u128], at_ms: u64) -> Vec<TokenHash> {
+        ids.iter()
+            .filter_map(|id| {
+                self.revoked.insert(*id, ());
+                let mut rec = self.records.get_mut(id)?;
+                rec.expires_ms = rec.expires_ms.min(at_ms);
                 Some(opaque::hash(&self.token_of(*id)))
             })
             .collect()
@@ -280,6 +299,7 @@ impl BkflowTokens {
             .map(|r| r.id)
             .collect();
         for id in dead {
+            self.revoked.remove(&id);
             if let Some((_, rec)) = self.records.remove(&id) {
                 self.by_hash.remove(&opaque::hash(&self.token_of(id)));
                 let key = (

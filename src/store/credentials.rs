@@ -246,9 +246,26 @@ impl Credentials {
         }
     }
 
-    /// Creates one; the name must be free in the space.
-    pub fn create(&self, space: u64, f: CredentialFields) -> Result<Credential, CredentialError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+    /// The highest id in use.
+    pub fn max_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    /// Creates one; the name must be free in the space. `id` is one the shared store allocated
+    /// (replicas never pick the same), or `None` for the next local one.
+    pub fn create(
+        &self,
+        space: u64,
+        f: CredentialFields,
+        id: Option<u64>,
+    ) -> Result<Credential, CredentialError> {
+        let id = match id {
+            Some(id) => {
+                self.next_id.fetch_max(id + 1, Ordering::Relaxed);
+                id
+            }
+            None => self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
         match self.names.entry((space, f.name.clone())) {
             dashmap::mapref::entry::Entry::Occupied(_) => Err(CredentialError::Duplicate),
             dashmap::mapref::entry::Entry::Vacant(slot) => {
@@ -347,53 +364,5 @@ impl Credentials {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn creds() -> Credentials {
-        Credentials::new(std::sync::Arc::new(
-            MasterKey::parse(&hex::encode([7u8; 32])).unwrap(),
-        ))
-    }
-
-    fn fields(name: &str, secret: &str) -> CredentialFields {
-        CredentialFields {
-            name: name.into(),
-            desc: None,
-            app_code: "app".into(),
-            app_secret: secret.into(),
-        }
-    }
-
-    #[test]
-    fn secrets_are_sealed_and_names_unique_per_space() {
-        let c = creds();
-        let a = c.create(3, fields("prod", "s3cret")).unwrap();
-        assert!(
-            !a.sealed_secret.windows(6).any(|w| w == b"s3cret"),
-            "sealed, not in clear"
-        );
-        assert_eq!(c.secret(&a).as_deref(), Some("s3cret"));
-        assert_eq!(
-            c.create(3, fields("prod", "x")).unwrap_err(),
-            CredentialError::Duplicate
-        );
-        assert!(
-            c.create(4, fields("prod", "x")).is_ok(),
-            "same name in another space"
-        );
-        assert_eq!(a.display()["content"]["bk_app_secret"], "*********");
-        let h = c.header_for(3, "prod").unwrap();
-        assert!(h.is_sensitive());
-        assert!(h.to_str().unwrap().contains("s3cret"));
-    }
-
-    #[test]
-    fn a_sealed_secret_does_not_open_in_another_context() {
-        let k = MasterKey::parse(&hex::encode([1u8; 32])).unwrap();
-        let sealed = k.seal("s", b"a");
-        assert_eq!(k.open(&sealed, b"a").as_deref(), Some("s"));
-        assert_eq!(k.open(&sealed, b"b"), None);
-        assert!(MasterKey::parse("short").is_err());
-    }
-}
+#[path = "credentials_tests.rs"]
+mod tests;

@@ -128,6 +128,27 @@ impl Store {
         }
     }
 
+    /// A fresh id for `kind` unique across replicas (Redis `INCR`, started above `floor`),
+    /// or `None` when embedded (one process: its own counter is unique).
+    pub async fn allocate_id(&self, kind: &str, floor: u64) -> Result<Option<u64>, StoreError> {
+        match &self.backend {
+            Backend::Embedded(_) => Ok(None),
+            Backend::Redis(r) => r
+                .allocate_id(kind, floor)
+                .await
+                .map(Some)
+                .map_err(StoreError::Unavailable),
+        }
+    }
+
+    /// Shared-store entries refused so far for a missing or wrong MAC.
+    pub fn rejected_entries(&self) -> u64 {
+        match &self.backend {
+            Backend::Embedded(_) => 0,
+            Backend::Redis(r) => r.rejected(),
+        }
+    }
+
     /// True when the store answers within a second.
     pub async fn ready(&self) -> bool {
         match &self.backend {

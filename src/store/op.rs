@@ -100,6 +100,13 @@ pub enum Op {
         /// New expiry, ms since the epoch.
         expires_ms: u64,
     },
+    /// Revoke bkflow tokens for good: no later renewal brings them back.
+    BkRevoked {
+        /// Record ids.
+        ids: Vec<u128>,
+        /// When (ms since the epoch); their expiry becomes at most this.
+        at_ms: u64,
+    },
     /// Insert a feishu token.
     Fs(FsRow),
     /// Insert a feishu ticket.

@@ -3,14 +3,21 @@
 //! and then follows, applying each entry to its own maps and hot cache. A revocation on one
 //! replica therefore reaches the others as fast as they read the stream (milliseconds).
 //!
+//! Every entry (and every credential row kept beside the stream) carries a MAC under a key
+//! derived from the master key: anything another client of the same Redis writes without it
+//! is dropped and counted, never applied.
+//!
 //! While Redis is unreachable: tokens already hot keep working, unknown ones are refused
 //! (503, fail closed), writes fail (the dialect's server error), and the connection manager
 //! reconnects by itself.
 
+use super::credentials::MasterKey;
 use super::op::Op;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -27,6 +34,8 @@ pub struct RedisStore {
     /// Id of the last stream entry applied here.
     pub last_id: Mutex<String>,
     up: AtomicBool,
+    master: Arc<MasterKey>,
+    rejected: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -52,23 +61,14 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn parse_entries(reply: redis::streams::StreamRangeReply) -> Entries {
-    reply
-        .ids
-        .into_iter()
-        .map(|e| {
-            let ops = e
-                .get::<String>("ops")
-                .and_then(|j| serde_json::from_str::<Vec<Op>>(&j).ok())
-                .unwrap_or_default();
-            (e.id, ops)
-        })
-        .collect()
+/// The MAC of a stream entry or credential row (`what` tells the two apart).
+fn tag(master: &MasterKey, what: &[u8], json: &str) -> String {
+    master.fingerprint(&[b"tollgate shared log v1", what, json.as_bytes()])
 }
 
 impl RedisStore {
     /// Connects (two connections: one for writes, one that reads the stream).
-    pub async fn connect(url: &str) -> Result<Self, String> {
+    pub async fn connect(url: &str, master: Arc<MasterKey>) -> Result<Self, String> {
         let shown = redacted(url);
         let client = redis::Client::open(url).map_err(|e| format!("{shown}: {e}"))?;
         let conn = ConnectionManager::new_with_config(client.clone(), cfg())
@@ -82,7 +82,48 @@ impl RedisStore {
             reader: Mutex::new(reader),
             last_id: Mutex::new("0-0".into()),
             up: AtomicBool::new(true),
+            master,
+            rejected: AtomicU64::new(0),
         })
+    }
+
+    /// Entries and rows refused so far (no MAC, a wrong one, or unreadable).
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    fn reject(&self, what: &str, id: &str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(what, id, "shared store entry without a valid MAC refused");
+    }
+
+    /// The entries whose MAC checks, in order; the others are counted and skipped.
+    fn parse_entries(&self, reply: redis::streams::StreamRangeReply) -> Entries {
+        let mut out = Vec::with_capacity(reply.ids.len());
+        for e in reply.ids {
+            let json = e.get::<String>("ops");
+            let mac = e.get::<String>("mac");
+            let ops = match (json, mac) {
+                (Some(j), Some(m))
+                    if crate::secret::ct_eq(
+                        tag(&self.master, b"ops", &j).as_bytes(),
+                        m.as_bytes(),
+                    ) =>
+                {
+                    serde_json::from_str::<Vec<Op>>(&j).ok()
+                }
+                _ => None,
+            };
+            match ops {
+                Some(ops) => out.push((e.id, ops)),
+                None => {
+                    self.reject("stream entry", &e.id);
+                    // Still move past it: it is never applied, nor read again.
+                    out.push((e.id, Vec::new()));
+                }
+            }
+        }
+        out
     }
 
     /// True while the last exchange with Redis succeeded.
@@ -105,23 +146,22 @@ impl RedisStore {
         for op in ops {
             let r: Result<(), _> = match op {
                 Op::Cred(row) => {
-                    c.hset(
-                        CREDENTIALS,
-                        row.id,
-                        serde_json::to_string(row).map_err(|e| e.to_string())?,
-                    )
-                    .await
+                    let json = serde_json::to_string(row).map_err(|e| e.to_string())?;
+                    let value = format!("{}.{json}", tag(&self.master, b"cred", &json));
+                    c.hset(CREDENTIALS, row.id, value).await
                 }
                 Op::CredDeleted { id } => c.hdel(CREDENTIALS, *id).await,
                 _ => Ok(()),
             };
             self.mark(r)?;
         }
-        let mut r: Result<String, _> = c.xadd(STREAM, "*", &[("ops", &json)]).await;
+        let mac = tag(&self.master, b"ops", &json);
+        let fields = [("ops", json.as_str()), ("mac", mac.as_str())];
+        let mut r: Result<String, _> = c.xadd(STREAM, "*", &fields).await;
         if r.is_err() {
             // One retry after the manager reconnects (a broken pipe after a Redis restart);
             // entries are idempotent upserts, so a duplicate append is harmless.
-            r = c.xadd(STREAM, "*", &[("ops", &json)]).await;
+            r = c.xadd(STREAM, "*", &fields).await;
         }
         self.mark(r).map(|_| ())
     }
@@ -132,6 +172,16 @@ impl RedisStore {
         let k = format!("tollgate:meta:{key}");
         let _: Result<bool, _> = c.set_nx(&k, init()).await;
         let r: Result<Vec<u8>, _> = c.get(&k).await;
+        self.mark(r)
+    }
+
+    /// The next id of `kind`, the same counter on every replica (never below `floor` + 1).
+    pub async fn allocate_id(&self, kind: &str, floor: u64) -> Result<u64, String> {
+        let mut c = self.conn.clone();
+        let key = format!("tollgate:ids:{kind}");
+        // Ids made before the counter existed stay below it.
+        let _: Result<bool, _> = c.set_nx(&key, floor).await;
+        let r: Result<u64, _> = c.incr(&key, 1).await;
         self.mark(r)
     }
 
@@ -155,7 +205,7 @@ impl RedisStore {
             format!("({id}")
         };
         let r: Result<redis::streams::StreamRangeReply, _> = c.xrange(STREAM, start, "+").await;
-        self.mark(r).map(parse_entries)
+        self.mark(r).map(|reply| self.parse_entries(reply))
     }
 
     /// The credential rows kept outside the stream.
@@ -163,11 +213,19 @@ impl RedisStore {
         let mut c = self.conn.clone();
         let r: Result<std::collections::HashMap<u64, String>, _> = c.hgetall(CREDENTIALS).await;
         let rows = self.mark(r)?;
-        Ok(rows
-            .values()
-            .filter_map(|j| serde_json::from_str(j).ok())
-            .map(Op::Cred)
-            .collect())
+        let mut out = Vec::new();
+        for (id, value) in rows {
+            let row = value.split_once('.').and_then(|(mac, json)| {
+                crate::secret::ct_eq(tag(&self.master, b"cred", json).as_bytes(), mac.as_bytes())
+                    .then(|| serde_json::from_str(json).ok())
+                    .flatten()
+            });
+            match row {
+                Some(row) => out.push(Op::Cred(row)),
+                None => self.reject("credential row", &id.to_string()),
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets stream entries older than `horizon` (every token they mention has expired by then).

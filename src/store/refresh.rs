@@ -42,6 +42,14 @@ impl RefreshTokens {
             .map(|(_, r)| r)
     }
 
+    /// True when `hash` is a live refresh token issued with access token `jti` to `app`
+    /// (nothing is consumed).
+    pub fn matches(&self, hash: &TokenHash, jti: &str, app: &str, now: u64) -> bool {
+        self.map
+            .get(hash)
+            .is_some_and(|r| r.access_jti == jti && r.app == app && r.expires > now)
+    }
+
     /// Loads stored tokens.
     pub fn restore(&self, rows: Vec<(TokenHash, RefreshRecord)>) {
         for (hash, record) in rows {

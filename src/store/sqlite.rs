@@ -190,6 +190,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
             }
         }
+        Op::BkRevoked { ids, at_ms: ms } => {
+            let mut st = tx.prepare_cached(
+                "UPDATE bk_tokens SET expires_ms = MIN(expires_ms, ?1) WHERE id = ?2",
+            )?;
+            for id in ids {
+                st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
+            }
+        }
         Op::Fs(r) => {
             tx.execute(
                 "INSERT OR REPLACE INTO fs_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

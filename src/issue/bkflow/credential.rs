@@ -115,7 +115,11 @@ pub async fn create(call: Call<'_>) -> Reply {
         Err((code, msg)) => return Err(view_error(code, &msg, &trace)),
     };
     let name = fields.name.clone();
-    match shared.credentials.create(space, fields) {
+    let id = shared
+        .store
+        .allocate_id("credential", shared.credentials.max_id())
+        .await?;
+    match shared.credentials.create(space, fields, id) {
         Ok(c) => {
             shared
                 .store

@@ -15,6 +15,8 @@ pub enum WireOp {
     Bk(BkRow),
     /// `Op::BkExpiry`.
     BkExpiry(Vec<u128>, u64),
+    /// `Op::BkRevoked`.
+    BkRevoked(Vec<u128>, u64),
     /// `Op::Fs`.
     Fs(FsRow),
     /// `Op::Ticket`.
@@ -51,6 +53,7 @@ impl From<WireOp> for Op {
             WireOp::Meta(key, value) => Op::Meta { key, value },
             WireOp::Bk(r) => Op::Bk(r),
             WireOp::BkExpiry(ids, expires_ms) => Op::BkExpiry { ids, expires_ms },
+            WireOp::BkRevoked(ids, at_ms) => Op::BkRevoked { ids, at_ms },
             WireOp::Fs(r) => Op::Fs(r),
             WireOp::Ticket(r) => Op::Ticket(r),
             // No generation recorded: such a chain ends at its next refresh (secret unknown).
@@ -86,6 +89,7 @@ impl From<Op> for WireOp {
             Op::Meta { key, value } => WireOp::Meta(key, value),
             Op::Bk(r) => WireOp::Bk(r),
             Op::BkExpiry { ids, expires_ms } => WireOp::BkExpiry(ids, expires_ms),
+            Op::BkRevoked { ids, at_ms } => WireOp::BkRevoked(ids, at_ms),
             Op::Fs(r) => WireOp::Fs(r),
             Op::Ticket(r) => WireOp::Ticket(r),
             Op::Refresh { hash, record } => WireOp::RefreshToken { hash, record },
