@@ -58,8 +58,6 @@ async fn bk_token(c: &TestClient, gw: &Proc, id: &str) -> String {
         .to_owned()
 }
 
-/// Polls until `f` is true or `limit` passes (the behaviour is eventual by design).
-
 #[tokio::test]
 async fn two_replicas_act_as_one_and_survive_a_redis_outage() {
     let mut redis = RedisServer::start();
