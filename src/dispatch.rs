@@ -122,6 +122,7 @@ fn route_label<'a>(rt: &'a Runtime, h: &Handler) -> &'a str {
         Target::Proxy(i) => rt.routes[i].config.pattern.as_str(),
         Target::Issue(_) => "(issue)",
         Target::Jwks => "(jwks)",
+        Target::Metadata => "(metadata)",
     }
 }
 
@@ -235,6 +236,14 @@ async fn serve<'rt>(
                 )
                 .map_err(Reject::RateLimited)?;
             return crate::issue::serve(ep, req, &path, rt, shared).await;
+        }
+        Target::Metadata => {
+            let mut res = body::json_bytes(StatusCode::OK, rt.metadata.clone());
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            return Ok(res);
         }
         Target::Jwks => {
             let mut res = body::json_bytes(StatusCode::OK, rt.keys.jwks());

@@ -23,6 +23,8 @@ pub enum Target {
     Issue(Endpoint),
     /// `GET /.well-known/jwks.json`.
     Jwks,
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+    Metadata,
 }
 
 /// A table entry: target, error style and the metric handles of its label.
@@ -74,6 +76,8 @@ pub struct Runtime {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// An argon2 hash checked for unknown app ids (as costly as a real one).
     pub dummy_secret: Option<String>,
+    /// The RFC 8414 metadata document, made from the config.
+    pub metadata: bytes::Bytes,
 }
 
 fn builtin(
@@ -123,6 +127,13 @@ impl Runtime {
             Method::GET,
             Target::Jwks,
         );
+        builtin(
+            &mut table,
+            shared,
+            "/.well-known/oauth-authorization-server",
+            Method::GET,
+            Target::Metadata,
+        );
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
             let handler = Handler {
@@ -151,6 +162,7 @@ impl Runtime {
             .map(|a| (a.id.clone(), Arc::new(a.clone())))
             .collect();
         let dummy_secret = crate::issue::verified::dummy_secret(&config.apps);
+        let metadata = metadata(&config);
         Ok(Runtime {
             unmatched: shared.metrics.route("(unmatched)"),
             config: Arc::new(config),
@@ -162,8 +174,28 @@ impl Runtime {
             upstreams,
             tls,
             dummy_secret,
+            metadata,
         })
     }
+}
+
+/// RFC 8414 authorization server metadata: where the token, revocation and key endpoints are.
+fn metadata(config: &Config) -> bytes::Bytes {
+    let issuer = config.signing.issuer.trim_end_matches('/');
+    let mut doc = serde_json::json!({
+        "issuer": config.signing.issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+    });
+    if let Some(o) = &config.dialects.oauth {
+        doc["token_endpoint"] = format!("{issuer}{}", o.rfc_path).into();
+        doc["revocation_endpoint"] = format!("{issuer}{}", o.revoke_path).into();
+        doc["revocation_endpoint_auth_methods_supported"] =
+            serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    }
+    bytes::Bytes::from(doc.to_string())
 }
 
 /// A running gateway's state: the swappable runtime and the shared part.

@@ -5,7 +5,6 @@ use crate::body::{self, Body};
 use crate::issue::read_body;
 use crate::reject::Reject;
 use crate::state::Gateway;
-use crate::token::jwt::VerifyError;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -243,10 +242,11 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            let revoked = match tokens::revoke_any(gw, token).await {
-                Ok(r) => r,
-                Err(r) => return refused(r),
-            };
+            let revoked =
+                match crate::issue::revoke::revoke_any(&gw.runtime(), &gw.shared, token).await {
+                    Ok(r) => r,
+                    Err(r) => return refused(r),
+                };
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
         AdminRoute::Introspect => {
@@ -254,24 +254,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 return error(StatusCode::BAD_REQUEST, "form field token is required");
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            match rt.keys.verify_at(token, gw.shared.clock.now_secs()) {
-                // Active only while its app is configured (SPEC §4: removed apps' tokens are invalid).
-                Ok(c)
-                    if !gw.shared.revoked.contains(&c.jti)
-                        && rt.apps.contains_key(&c.client_id) =>
-                {
-                    body::json(
-                        StatusCode::OK,
-                        &json!({
-                            "active": true, "client_id": c.client_id, "dialect": c.dialect, "exp": c.exp, "iat": c.iat,
-                            "nbf": c.nbf, "iss": c.iss, "jti": c.jti, "scope": c.scope.joined(), "token_type": "Bearer",
-                        }),
-                    )
-                }
-                Ok(_) | Err(VerifyError::Expired | VerifyError::Invalid) => {
-                    body::json(StatusCode::OK, &json!({ "active": false }))
-                }
-            }
+            body::json(StatusCode::OK, &tokens::introspect(gw, token).await)
         }
         AdminRoute::Credentials(rest) => credentials::serve(gw, &parts.method, rest, &bytes).await,
         AdminRoute::AppTicket(app) => tokens::app_ticket(gw, app).await,

@@ -1,6 +1,7 @@
 //! Token operations of the admin API: revocation of any dialect, and feishu app tickets.
 
 use crate::body::{self, Body};
+use crate::config::Dialect;
 use crate::state::Gateway;
 use http::{Response, StatusCode};
 use serde_json::json;
@@ -29,59 +30,60 @@ pub(super) async fn app_ticket(gw: &Gateway, app: &str) -> Response<Body> {
     )
 }
 
-/// Revokes a token of any dialect, committed before answering; false when it was not live.
-pub(super) async fn revoke_any(gw: &Gateway, token: &str) -> Result<bool, crate::reject::Reject> {
-    use crate::store::op::Op;
-    let shared = &gw.shared;
-    let rt = gw.runtime();
-    shared.catch_up().await?;
-    let hash = crate::token::opaque::hash(token);
-    let now = gw.shared.clock.now_millis();
-    let live = if crate::token::is_jwt(token) {
-        match rt.keys.verify_at(token, gw.shared.clock.now_secs()) {
-            Ok(claims) if !shared.revoked.contains(&claims.jti) => {
-                let until = claims.exp + rt.keys.leeway();
-                shared
-                    .store
-                    .commit(vec![Op::Revoked {
-                        jti: claims.jti.clone(),
-                        until,
-                    }])
-                    .await?;
-                shared.revoked.add(&claims.jti, until);
-                shared.hot.revoke_jti(&claims.jti);
-                true
-            }
-            _ => false,
-        }
-    } else if let Some(rec) = shared.bkflow.lookup(&hash, now) {
-        let filter = crate::store::bkflow::RevokeFilter {
-            token: Some(hash),
-            ..Default::default()
-        };
-        shared.revoke_bkflow(rec.space, &filter, now).await? > 0
-    } else if let Some(rec) = shared.feishu.lookup(&hash, now) {
-        shared.feishu.revoke(&hash, now);
-        let (id, prefix) = (rec.id, rec.prefix);
-        let row = crate::store::op::FsRow {
-            token_hash: hash,
-            id,
-            app: rec.app,
-            kind: rec.kind,
-            prefix,
-            expires_ms: now,
-        };
-        shared.store.commit(vec![Op::Fs(row)]).await?;
-        true
-    } else {
-        false
-    };
-    if live {
-        if let Some(p) = shared.hot.get(&hash) {
-            p.mark_revoked();
-        }
-        shared.hot.remove(&hash);
-        tracing::info!(token = %crate::secret::fingerprint(token), "token revoked");
+/// RFC 7662 introspection of a token of any dialect, judged as the guard judges it (held to
+/// the current config, revocations seen): the standard fields plus the dialect's own.
+pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
+    let (rt, shared) = (gw.runtime(), &gw.shared);
+    // A token another replica issued a moment ago is known once its stream entry is read.
+    if shared.catch_up().await.is_err() {
+        return json!({ "active": false });
     }
-    Ok(live)
+    let Ok(p) = crate::guard::verify::principal(token, &rt, shared) else {
+        return json!({ "active": false });
+    };
+    let scope = match (&p.grant, p.level) {
+        (Some(g), _) => format!("{}:{}:{}", g.resource.as_str(), g.id, g.perm.as_str()),
+        (None, Some(l)) => l.as_str().to_owned(),
+        (None, None) => p.scopes.join(" "),
+    };
+    let mut v = json!({
+        "active": true, "client_id": &*p.app, "dialect": p.dialect.as_str(), "exp": p.exp,
+        "scope": scope, "token_type": "Bearer",
+    });
+    if crate::token::is_jwt(token) {
+        if let Ok(c) = rt.keys.verify_at(token, shared.clock.now_secs()) {
+            for (k, val) in [
+                ("iat", json!(c.iat)),
+                ("nbf", json!(c.nbf)),
+                ("iss", json!(c.iss)),
+                ("jti", json!(c.jti)),
+            ] {
+                v[k] = val;
+            }
+        }
+    }
+    match p.dialect {
+        Dialect::Bkflow => {
+            if let Some(g) = &p.grant {
+                v["space_id"] = json!(p.space);
+                v["user"] = json!(p.user.as_deref());
+                v["resource_type"] = json!(g.resource.as_str());
+                v["resource_id"] = json!(g.id);
+                v["permission_type"] = json!(g.perm.as_str());
+            }
+        }
+        Dialect::Feishu => {
+            v["app_id"] = json!(&*p.app);
+            if let Some(t) = &p.tenant {
+                v["tenant_key"] = json!(&**t);
+            }
+        }
+        Dialect::Hosecloud => {
+            let corp = rt.apps.get(&*p.app).and_then(|a| a.corp_id.clone());
+            v["corp_id"] = json!(corp.unwrap_or_else(|| p.app.to_string()));
+            v["level"] = json!(p.level.map(|l| l.as_str()));
+        }
+        Dialect::Oauth => {}
+    }
+    v
 }

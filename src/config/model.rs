@@ -308,6 +308,8 @@ pub struct OauthDialect {
     pub path: String,
     /// RFC 6749 endpoint.
     pub rfc_path: String,
+    /// RFC 7009 revocation endpoint.
+    pub revoke_path: String,
     /// Token lifetime.
     pub ttl: Duration,
 }

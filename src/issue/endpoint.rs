@@ -10,6 +10,8 @@ pub enum Endpoint {
     OauthSeed,
     /// RFC 6749 client credentials `POST /oauth/token`.
     OauthRfc,
+    /// RFC 7009 `POST /oauth/revoke`.
+    OauthRevoke,
     /// Seed 001 `getAccessToken`.
     HosecloudToken,
     /// v3-shaped refresh (JSON body).
@@ -39,7 +41,7 @@ impl Endpoint {
     pub fn error_style(self) -> crate::config::ErrorStyle {
         use crate::config::ErrorStyle;
         match self {
-            Endpoint::OauthSeed | Endpoint::OauthRfc => ErrorStyle::Oauth,
+            Endpoint::OauthSeed | Endpoint::OauthRfc | Endpoint::OauthRevoke => ErrorStyle::Oauth,
             Endpoint::HosecloudToken
             | Endpoint::HosecloudRefresh
             | Endpoint::HosecloudRefreshV2 => ErrorStyle::Hosecloud,
@@ -69,6 +71,7 @@ impl Endpoint {
         match self {
             Endpoint::OauthSeed => "oauth (seed 003)",
             Endpoint::OauthRfc => "oauth (RFC 6749 client credentials)",
+            Endpoint::OauthRevoke => "oauth revocation (RFC 7009)",
             Endpoint::HosecloudToken => "hosecloud getAccessToken (seed 001)",
             Endpoint::HosecloudRefresh => "hosecloud refresh (v3 JSON shape)",
             Endpoint::HosecloudRefreshV2 => "hosecloud refresh (documented v2 query form)",
@@ -90,6 +93,7 @@ pub fn endpoints(config: &Config) -> Vec<(String, Endpoint)> {
     if let Some(o) = &config.dialects.oauth {
         out.push((o.path.clone(), Endpoint::OauthSeed));
         out.push((o.rfc_path.clone(), Endpoint::OauthRfc));
+        out.push((o.revoke_path.clone(), Endpoint::OauthRevoke));
     }
     if let Some(h) = &config.dialects.hosecloud {
         out.push((h.path.clone(), Endpoint::HosecloudToken));

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod feishu;
 pub mod hosecloud;
 pub mod oauth;
+pub mod revoke;
 pub mod verified;
 
 use crate::body::Body;
@@ -60,6 +61,7 @@ pub async fn serve(
     match ep {
         Endpoint::OauthSeed => oauth::seed(call).await,
         Endpoint::OauthRfc => oauth::rfc(call).await,
+        Endpoint::OauthRevoke => oauth::revoke(call).await,
         Endpoint::HosecloudToken => hosecloud::get_access_token(call).await,
         Endpoint::HosecloudRefresh => hosecloud::refresh_v3(call).await,
         Endpoint::HosecloudRefreshV2 => hosecloud::refresh_v2(call).await,

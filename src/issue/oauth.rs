@@ -5,6 +5,8 @@ use super::core::{authenticate, mint_jwt, AuthError, JwtSpec};
 use crate::body::{self, Body};
 use crate::issue::{Call, Reply};
 use crate::reject::{refused, Decision, Reject};
+use crate::shared::Shared;
+use crate::state::Runtime;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -126,6 +128,104 @@ fn rfc_error(status: StatusCode, error: &'static str, description: &str, basic: 
     refused(error, decision, res)
 }
 
+/// The app a client-credentials request authenticates: HTTP Basic or `client_id` /
+/// `client_secret` in the form, never both (RFC 6749 §2.3.1).
+async fn client(
+    parts: &http::request::Parts,
+    body_id: Option<String>,
+    body_secret: Option<String>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<std::sync::Arc<crate::config::App>, Reject> {
+    let basic = basic_credentials(parts);
+    let used_basic = basic.is_some();
+    let (id, secret) = match (basic, body_id, body_secret) {
+        (Some(Ok(_)), Some(_), _) | (Some(Ok(_)), _, Some(_)) => {
+            let msg = "use one client authentication method";
+            return Err(rfc_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                msg,
+                false,
+            ));
+        }
+        (Some(Ok(pair)), None, None) => pair,
+        (Some(Err(())), ..) => {
+            return Err(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "malformed Basic credentials",
+                true,
+            ))
+        }
+        (None, Some(i), Some(s)) => (i, s),
+        (None, ..) => {
+            let msg = "client authentication is required";
+            return Err(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                msg,
+                true,
+            ));
+        }
+    };
+    let app = match authenticate(rt, shared, &id, &secret).await {
+        Ok(app) => app,
+        Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
+        Err(AuthError::Internal) => {
+            return Err(rfc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again",
+                false,
+            ))
+        }
+        Err(_) => {
+            return Err(rfc_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+                used_basic,
+            ))
+        }
+    };
+    Ok(app)
+}
+
+/// RFC 7009 `POST /oauth/revoke`: form `token=…`, the app's credentials as Basic or form
+/// fields. An app revokes its own tokens; an unknown token, or another app's (which stays
+/// valid), is answered 200 all the same.
+pub async fn revoke(call: Call<'_>) -> Reply {
+    let (rt, shared) = (call.rt, call.shared);
+    let (parts, bytes) = call.read().await?;
+    let (mut token, mut body_id, mut body_secret) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(&bytes) {
+        match &*k {
+            "token" => token = Some(v.into_owned()),
+            "client_id" => body_id = Some(v.into_owned()),
+            "client_secret" => body_secret = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let app = client(&parts, body_id, body_secret, rt, shared).await?;
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(rfc_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+            false,
+        ));
+    };
+    let token = token.strip_prefix("Bearer ").unwrap_or(&token);
+    let owner = crate::guard::verify::principal(token, rt, shared).map(|p| p.app.clone());
+    if owner.is_ok_and(|owner| *owner == *app.id) {
+        crate::issue::revoke::revoke_any(rt, shared, token).await?;
+    }
+    let mut res = body::json(StatusCode::OK, &json!({}));
+    no_store(&mut res);
+    Ok(res)
+}
+
 /// Client id and secret from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded, then base64).
 fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, String), ()>> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -196,58 +296,7 @@ pub async fn rfc(call: Call<'_>) -> Reply {
             ));
         }
     }
-    let basic = basic_credentials(&parts);
-    let used_basic = basic.is_some();
-    let (id, secret) = match (basic, body_id, body_secret) {
-        (Some(Ok(_)), Some(_), _) | (Some(Ok(_)), _, Some(_)) => {
-            let msg = "use one client authentication method";
-            return Err(rfc_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                msg,
-                false,
-            ));
-        }
-        (Some(Ok(pair)), None, None) => pair,
-        (Some(Err(())), ..) => {
-            return Err(rfc_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "malformed Basic credentials",
-                true,
-            ))
-        }
-        (None, Some(i), Some(s)) => (i, s),
-        (None, ..) => {
-            let msg = "client authentication is required";
-            return Err(rfc_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                msg,
-                true,
-            ));
-        }
-    };
-    let app = match authenticate(rt, shared, &id, &secret).await {
-        Ok(app) => app,
-        Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
-        Err(AuthError::Internal) => {
-            return Err(rfc_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "try again",
-                false,
-            ))
-        }
-        Err(_) => {
-            return Err(rfc_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client authentication failed",
-                used_basic,
-            ))
-        }
-    };
+    let app = client(&parts, body_id, body_secret, rt, shared).await?;
     let scopes: Vec<String> = match scope.as_deref() {
         None => app.oauth_scopes.clone(),
         Some(s) => {

@@ -31,6 +31,9 @@ pub struct RawOauth {
     /// RFC 6749 client-credentials path.
     #[serde(default)]
     pub rfc_path: Option<String>,
+    /// RFC 7009 revocation path.
+    #[serde(default)]
+    pub revoke_path: Option<String>,
     /// Only `jwt`.
     #[serde(default)]
     pub token: Option<String>,

@@ -31,10 +31,15 @@ pub(super) fn check_dialects(raw: &RawConfig, c: &mut Checker) -> Dialects {
                 .rfc_path
                 .clone()
                 .unwrap_or_else(|| "/oauth/token".to_owned()),
+            revoke_path: o
+                .revoke_path
+                .clone()
+                .unwrap_or_else(|| "/oauth/revoke".to_owned()),
             ttl: o.ttl.map_or(Duration::from_secs(3600), |d| d.0),
         };
         check_path(c, "dialects.oauth.path", &d.path);
         check_path(c, "dialects.oauth.rfc_path", &d.rfc_path);
+        check_path(c, "dialects.oauth.revoke_path", &d.revoke_path);
         if d.ttl.is_zero() {
             c.fail("dialects.oauth.ttl", "must be more than 0");
         }
