@@ -1,9 +1,10 @@
 //! Process-wide state that survives reloads: metrics, the hot map, every dialect's records,
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SigningAlg};
 use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub limits: crate::limit::TokenLimits,
     /// The gateway's clock (every expiry is judged by it).
     pub clock: crate::token::Clock,
+    /// The JWT signing key kept in the store (when `signing.key_file` names none).
+    pub signing_key: Option<(SigningAlg, Secret)>,
 }
 
 fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError> {
@@ -87,18 +90,70 @@ fn open_server_key(
         })
 }
 
+/// The store's name for the signing key of the configured algorithm.
+fn signing_key_name(config: &Config) -> String {
+    format!("signing_key_{:?}", config.signing.alg).to_ascii_lowercase()
+}
+
+/// Material for a new store-kept signing key: the key an earlier version generated beside the
+/// store when there is one (so its tokens stay valid), else a fresh one.
+fn new_signing_key(config: &Config, master: &MasterKey, name: &str) -> Result<Vec<u8>, String> {
+    let old = crate::token::jwt::generated_key_path(&config.signing, &config.store.path);
+    let pem = match std::fs::read_to_string(&old) {
+        Ok(text) if config.store.redis_url.is_none() => text,
+        _ => crate::token::jwt::generate(config.signing.alg)?,
+    };
+    Ok(master.seal(&pem, name.as_bytes()))
+}
+
+/// The signing key kept in the store (none when `signing.key_file` names one).
+fn open_signing_key(
+    config: &Config,
+    master: &MasterKey,
+    name: &str,
+    sealed: Option<&Vec<u8>>,
+) -> Result<Option<(SigningAlg, Secret)>, ConfigError> {
+    if config.signing.key_file.is_some() {
+        return Ok(None);
+    }
+    let pem = sealed
+        .and_then(|s| master.open(s, name.as_bytes()))
+        .ok_or_else(|| {
+            ConfigError::single(
+                &config.file,
+                "store.master_key_file",
+                "cannot open the signing key kept in the store: is this the master key the store was made with?",
+            )
+        })?;
+    Ok(Some((config.signing.alg, Secret::new(pem))))
+}
+
 impl Shared {
     /// State for `config` with the embedded store (opens the file, loads what is live).
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         let master = master_key(config)?;
+        let signing_name = signing_key_name(config);
+        let mut signing_error = None;
         let (db, snap) = Db::open(&config.store.path, now_millis(), |meta| {
-            SERVER_KEYS
+            let mut init: Vec<(String, Vec<u8>)> = SERVER_KEYS
                 .iter()
                 .filter(|k| !meta.contains_key(**k))
                 .map(|k| (k.to_string(), new_server_key(&master, k)))
-                .collect()
+                .collect();
+            if config.signing.key_file.is_none() && !meta.contains_key(&signing_name) {
+                match new_signing_key(config, &master, &signing_name) {
+                    Ok(sealed) => init.push((signing_name.clone(), sealed)),
+                    Err(e) => signing_error = Some(e),
+                }
+            }
+            init
         })
         .map_err(|e| ConfigError::single(&config.file, "store.path", e))?;
+        if let Some(e) = signing_error {
+            return Err(ConfigError::single(&config.file, "signing.algorithm", e));
+        }
+        let signing =
+            open_signing_key(config, &master, &signing_name, snap.meta.get(&signing_name))?;
         let bk = open_server_key(config, &master, "bkflow_key", snap.meta.get("bkflow_key"))?;
         let fs = open_server_key(config, &master, "feishu_key", snap.meta.get("feishu_key"))?;
         let mut ops: Vec<Op> = Vec::new();
@@ -119,8 +174,8 @@ impl Shared {
         Ok(Self::assemble(
             config,
             master,
-            &bk,
-            &fs,
+            (&bk, &fs),
+            signing,
             Backend::Embedded(db),
             &ops,
         ))
@@ -144,6 +199,17 @@ impl Shared {
                 .map_err(err)?;
             keys.push(open_server_key(config, &master, name, Some(&sealed))?);
         }
+        // The first replica to start makes the key; SET NX means every other one, even one
+        // starting at the same instant, reads that same key.
+        let signing_name = signing_key_name(config);
+        let signing = if config.signing.key_file.is_none() {
+            let fresh = new_signing_key(config, &master, &signing_name)
+                .map_err(|e| ConfigError::single(&config.file, "signing.algorithm", e))?;
+            let sealed = redis.meta(&signing_name, || fresh).await.map_err(err)?;
+            open_signing_key(config, &master, &signing_name, Some(&sealed))?
+        } else {
+            None
+        };
         let mut ops = redis.credentials().await.map_err(err)?;
         let entries = redis.entries_after("0-0").await.map_err(err)?;
         let last = entries.last().map(|(id, _)| id.clone());
@@ -154,8 +220,8 @@ impl Shared {
         let shared = Self::assemble(
             config,
             master,
-            &keys[0],
-            &keys[1],
+            (&keys[0], &keys[1]),
+            signing,
             Backend::Redis(redis),
             &ops,
         );
@@ -166,8 +232,8 @@ impl Shared {
     fn assemble(
         config: &Config,
         master: Arc<MasterKey>,
-        bk: &[u8],
-        fs: &[u8],
+        (bk, fs): (&[u8], &[u8]),
+        signing_key: Option<(SigningAlg, Secret)>,
         backend: Backend,
         ops: &[Op],
     ) -> Self {
@@ -185,6 +251,7 @@ impl Shared {
             store: Store::new(backend),
             limits: Default::default(),
             clock: Default::default(),
+            signing_key,
         };
         for op in ops {
             shared.apply(op);

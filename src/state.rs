@@ -107,8 +107,18 @@ fn builtin(
 impl Runtime {
     /// Compiles `config`: keys, TLS, routes and pools. Fails without side effects on the running gateway.
     pub fn build(config: Config, shared: &Shared) -> Result<Self, ConfigError> {
-        let keys = JwtKeys::load_or_generate(&config.signing, &config.store.path)
-            .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e.to_string()))?;
+        let keys = match (&config.signing.key_file, &shared.signing_key) {
+            (Some(_), _) => JwtKeys::load_or_generate(&config.signing, &config.store.path)
+                .map_err(|e| e.to_string()),
+            (None, Some((alg, pem))) if *alg == config.signing.alg => {
+                JwtKeys::from_material(&config.signing, pem.expose())
+            }
+            (None, _) => Err(
+                "a new signing algorithm, or dropping signing.key_file, takes effect on restart (the store's key is made at start)"
+                    .to_owned(),
+            ),
+        }
+        .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e))?;
         let tls = match &config.listen.tls {
             Some(files) => Some(
                 crate::tls::server_config(files)

@@ -283,7 +283,9 @@ async fn tampered_expired_and_wrong_algorithm_tokens_get_401() {
     )
     .await;
     // HS256 signed with our RSA public key (PEM, as JWKS-reading attackers do): the classic confusion attack.
-    let key_pem = std::fs::read_to_string(gw.dir.path().join("jwt-rs256.pem")).unwrap();
+    // The signing key is kept (sealed) in the store; the test reads it from the running gateway.
+    let shared = &gw.running.as_ref().unwrap().gateway.shared;
+    let key_pem = shared.signing_key.as_ref().unwrap().1.expose().to_owned();
     let public_pem = rcgen::KeyPair::from_pem(&key_pem).unwrap().public_key_pem();
     let jwks = gw
         .client

@@ -266,3 +266,60 @@ async fn a_forged_stream_entry_is_refused_by_every_replica() {
         .unwrap_or(0);
     assert!(n >= 2, "both forged entries counted: {line:?}");
 }
+
+#[tokio::test]
+async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
+    // The SPEC §2 shape: no signing.key_file; the key is made once and kept in the store.
+    let yaml = config(dir.path(), &redis, &up)
+        .replace(
+            &format!(
+                ", algorithm: ES256, key_file: {}/jwt.pem",
+                dir.path().display()
+            ),
+            "",
+        )
+        .replace(
+            "dialects: {{ hosecloud",
+            "dialects: {{ oauth: {{}}, hosecloud",
+        )
+        .replace("dialects: { hosecloud", "dialects: { oauth: {}, hosecloud");
+    assert!(yaml.contains("signing: { issuer: https://gw.test }"), "{yaml}");
+    let cfg = write(dir.path(), "gw.yaml", &yaml);
+    // Both at the same instant: they must still agree on one key.
+    let (cfg_a, cfg_b) = (cfg.clone(), cfg.clone());
+    let ta = std::thread::spawn(move || Proc::start(&cfg_a));
+    let tb = std::thread::spawn(move || Proc::start(&cfg_b));
+    let (a, b) = (ta.join().unwrap(), tb.join().unwrap());
+    let c = TestClient::plain();
+    let jwks = |p: &Proc| {
+        let (c, url) = (
+            c.clone(),
+            format!("http://{}/.well-known/jwks.json", p.addr),
+        );
+        async move { c.send("GET", &url, &[], "").await.json() }
+    };
+    let (ka, kb) = (jwks(&a).await, jwks(&b).await);
+    assert_eq!(ka["keys"][0]["kid"], kb["keys"][0]["kid"], "{ka} {kb}");
+    let body = json!({ "app_id": "app", "app_secret": "app-secret" });
+    for (issuer, checker) in [(&a, &b), (&b, &a)] {
+        let t = post(&c, issuer, "/oauth/token/get", body.clone()).await;
+        let token = t["accessToken"].as_str().unwrap_or_else(|| panic!("{t}"));
+        let r = c
+            .send(
+                "GET",
+                &format!("http://{}/api/x", checker.addr),
+                &[("authorization", token)],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(
+        !dir.path().join("jwt-rs256.pem").exists(),
+        "no key file is written beside anything"
+    );
+}

@@ -126,13 +126,15 @@ fn file_name(alg: SigningAlg) -> &'static str {
     }
 }
 
-/// Where a generated key for `signing` is kept: beside the store file.
+/// Where earlier versions kept a generated key for `signing`: beside the store file (read
+/// once, to move it into the store).
 pub fn generated_key_path(signing: &Signing, store_path: &Path) -> PathBuf {
     let dir = store_path.parent().unwrap_or(Path::new("."));
     dir.join(file_name(signing.alg))
 }
 
-fn generate(alg: SigningAlg) -> Result<String, String> {
+/// New key material for `alg` (PKCS#8 PEM; 32 random bytes as hex for HS256).
+pub fn generate(alg: SigningAlg) -> Result<String, String> {
     let kp = match alg {
         SigningAlg::RS256 => {
             rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)

@@ -32,9 +32,6 @@ pub(super) fn check_store(raw: &RawConfig, c: &mut Checker) -> StoreConfig {
             {
                 c.fail("store.master_key_file", "store.kind redis needs a master key shared by the replicas (file or TOLLGATE_MASTER_KEY)");
             }
-            if raw.signing.key_file.is_none() {
-                c.fail("signing.key_file", "store.kind redis needs the signing key shared by the replicas: set signing.key_file");
-            }
             url
         }
         Some(other) => {
