@@ -287,7 +287,10 @@ async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
             "dialects: {{ oauth: {{}}, hosecloud",
         )
         .replace("dialects: { hosecloud", "dialects: { oauth: {}, hosecloud");
-    assert!(yaml.contains("signing: { issuer: https://gw.test }"), "{yaml}");
+    assert!(
+        yaml.contains("signing: { issuer: https://gw.test }"),
+        "{yaml}"
+    );
     let cfg = write(dir.path(), "gw.yaml", &yaml);
     // Both at the same instant: they must still agree on one key.
     let (cfg_a, cfg_b) = (cfg.clone(), cfg.clone());

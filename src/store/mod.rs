@@ -7,6 +7,7 @@ pub mod bkflow;
 pub mod credentials;
 pub mod feishu;
 pub mod hot;
+pub mod keys;
 pub mod op;
 pub mod redis;
 pub mod refresh;
