@@ -42,6 +42,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Shared-store entries refused (no MAC or a wrong one).
     pub store_rejected: IntCounter,
+    /// Seconds since this replica last read the shared log to its end.
+    pub replication_lag: prometheus::Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +174,14 @@ impl Metrics {
                 IntCounter::new(
                     "tollgate_store_rejected_entries_total",
                     "Shared-store entries refused for a missing or wrong MAC",
+                )
+                .expect("valid"),
+            ),
+            replication_lag: reg(
+                &r,
+                prometheus::Gauge::new(
+                    "tollgate_store_replication_lag_seconds",
+                    "How far behind the shared log this replica may be",
                 )
                 .expect("valid"),
             ),

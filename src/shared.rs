@@ -320,6 +320,10 @@ pub async fn follow(
             _ = stop.changed() => return,
         }
         let _ = shared.catch_up().await;
+        shared
+            .metrics
+            .replication_lag
+            .set(shared.store.lag_seconds());
         if last_trim.elapsed() > Duration::from_secs(3600) {
             last_trim = std::time::Instant::now();
             if let Err(e) = redis.trim(horizon).await {

@@ -265,6 +265,29 @@ async fn a_forged_stream_entry_is_refused_by_every_replica() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(n >= 2, "both forged entries counted: {line:?}");
+    let lag: f64 = m
+        .lines()
+        .find(|l| l.starts_with("tollgate_store_replication_lag_seconds"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("the lag gauge is exported");
+    assert!(
+        lag < 5.0,
+        "a replica following the log is not behind: {lag}"
+    );
+    let ready =
+        r.c.send(
+            "GET",
+            &format!("http://{}/readyz", late.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert!(
+        ready["replication_lag_seconds"].as_f64().is_some(),
+        "{ready}"
+    );
 }
 
 #[tokio::test]

@@ -263,16 +263,27 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
 }
 
 /// Ready when the config is loaded (it is, or nothing would listen) and the store answers.
+/// Most a replica may lag the shared log and still take traffic.
+const MAX_LAG_SECS: f64 = 5.0;
+
 async fn readyz(gw: &Gateway) -> Response<Body> {
     let store = gw.shared.store.ready().await;
-    let status = if store {
+    let lag = gw.shared.store.lag_seconds();
+    gw.shared.metrics.replication_lag.set(lag);
+    let ready = store && lag <= MAX_LAG_SECS;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let state = match (store, lag <= MAX_LAG_SECS) {
+        (false, _) => "unreachable",
+        (true, false) => "catching up",
+        (true, true) => "ok",
+    };
     body::json(
         status,
-        &json!({ "ready": store, "config": "loaded", "store": if store { "ok" } else { "unreachable" } }),
+        &json!({ "ready": ready, "config": "loaded", "store": state, "replication_lag_seconds": lag }),
     )
 }
 

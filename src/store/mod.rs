@@ -43,6 +43,8 @@ pub struct Store {
     /// Catch-up rounds begun and completed, so concurrent callers share one read of the stream.
     rounds_begun: AtomicU64,
     rounds_done: AtomicU64,
+    /// When (ms since the epoch) this replica last read the shared log to its end.
+    caught_up_ms: AtomicU64,
 }
 
 impl Store {
@@ -52,6 +54,7 @@ impl Store {
             backend,
             rounds_begun: AtomicU64::new(0),
             rounds_done: AtomicU64::new(0),
+            caught_up_ms: AtomicU64::new(crate::token::now_millis()),
         }
     }
 
@@ -115,7 +118,22 @@ impl Store {
             *last = id;
         }
         self.rounds_done.store(round, Ordering::Release);
+        self.caught_up_ms
+            .store(crate::token::now_millis(), Ordering::Release);
         Ok(())
+    }
+
+    /// How far behind the shared log this replica may be: the time since it last read the
+    /// log to its end (0 when embedded: there is no one else to follow).
+    pub fn lag_seconds(&self) -> f64 {
+        match &self.backend {
+            Backend::Embedded(_) => 0.0,
+            Backend::Redis(_) => {
+                let since = crate::token::now_millis()
+                    .saturating_sub(self.caught_up_ms.load(Ordering::Acquire));
+                since as f64 / 1000.0
+            }
+        }
     }
 
     /// Takes `key` once across replicas (always true when embedded: the local take is atomic).
