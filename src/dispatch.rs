@@ -246,7 +246,7 @@ async fn serve<'rt>(
             return Ok(res);
         }
         Target::Jwks => {
-            let mut res = body::json_bytes(StatusCode::OK, rt.keys.jwks());
+            let mut res = body::json_bytes(StatusCode::OK, shared.keys().jwks());
             res.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=300"),

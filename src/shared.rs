@@ -1,17 +1,18 @@
 //! Process-wide state that survives reloads: metrics, the hot map, every dialect's records,
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
-use crate::config::{Config, ConfigError, SigningAlg};
+use crate::config::{Config, ConfigError, Signing};
+use crate::token::jwt::JwtKeys;
+use crate::token::ring::KeyRing;
 use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
-use crate::secret::Secret;
 use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;
 use crate::store::hot::{HotTokens, NegativeTokens};
 use crate::store::keys::{
     master_key, new_server_key, new_signing_key, open_server_key, open_signing_key,
-    signing_key_name, SERVER_KEYS,
+    signing_key_name, signing_key_name_of, SERVER_KEYS,
 };
 use crate::store::op::Op;
 use crate::store::redis::RedisStore;
@@ -52,8 +53,14 @@ pub struct Shared {
     pub limits: crate::limit::TokenLimits,
     /// The gateway's clock (every expiry is judged by it).
     pub clock: crate::token::Clock,
-    /// The JWT signing key kept in the store (when `signing.key_file` names none).
-    pub signing_key: Option<(SigningAlg, Secret)>,
+    /// The JWT signing key ring kept in the store (none when `signing.key_file` names a key).
+    pub ring: std::sync::Mutex<Option<KeyRing>>,
+    /// The store's name for the ring.
+    ring_name: String,
+    /// The signing settings the keys were last built with.
+    signing: std::sync::Mutex<Option<Signing>>,
+    /// The JWT keys in force: swapped when the config or the ring changes.
+    keys: arc_swap::ArcSwapOption<JwtKeys>,
 }
 
 impl Shared {
@@ -161,7 +168,7 @@ impl Shared {
         config: &Config,
         master: Arc<MasterKey>,
         (bk, fs): (&[u8], &[u8]),
-        signing_key: Option<(SigningAlg, Secret)>,
+        ring: Option<KeyRing>,
         backend: Backend,
         ops: &[Op],
     ) -> Self {
@@ -179,7 +186,10 @@ impl Shared {
             store: Store::new(backend),
             limits: Default::default(),
             clock: Default::default(),
-            signing_key,
+            ring: std::sync::Mutex::new(ring),
+            ring_name: signing_key_name(config),
+            signing: std::sync::Mutex::new(None),
+            keys: arc_swap::ArcSwapOption::empty(),
         };
         for op in ops {
             shared.apply(op);
@@ -199,6 +209,18 @@ impl Shared {
             self.hot.remove(hash);
         };
         match op {
+            // A rotation on another replica (or replayed): the ring it left.
+            Op::Meta { key, value } if *key == self.ring_name => {
+                if let Some(text) = self.master.open(value, key.as_bytes()) {
+                    let ring = KeyRing::from_stored(&text, self.clock.now_secs());
+                    let mut held = self.ring.lock().expect("ring lock");
+                    if held.is_some() {
+                        *held = Some(ring);
+                        drop(held);
+                        self.rebuild_keys();
+                    }
+                }
+            }
             Op::Meta { .. } | Op::Sweep { .. } => {}
             Op::Bk(row) => self.bkflow.restore(vec![row.clone()]),
             Op::BkExpiry {
@@ -235,6 +257,91 @@ impl Shared {
             Op::Cred(row) => self.credentials.upsert(row.clone()),
             Op::CredDeleted { id } => self.credentials.delete_id(*id),
         }
+    }
+
+    /// The JWT keys in force.
+    pub fn keys(&self) -> Arc<JwtKeys> {
+        self.keys
+            .load_full()
+            .expect("keys are installed before the gateway serves")
+    }
+
+    /// Keys for `signing`: its key file, or the store's ring.
+    pub fn build_keys(&self, signing: &Signing, store_path: &std::path::Path) -> Result<JwtKeys, String> {
+        if signing.key_file.is_some() {
+            return JwtKeys::load_or_generate(signing, store_path).map_err(|e| e.to_string());
+        }
+        let ring = self.ring.lock().expect("ring lock");
+        match ring.as_ref() {
+            Some(r) if signing_key_name_of(signing) == self.ring_name => {
+                JwtKeys::from_ring(signing, r, self.clock.now_secs())
+            }
+            _ => Err("a new signing algorithm, or dropping signing.key_file, takes effect on restart (the store's key is made at start)".into()),
+        }
+    }
+
+    /// Puts `keys` (built for `signing`) in force.
+    pub fn install_keys(&self, signing: &Signing, keys: Arc<JwtKeys>) {
+        *self.signing.lock().expect("signing lock") = Some(signing.clone());
+        self.keys.store(Some(keys));
+    }
+
+    /// Rebuilds the keys from the ring (after a rotation here or on another replica, and
+    /// periodically, so retired keys leave the JWKS when their time is over).
+    pub fn rebuild_keys(&self) {
+        let Some(signing) = self.signing.lock().expect("signing lock").clone() else {
+            return;
+        };
+        if signing.key_file.is_some() {
+            return;
+        }
+        let ring = self.ring.lock().expect("ring lock").clone();
+        if let Some(ring) = ring {
+            match JwtKeys::from_ring(&signing, &ring, self.clock.now_secs()) {
+                Ok(keys) => self.keys.store(Some(Arc::new(keys))),
+                Err(e) => tracing::error!(error = %e, "the store's signing keys do not load"),
+            }
+        }
+    }
+
+    /// Makes a new active signing key; the previous one keeps verifying for `keep_secs`
+    /// (every token it signed has expired by then). Committed (and so published to every
+    /// replica) before it takes effect here; returns the new `kid`.
+    pub async fn rotate_keys(&self, keep_secs: u64) -> Result<String, crate::reject::Reject> {
+        let signing = self
+            .signing
+            .lock()
+            .expect("signing lock")
+            .clone()
+            .ok_or(crate::reject::Reject::StoreUnavailable)?;
+        if signing.key_file.is_some() {
+            return Err(crate::reject::Reject::BadRequest(
+                "signing.key_file names the key: rotate the file and reload".into(),
+            ));
+        }
+        let pem = crate::token::jwt::generate(signing.alg)
+            .map_err(|_| crate::reject::Reject::StoreUnavailable)?;
+        let now = self.clock.now_secs();
+        let mut ring = self
+            .ring
+            .lock()
+            .expect("ring lock")
+            .clone()
+            .ok_or(crate::reject::Reject::StoreUnavailable)?;
+        ring.rotate(pem, now, now + keep_secs);
+        let sealed = self
+            .master
+            .seal(&ring.to_stored(), self.ring_name.as_bytes());
+        self.store
+            .commit(vec![Op::Meta {
+                key: self.ring_name.clone(),
+                value: sealed,
+            }])
+            .await?;
+        *self.ring.lock().expect("ring lock") = Some(ring);
+        self.rebuild_keys();
+        tracing::info!(kid = self.keys().kid(), "signing key rotated");
+        Ok(self.keys().kid().to_owned())
     }
 
     /// Expires now every still-valid bkflow token of `space` that `filter` matches, committed

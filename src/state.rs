@@ -107,18 +107,9 @@ fn builtin(
 impl Runtime {
     /// Compiles `config`: keys, TLS, routes and pools. Fails without side effects on the running gateway.
     pub fn build(config: Config, shared: &Shared) -> Result<Self, ConfigError> {
-        let keys = match (&config.signing.key_file, &shared.signing_key) {
-            (Some(_), _) => JwtKeys::load_or_generate(&config.signing, &config.store.path)
-                .map_err(|e| e.to_string()),
-            (None, Some((alg, pem))) if *alg == config.signing.alg => {
-                JwtKeys::from_material(&config.signing, pem.expose())
-            }
-            (None, _) => Err(
-                "a new signing algorithm, or dropping signing.key_file, takes effect on restart (the store's key is made at start)"
-                    .to_owned(),
-            ),
-        }
-        .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e))?;
+        let keys = shared
+            .build_keys(&config.signing, &config.store.path)
+            .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e))?;
         let tls = match &config.listen.tls {
             Some(files) => Some(
                 crate::tls::server_config(files)
@@ -231,6 +222,7 @@ impl Gateway {
 
     fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Self, ConfigError> {
         let rt = Runtime::build(config, &shared)?;
+        shared.install_keys(&rt.config.signing, Arc::clone(&rt.keys));
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),
             shared,
@@ -264,6 +256,8 @@ impl Gateway {
                 for w in &rt.config.warnings {
                     tracing::warn!("{w}");
                 }
+                self.shared
+                    .install_keys(&rt.config.signing, Arc::clone(&rt.keys));
                 self.runtime.store(Arc::new(rt));
                 self.shared
                     .metrics

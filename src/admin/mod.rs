@@ -243,7 +243,7 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             let revoked =
-                match crate::issue::revoke::revoke_any(&gw.runtime(), &gw.shared, token).await {
+                match crate::issue::revoke::revoke_any(&gw.shared, token).await {
                     Ok(r) => r,
                     Err(r) => return refused(r),
                 };

@@ -51,7 +51,7 @@ pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
         "scope": scope, "token_type": "Bearer",
     });
     if crate::token::is_jwt(token) {
-        if let Ok(c) = rt.keys.verify_at(token, shared.clock.now_secs()) {
+        if let Ok(c) = shared.keys().verify_at(token, shared.clock.now_secs()) {
             for (k, val) in [
                 ("iat", json!(c.iat)),
                 ("nbf", json!(c.nbf)),

@@ -25,7 +25,8 @@ pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principa
 
 /// Verifies `token` and returns who it stands for.
 pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
-    let keys = &*rt.keys;
+    let keys = shared.keys();
+    let keys = &*keys;
     let hash = opaque::hash(token);
     let now = shared.clock.now_secs();
     if let Some(p) = shared

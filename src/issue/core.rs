@@ -201,7 +201,7 @@ pub fn mint_jwt(rt: &Runtime, shared: &Shared, app: &App, spec: JwtSpec) -> Resu
         dialect: Some(spec.dialect.as_str().to_owned()),
         extra: spec.extra,
     };
-    let token = rt.keys.sign(&claims, spec.typ)?;
+    let token = shared.keys().sign(&claims, spec.typ)?;
     shared
         .metrics
         .tokens_issued

@@ -192,8 +192,8 @@ async fn rotate(
     shared.catch_up().await?;
     // Check the pair before spending anything: a wrong access token must not burn the
     // refresh token on any replica.
-    let pair_ok = rt
-        .keys
+    let pair_ok = shared
+        .keys()
         .verify_at(access, shared.clock.now_secs())
         .is_ok_and(|c| {
             c.dialect.as_deref() == Some(Dialect::Hosecloud.as_str())
@@ -237,7 +237,7 @@ fn rotate_in_memory(
     access: &str,
     refresh: &str,
 ) -> Option<(Pair, Vec<Op>)> {
-    let claims = rt.keys.verify_at(access, shared.clock.now_secs()).ok()?;
+    let claims = shared.keys().verify_at(access, shared.clock.now_secs()).ok()?;
     if claims.dialect.as_deref() != Some(Dialect::Hosecloud.as_str())
         || shared.revoked.contains(&claims.jti)
     {
@@ -261,7 +261,7 @@ fn rotate_in_memory(
         tracing::info!(app = %app.id, "refresh chain ended (secret changed or chain too old)");
         return None;
     }
-    let until = claims.exp + rt.keys.leeway();
+    let until = claims.exp + shared.keys().leeway();
     shared.revoked.add(&claims.jti, until);
     shared.hot.revoke_jti(&claims.jti);
     let (pair, op) = issue_pair(rt, shared, app, Some(record.chain_start))

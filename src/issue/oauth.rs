@@ -219,7 +219,7 @@ pub async fn revoke(call: Call<'_>) -> Reply {
     let token = token.strip_prefix("Bearer ").unwrap_or(&token);
     let owner = crate::guard::verify::principal(token, rt, shared).map(|p| p.app.clone());
     if owner.is_ok_and(|owner| *owner == *app.id) {
-        crate::issue::revoke::revoke_any(rt, shared, token).await?;
+        crate::issue::revoke::revoke_any(shared, token).await?;
     }
     let mut res = body::json(StatusCode::OK, &json!({}));
     no_store(&mut res);

@@ -3,18 +3,17 @@
 
 use crate::reject::Reject;
 use crate::shared::Shared;
-use crate::state::Runtime;
 use crate::store::op::Op;
 
 /// Revokes a token of any dialect, committed before answering; false when it was not live.
-pub async fn revoke_any(rt: &Runtime, shared: &Shared, token: &str) -> Result<bool, Reject> {
+pub async fn revoke_any(shared: &Shared, token: &str) -> Result<bool, Reject> {
     shared.catch_up().await?;
     let hash = crate::token::opaque::hash(token);
     let now = shared.clock.now_millis();
     let live = if crate::token::is_jwt(token) {
-        match rt.keys.verify_at(token, shared.clock.now_secs()) {
+        match shared.keys().verify_at(token, shared.clock.now_secs()) {
             Ok(claims) if !shared.revoked.contains(&claims.jti) => {
-                let until = claims.exp + rt.keys.leeway();
+                let until = claims.exp + shared.keys().leeway();
                 shared
                     .store
                     .commit(vec![Op::Revoked {

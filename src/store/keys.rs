@@ -1,8 +1,8 @@
 //! The keys the store keeps, sealed under the master key: the server keys tokens are derived
 //! with, and the JWT signing key (unless `signing.key_file` names one).
 
-use crate::config::{Config, ConfigError, SigningAlg};
-use crate::secret::Secret;
+use crate::config::{Config, ConfigError};
+use crate::token::ring::KeyRing;
 use crate::store::credentials::MasterKey;
 use crate::token::opaque;
 use std::sync::Arc;
@@ -47,7 +47,12 @@ pub(crate) fn open_server_key(
 
 /// The store's name for the signing key of the configured algorithm.
 pub(crate) fn signing_key_name(config: &Config) -> String {
-    format!("signing_key_{:?}", config.signing.alg).to_ascii_lowercase()
+    signing_key_name_of(&config.signing)
+}
+
+/// The store's name for the signing key ring of `signing`'s algorithm.
+pub(crate) fn signing_key_name_of(signing: &crate::config::Signing) -> String {
+    format!("signing_key_{:?}", signing.alg).to_ascii_lowercase()
 }
 
 /// Material for a new store-kept signing key: the key an earlier version generated beside the
@@ -65,17 +70,17 @@ pub(crate) fn new_signing_key(
     Ok(master.seal(&pem, name.as_bytes()))
 }
 
-/// The signing key kept in the store (none when `signing.key_file` names one).
+/// The signing key ring kept in the store (none when `signing.key_file` names a key).
 pub(crate) fn open_signing_key(
     config: &Config,
     master: &MasterKey,
     name: &str,
     sealed: Option<&Vec<u8>>,
-) -> Result<Option<(SigningAlg, Secret)>, ConfigError> {
+) -> Result<Option<KeyRing>, ConfigError> {
     if config.signing.key_file.is_some() {
         return Ok(None);
     }
-    let pem = sealed
+    let text = sealed
         .and_then(|s| master.open(s, name.as_bytes()))
         .ok_or_else(|| {
             ConfigError::single(
@@ -84,5 +89,5 @@ pub(crate) fn open_signing_key(
                 "cannot open the signing key kept in the store: is this the master key the store was made with?",
             )
         })?;
-    Ok(Some((config.signing.alg, Secret::new(pem))))
+    Ok(Some(KeyRing::from_stored(&text, crate::token::now_secs())))
 }

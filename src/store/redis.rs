@@ -151,6 +151,8 @@ impl RedisStore {
                     c.hset(CREDENTIALS, row.id, value).await
                 }
                 Op::CredDeleted { id } => c.hdel(CREDENTIALS, *id).await,
+                // The newest value stays readable at start after the stream is trimmed.
+                Op::Meta { key, value } => c.set(format!("tollgate:meta:{key}"), value).await,
                 _ => Ok(()),
             };
             self.mark(r)?;

@@ -106,6 +106,10 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     jwks: bytes::Bytes,
+    /// This key's JWK (none for HS256).
+    jwk: Option<serde_json::Value>,
+    /// Retired keys that still verify the tokens they signed, by `kid`.
+    retired: Vec<(String, DecodingKey)>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -261,17 +265,12 @@ impl JwtKeys {
         validation.validate_aud = false;
         validation.set_issuer(&[&signing.issuer]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss"]);
-        let keys: Vec<serde_json::Value> = jwk
-            .map(|mut k| {
-                k["kid"] = kid.clone().into();
-                k["use"] = "sig".into();
-                k
-            })
-            .into_iter()
-            .collect();
-        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": keys }))
-            .expect("json")
-            .into();
+        let jwk = jwk.map(|mut k| {
+            k["kid"] = kid.clone().into();
+            k["use"] = "sig".into();
+            k
+        });
+        let jwks = jwks_of(jwk.iter());
         Ok(JwtKeys {
             alg,
             kid,
@@ -279,7 +278,27 @@ impl JwtKeys {
             decoding,
             validation,
             jwks,
+            jwk,
+            retired: Vec::new(),
         })
+    }
+
+    /// Keys from the store's ring: its active key signs; its retired keys still in their time
+    /// at `now` verify (and are published in the JWKS) until every token they signed expired.
+    pub fn from_ring(
+        signing: &Signing,
+        ring: &super::ring::KeyRing,
+        now: u64,
+    ) -> Result<Self, String> {
+        let mut keys = Self::from_material(signing, &ring.active().pem)?;
+        let mut published: Vec<serde_json::Value> = keys.jwk.iter().cloned().collect();
+        for k in ring.keys.iter().filter(|k| k.until.is_some_and(|u| u > now)) {
+            let old = Self::from_material(signing, &k.pem)?;
+            published.extend(old.jwk.clone());
+            keys.retired.push((old.kid, old.decoding));
+        }
+        keys.jwks = jwks_of(published.iter());
+        Ok(keys)
     }
 
     /// Signs `claims` with header `typ` (`at+jwt` for oauth) and our `kid`.
@@ -298,7 +317,21 @@ impl JwtKeys {
     /// Verifies signature (pinned algorithm) and `iss`, and `exp` / `nbf` at `now` (seconds)
     /// with the configured leeway.
     pub fn verify_at(&self, token: &str, now: u64) -> Result<AccessClaims, VerifyError> {
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        // `kid` picks among our own keys only; an unknown one is refused, never fetched.
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| VerifyError::Invalid)?
+            .kid;
+        let key = match kid.as_deref() {
+            None => &self.decoding,
+            Some(k) if k == self.kid => &self.decoding,
+            Some(k) => self
+                .retired
+                .iter()
+                .find(|(kid, _)| kid == k)
+                .map(|(_, d)| d)
+                .ok_or(VerifyError::Invalid)?,
+        };
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map_err(|_| VerifyError::Invalid)?
             .claims;
         let leeway = self.validation.leeway;
@@ -325,6 +358,13 @@ impl JwtKeys {
     pub fn jwks(&self) -> bytes::Bytes {
         self.jwks.clone()
     }
+}
+
+fn jwks_of<'a>(keys: impl Iterator<Item = &'a serde_json::Value>) -> bytes::Bytes {
+    let keys: Vec<&serde_json::Value> = keys.collect();
+    serde_json::to_vec(&serde_json::json!({ "keys": keys }))
+        .expect("json")
+        .into()
 }
 
 fn public_jwk(

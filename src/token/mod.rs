@@ -2,6 +2,7 @@
 
 pub mod jwt;
 pub mod opaque;
+pub mod ring;
 
 /// True when `token` is a JWT (three dot-separated parts); every opaque token we issue is
 /// hex or `a-`/`t-` alphanumerics, never with a dot.

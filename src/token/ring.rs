@@ -1,0 +1,80 @@
+//! The signing key ring kept in the store: the active key last, the retired ones before it,
+//! each retired key kept until every token it signed has expired.
+
+use serde::{Deserialize, Serialize};
+
+/// One key of the ring.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RingKey {
+    /// PKCS#8 PEM (HS256: the secret as hex).
+    pub pem: String,
+    /// When it was made (seconds since the epoch).
+    pub created: u64,
+    /// Retired keys verify until this (seconds); `None` for the active key.
+    pub until: Option<u64>,
+}
+
+/// Every signing key still needed, the active one last.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRing {
+    /// The keys, oldest first.
+    pub keys: Vec<RingKey>,
+}
+
+impl KeyRing {
+    /// Reads what the store keeps: a ring, or (as earlier versions kept it) one bare PEM.
+    pub fn from_stored(text: &str, now: u64) -> Self {
+        serde_json::from_str(text).unwrap_or_else(|_| KeyRing {
+            keys: vec![RingKey {
+                pem: text.to_owned(),
+                created: now,
+                until: None,
+            }],
+        })
+    }
+
+    /// As the store keeps it.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("a ring serializes")
+    }
+
+    /// The active key.
+    pub fn active(&self) -> &RingKey {
+        self.keys.last().expect("a ring is never empty")
+    }
+
+    /// Retires the active key until `until` and makes `pem` the active one; drops keys whose
+    /// time is over at `now`.
+    pub fn rotate(&mut self, pem: String, now: u64, until: u64) {
+        if let Some(k) = self.keys.last_mut() {
+            k.until = Some(until);
+        }
+        self.keys.push(RingKey {
+            pem,
+            created: now,
+            until: None,
+        });
+        self.keys.retain(|k| k.until.is_none_or(|u| u > now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotation_keeps_the_old_key_until_its_time_and_a_bare_pem_is_a_ring() {
+        let mut r = KeyRing::from_stored("PEM-A", 10);
+        assert_eq!(r.active().pem, "PEM-A");
+        r.rotate("PEM-B".into(), 100, 200);
+        assert_eq!(r.active().pem, "PEM-B");
+        assert_eq!(r.keys.len(), 2);
+        r.rotate("PEM-C".into(), 250, 400);
+        assert_eq!(
+            r.keys.iter().map(|k| k.pem.as_str()).collect::<Vec<_>>(),
+            ["PEM-B", "PEM-C"],
+            "A's time was over at 250"
+        );
+        assert_eq!(KeyRing::from_stored(&r.to_stored(), 0), r);
+    }
+}
