@@ -23,6 +23,7 @@ pub mod route;
 pub mod secret;
 pub mod server;
 pub mod shared;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -132,6 +132,9 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         }
         let now = gw.shared.clock.now_secs();
         let left = gw.shared.hot.sweep(now);
+        // Retired signing keys leave the JWKS when every token they signed has expired.
+        gw.shared.rebuild_keys();
+        rotate_when_due(&gw).await;
         gw.shared.revoked.sweep(now);
         gw.shared.refresh.sweep(now);
         gw.shared.feishu.sweep(now * 1000);
@@ -142,6 +145,35 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         };
         let _ = gw.shared.store.commit(vec![sweep]).await;
         gw.shared.metrics.hot_tokens.set(left as i64);
+    }
+}
+
+/// `signing.rotate_every`: a new active key once the current one is that old. One replica
+/// rotates (the first to claim this key's rotation in the store); the others adopt it.
+async fn rotate_when_due(gw: &Gateway) {
+    let rt = gw.runtime();
+    let Some(every) = rt.config.signing.rotate_every else {
+        return;
+    };
+    let created = {
+        let ring = gw.shared.ring.lock().expect("ring lock");
+        match ring.as_ref() {
+            Some(r) => r.active().created,
+            None => return,
+        }
+    };
+    if gw.shared.clock.now_secs() < created + every.as_secs() {
+        return;
+    }
+    let claim = format!("rotate:{created}");
+    if let Ok(true) = gw.shared.store.claim_once(&claim, every.as_secs()).await {
+        if let Err(e) = gw
+            .shared
+            .rotate_keys(crate::admin::key_keep_secs(&rt.config))
+            .await
+        {
+            tracing::warn!(error = %e.message(), "scheduled signing key rotation failed");
+        }
     }
 }
 

@@ -2,8 +2,6 @@
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
 use crate::config::{Config, ConfigError, Signing};
-use crate::token::jwt::JwtKeys;
-use crate::token::ring::KeyRing;
 use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
 use crate::store::bkflow::BkflowTokens;
@@ -12,7 +10,7 @@ use crate::store::feishu::FeishuTokens;
 use crate::store::hot::{HotTokens, NegativeTokens};
 use crate::store::keys::{
     master_key, new_server_key, new_signing_key, open_server_key, open_signing_key,
-    signing_key_name, signing_key_name_of, SERVER_KEYS,
+    signing_key_name, SERVER_KEYS,
 };
 use crate::store::op::Op;
 use crate::store::redis::RedisStore;
@@ -20,6 +18,8 @@ use crate::store::refresh::RefreshTokens;
 use crate::store::revoked::Revocations;
 use crate::store::sqlite::Db;
 use crate::store::{Backend, Store, StoreError};
+use crate::token::jwt::JwtKeys;
+use crate::token::ring::KeyRing;
 use crate::token::{now_millis, opaque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,11 +56,11 @@ pub struct Shared {
     /// The JWT signing key ring kept in the store (none when `signing.key_file` names a key).
     pub ring: std::sync::Mutex<Option<KeyRing>>,
     /// The store's name for the ring.
-    ring_name: String,
+    pub(crate) ring_name: String,
     /// The signing settings the keys were last built with.
-    signing: std::sync::Mutex<Option<Signing>>,
-    /// The JWT keys in force: swapped when the config or the ring changes.
-    keys: arc_swap::ArcSwapOption<JwtKeys>,
+    pub(crate) signing: std::sync::Mutex<Option<Signing>>,
+    /// The JWT keys in force: swapped when the config or the ring changes (`signing.rs`).
+    pub(crate) keys: arc_swap::ArcSwapOption<JwtKeys>,
 }
 
 impl Shared {
@@ -257,91 +257,6 @@ impl Shared {
             Op::Cred(row) => self.credentials.upsert(row.clone()),
             Op::CredDeleted { id } => self.credentials.delete_id(*id),
         }
-    }
-
-    /// The JWT keys in force.
-    pub fn keys(&self) -> Arc<JwtKeys> {
-        self.keys
-            .load_full()
-            .expect("keys are installed before the gateway serves")
-    }
-
-    /// Keys for `signing`: its key file, or the store's ring.
-    pub fn build_keys(&self, signing: &Signing, store_path: &std::path::Path) -> Result<JwtKeys, String> {
-        if signing.key_file.is_some() {
-            return JwtKeys::load_or_generate(signing, store_path).map_err(|e| e.to_string());
-        }
-        let ring = self.ring.lock().expect("ring lock");
-        match ring.as_ref() {
-            Some(r) if signing_key_name_of(signing) == self.ring_name => {
-                JwtKeys::from_ring(signing, r, self.clock.now_secs())
-            }
-            _ => Err("a new signing algorithm, or dropping signing.key_file, takes effect on restart (the store's key is made at start)".into()),
-        }
-    }
-
-    /// Puts `keys` (built for `signing`) in force.
-    pub fn install_keys(&self, signing: &Signing, keys: Arc<JwtKeys>) {
-        *self.signing.lock().expect("signing lock") = Some(signing.clone());
-        self.keys.store(Some(keys));
-    }
-
-    /// Rebuilds the keys from the ring (after a rotation here or on another replica, and
-    /// periodically, so retired keys leave the JWKS when their time is over).
-    pub fn rebuild_keys(&self) {
-        let Some(signing) = self.signing.lock().expect("signing lock").clone() else {
-            return;
-        };
-        if signing.key_file.is_some() {
-            return;
-        }
-        let ring = self.ring.lock().expect("ring lock").clone();
-        if let Some(ring) = ring {
-            match JwtKeys::from_ring(&signing, &ring, self.clock.now_secs()) {
-                Ok(keys) => self.keys.store(Some(Arc::new(keys))),
-                Err(e) => tracing::error!(error = %e, "the store's signing keys do not load"),
-            }
-        }
-    }
-
-    /// Makes a new active signing key; the previous one keeps verifying for `keep_secs`
-    /// (every token it signed has expired by then). Committed (and so published to every
-    /// replica) before it takes effect here; returns the new `kid`.
-    pub async fn rotate_keys(&self, keep_secs: u64) -> Result<String, crate::reject::Reject> {
-        let signing = self
-            .signing
-            .lock()
-            .expect("signing lock")
-            .clone()
-            .ok_or(crate::reject::Reject::StoreUnavailable)?;
-        if signing.key_file.is_some() {
-            return Err(crate::reject::Reject::BadRequest(
-                "signing.key_file names the key: rotate the file and reload".into(),
-            ));
-        }
-        let pem = crate::token::jwt::generate(signing.alg)
-            .map_err(|_| crate::reject::Reject::StoreUnavailable)?;
-        let now = self.clock.now_secs();
-        let mut ring = self
-            .ring
-            .lock()
-            .expect("ring lock")
-            .clone()
-            .ok_or(crate::reject::Reject::StoreUnavailable)?;
-        ring.rotate(pem, now, now + keep_secs);
-        let sealed = self
-            .master
-            .seal(&ring.to_stored(), self.ring_name.as_bytes());
-        self.store
-            .commit(vec![Op::Meta {
-                key: self.ring_name.clone(),
-                value: sealed,
-            }])
-            .await?;
-        *self.ring.lock().expect("ring lock") = Some(ring);
-        self.rebuild_keys();
-        tracing::info!(kid = self.keys().kid(), "signing key rotated");
-        Ok(self.keys().kid().to_owned())
     }
 
     /// Expires now every still-valid bkflow token of `space` that `filter` matches, committed

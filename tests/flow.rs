@@ -285,7 +285,15 @@ async fn tampered_expired_and_wrong_algorithm_tokens_get_401() {
     // HS256 signed with our RSA public key (PEM, as JWKS-reading attackers do): the classic confusion attack.
     // The signing key is kept (sealed) in the store; the test reads it from the running gateway.
     let shared = &gw.running.as_ref().unwrap().gateway.shared;
-    let key_pem = shared.ring.lock().unwrap().as_ref().unwrap().active().pem.clone();
+    let key_pem = shared
+        .ring
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .active()
+        .pem
+        .clone();
     let public_pem = rcgen::KeyPair::from_pem(&key_pem).unwrap().public_key_pem();
     let jwks = gw
         .client

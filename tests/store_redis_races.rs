@@ -348,4 +348,42 @@ async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
         !dir.path().join("jwt-rs256.pem").exists(),
         "no key file is written beside anything"
     );
+    // Rotation on A: B signs with the new key within a second; old tokens pass on both.
+    let old = post(&c, &a, "/oauth/token/get", body.clone()).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kid = c
+        .post_json(
+            &format!("http://{}/admin/keys/rotate", a.admin.unwrap()),
+            &[],
+            "{}",
+        )
+        .await
+        .json()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let picked_up = support::eventually(std::time::Duration::from_secs(1), || async {
+        let t = post(&c, &b, "/oauth/token/get", body.clone()).await;
+        let t = t["accessToken"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("Bearer ");
+        t.contains('.') && support::jwt_parts(t).0["kid"] == kid.as_str()
+    })
+    .await;
+    assert!(picked_up, "B signs with A's new key within a second");
+    for p in [&a, &b] {
+        let r = c
+            .send(
+                "GET",
+                &format!("http://{}/api/x", p.addr),
+                &[("authorization", &old)],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 200, "the old key still verifies: {}", r.body);
+        assert_eq!(jwks(p).await["keys"].as_array().unwrap().len(), 2);
+    }
 }

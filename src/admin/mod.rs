@@ -25,6 +25,8 @@ pub enum AdminRoute<'a> {
     Revoke,
     /// `POST /admin/introspect`.
     Introspect,
+    /// `POST /admin/keys/rotate`.
+    RotateKeys,
     /// `/admin/spaces/{space_id}/credentials[/{id}]` (the segments as sent).
     Credentials(&'a str),
     /// `GET /admin/apps/{app_id}/app_ticket`.
@@ -44,6 +46,7 @@ impl<'a> AdminRoute<'a> {
             (&Method::GET, "/readyz") => AdminRoute::Readyz,
             (&Method::POST, "/admin/tokens/revoke") => AdminRoute::Revoke,
             (&Method::POST, "/admin/introspect") => AdminRoute::Introspect,
+            (&Method::POST, "/admin/keys/rotate") => AdminRoute::RotateKeys,
             (_, p) if p.starts_with("/admin/spaces/") => {
                 AdminRoute::Credentials(&p["/admin/spaces/".len()..])
             }
@@ -179,6 +182,7 @@ fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Bo
     let ok = match route {
         AdminRoute::Revoke => ct == "application/json" || ct == FORM,
         AdminRoute::Introspect => ct == FORM,
+        AdminRoute::RotateKeys => ct == "application/json" || ct.is_empty(),
         _ => ct == "application/json",
     };
     (!ok).then(|| {
@@ -242,11 +246,10 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 );
             };
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
-            let revoked =
-                match crate::issue::revoke::revoke_any(&gw.shared, token).await {
-                    Ok(r) => r,
-                    Err(r) => return refused(r),
-                };
+            let revoked = match crate::issue::revoke::revoke_any(&gw.shared, token).await {
+                Ok(r) => r,
+                Err(r) => return refused(r),
+            };
             body::json(StatusCode::OK, &json!({ "revoked": revoked }))
         }
         AdminRoute::Introspect => {
@@ -256,6 +259,10 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             body::json(StatusCode::OK, &tokens::introspect(gw, token).await)
         }
+        AdminRoute::RotateKeys => match gw.shared.rotate_keys(key_keep_secs(&rt.config)).await {
+            Ok(kid) => body::json(StatusCode::OK, &json!({ "kid": kid })),
+            Err(r) => refused(r),
+        },
         AdminRoute::Credentials(rest) => credentials::serve(gw, &parts.method, rest, &bytes).await,
         AdminRoute::AppTicket(app) => tokens::app_ticket(gw, app).await,
         _ => error(StatusCode::NOT_FOUND, "not found"),
@@ -263,6 +270,20 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
 }
 
 /// Ready when the config is loaded (it is, or nothing would listen) and the store answers.
+/// How long a retired signing key keeps verifying: the longest JWT lifetime plus the leeway.
+pub fn key_keep_secs(config: &crate::config::Config) -> u64 {
+    let d = &config.dialects;
+    let longest = [
+        d.oauth.as_ref().map(|o| o.ttl),
+        d.hosecloud.as_ref().map(|h| h.ttl),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or_default();
+    (longest + config.signing.leeway).as_secs()
+}
+
 /// Most a replica may lag the shared log and still take traffic.
 const MAX_LAG_SECS: f64 = 5.0;
 

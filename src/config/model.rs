@@ -106,6 +106,8 @@ pub struct Signing {
     pub issuer: String,
     /// Allowed clock skew on `exp` / `nbf`.
     pub leeway: Duration,
+    /// Make a new active key this often (off when `None`).
+    pub rotate_every: Option<Duration>,
 }
 
 /// How an app proves itself.

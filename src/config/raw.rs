@@ -140,6 +140,9 @@ pub struct RawSigning {
     /// Allowed clock skew on `exp` / `nbf`.
     #[serde(default)]
     pub leeway: Option<ConfigDuration>,
+    /// How often a new active signing key is made (off when absent).
+    #[serde(default)]
+    pub rotate_every: Option<ConfigDuration>,
 }
 
 /// One entry of `apps:`.

@@ -237,7 +237,10 @@ fn rotate_in_memory(
     access: &str,
     refresh: &str,
 ) -> Option<(Pair, Vec<Op>)> {
-    let claims = shared.keys().verify_at(access, shared.clock.now_secs()).ok()?;
+    let claims = shared
+        .keys()
+        .verify_at(access, shared.clock.now_secs())
+        .ok()?;
     if claims.dialect.as_deref() != Some(Dialect::Hosecloud.as_str())
         || shared.revoked.contains(&claims.jti)
     {

@@ -2,9 +2,9 @@
 //! with, and the JWT signing key (unless `signing.key_file` names one).
 
 use crate::config::{Config, ConfigError};
-use crate::token::ring::KeyRing;
 use crate::store::credentials::MasterKey;
 use crate::token::opaque;
+use crate::token::ring::KeyRing;
 use std::sync::Arc;
 
 /// Names of the server keys kept (sealed) in the store.

@@ -292,7 +292,11 @@ impl JwtKeys {
     ) -> Result<Self, String> {
         let mut keys = Self::from_material(signing, &ring.active().pem)?;
         let mut published: Vec<serde_json::Value> = keys.jwk.iter().cloned().collect();
-        for k in ring.keys.iter().filter(|k| k.until.is_some_and(|u| u > now)) {
+        for k in ring
+            .keys
+            .iter()
+            .filter(|k| k.until.is_some_and(|u| u > now))
+        {
             let old = Self::from_material(signing, &k.pem)?;
             published.extend(old.jwk.clone());
             keys.retired.push((old.kid, old.decoding));

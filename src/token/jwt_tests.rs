@@ -8,6 +8,7 @@ fn signing(alg: SigningAlg) -> Signing {
         key_file: None,
         issuer: "https://gw.test".into(),
         leeway: std::time::Duration::from_secs(LEEWAY_SECS),
+        rotate_every: None,
     }
 }
 

@@ -103,7 +103,20 @@ pub(super) fn check_signing(raw: &RawConfig, c: &mut Checker) -> Signing {
             .signing
             .leeway
             .map_or(Duration::from_secs(crate::token::jwt::LEEWAY_SECS), |d| d.0),
+        rotate_every: raw.signing.rotate_every.map(|d| d.0),
     };
+    if signing
+        .rotate_every
+        .is_some_and(|d| d < Duration::from_secs(60))
+    {
+        c.fail("signing.rotate_every", "at least 1m");
+    }
+    if signing.rotate_every.is_some() && signing.key_file.is_some() {
+        c.fail(
+            "signing.rotate_every",
+            "signing.key_file names the key: rotation needs the store-kept key",
+        );
+    }
     if signing.leeway > Duration::from_secs(300) {
         c.fail(
             "signing.leeway",
