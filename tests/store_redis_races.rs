@@ -387,3 +387,104 @@ async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
         assert_eq!(jwks(p).await["keys"].as_array().unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn introspection_and_revocation_on_one_replica_are_seen_on_the_other() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
+    let yaml = config(dir.path(), &redis, &up)
+        .replace(
+            &format!(
+                ", algorithm: ES256, key_file: {}/jwt.pem",
+                dir.path().display()
+            ),
+            "",
+        )
+        .replace(
+            "dialects: { hosecloud: {}, bkflow: { prefix: \"\" } }",
+            "dialects: { oauth: {}, hosecloud: {}, feishu: {}, bkflow: { prefix: \"\" } }",
+        );
+    assert!(yaml.contains("feishu: {}"), "{yaml}");
+    let cfg = write(dir.path(), "gw.yaml", &yaml);
+    let (a, b) = (Proc::start(&cfg), Proc::start(&cfg));
+    let c = TestClient::plain();
+    let creds = json!({ "app_id": "app", "app_secret": "app-secret" });
+    let oauth = post(&c, &a, "/oauth/token/get", creds.clone()).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    let hose = post(
+        &c,
+        &a,
+        "/auth/openApi/v3/getAccessToken",
+        json!({"appKey": "app", "appSecurity": "app-secret"}),
+    )
+    .await["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bk = post(&c, &a, "/space/3/apply_token/", apply_body("intro")).await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ticket = c
+        .send(
+            "GET",
+            &format!("http://{}/admin/apps/app/app_ticket", a.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .json()["app_ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut fs_req = creds.clone();
+    fs_req["app_ticket"] = ticket.into();
+    let fs = post(&c, &a, "/open-apis/auth/v3/app_access_token", fs_req).await["app_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = |p: &Proc, path: &str, token: &str| {
+        let (c, url, body) = (
+            c.clone(),
+            format!("http://{}{path}", p.admin.unwrap()),
+            format!("token={token}"),
+        );
+        async move {
+            c.send(
+                "POST",
+                &url,
+                &[("content-type", "application/x-www-form-urlencoded")],
+                &body,
+            )
+            .await
+            .json()
+        }
+    };
+    for (dialect, token) in [
+        ("oauth", &oauth),
+        ("hosecloud", &hose),
+        ("bkflow", &bk),
+        ("feishu", &fs),
+    ] {
+        // Issued on A, introspected on B.
+        let v = form(&b, "/admin/introspect", token).await;
+        assert_eq!(v["active"], true, "{dialect}: {v}");
+        assert_eq!(v["dialect"], dialect);
+        // Revoked on A, inactive on B within a second.
+        assert_eq!(
+            form(&a, "/admin/tokens/revoke", token).await["revoked"],
+            true,
+            "{dialect}"
+        );
+        let gone = support::eventually(std::time::Duration::from_secs(1), || async {
+            form(&b, "/admin/introspect", token).await == json!({ "active": false })
+        })
+        .await;
+        assert!(gone, "{dialect}: still active on B");
+    }
+}
