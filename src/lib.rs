@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod compact;
 pub mod config;
 pub mod demo;
 pub mod dispatch;

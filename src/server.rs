@@ -111,6 +111,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tasks.spawn(crate::shared::follow(
         Arc::clone(&gateway.shared),
         horizon,
+        rt.config.store.compact_every,
         stop_rx.clone(),
     ));
     tasks.spawn(sweeper(Arc::clone(&gateway), stop_rx));

@@ -146,12 +146,17 @@ impl Shared {
             None
         };
         let mut ops = redis.credentials().await.map_err(err)?;
-        let entries = redis.entries_after("0-0").await.map_err(err)?;
-        let last = entries.last().map(|(id, _)| id.clone());
-        ops.extend(entries.into_iter().flat_map(|(_, ops)| ops));
-        if let Some(last) = last {
-            *redis.last_id.lock().await = last;
+        // The snapshot of live records first, then only the stream entries after it: start-up
+        // reads what is live, not the whole history.
+        let mut from = "0-0".to_owned();
+        if let Some((id, snap)) = redis.read_snapshot().await.map_err(err)? {
+            ops.extend(snap);
+            from = id;
         }
+        let entries = redis.entries_after(&from).await.map_err(err)?;
+        let last = entries.last().map(|(id, _)| id.clone()).unwrap_or(from);
+        ops.extend(entries.into_iter().flat_map(|(_, ops)| ops));
+        *redis.last_id.lock().await = last;
         let shared = Self::assemble(
             config,
             master,
@@ -329,6 +334,7 @@ pub fn horizon(config: &Config) -> Duration {
 pub async fn follow(
     shared: Arc<Shared>,
     horizon: Duration,
+    compact_every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let Backend::Redis(redis) = shared.store.backend() else {
@@ -336,6 +342,7 @@ pub async fn follow(
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_trim = std::time::Instant::now();
+    let mut last_compact = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -346,6 +353,21 @@ pub async fn follow(
             .metrics
             .replication_lag
             .set(shared.store.lag_seconds());
+        if last_compact.elapsed() >= compact_every {
+            last_compact = std::time::Instant::now();
+            // One replica per period does it; the bucket names the period.
+            let bucket = crate::token::now_secs() / compact_every.as_secs().max(1);
+            let claim = format!("compact:{bucket}");
+            if let Ok(true) = shared
+                .store
+                .claim_once(&claim, compact_every.as_secs())
+                .await
+            {
+                if let Err(e) = shared.compact().await {
+                    tracing::warn!(error = %e, "could not compact the shared store");
+                }
+            }
+        }
         if last_trim.elapsed() > Duration::from_secs(3600) {
             last_trim = std::time::Instant::now();
             if let Err(e) = redis.trim(horizon).await {

@@ -80,6 +80,8 @@ pub struct StoreConfig {
     pub master_key_file: Option<PathBuf>,
     /// `store.kind: redis`: its URL (the embedded file is not used then).
     pub redis_url: Option<String>,
+    /// How often the shared store is compacted.
+    pub compact_every: Duration,
 }
 
 /// JWT signing algorithm; the only one accepted on verification.

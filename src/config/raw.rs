@@ -122,6 +122,9 @@ pub struct RawStore {
     /// Bound of the hot-token map.
     #[serde(default)]
     pub hot_tokens: Option<usize>,
+    /// How often the shared store is compacted.
+    #[serde(default)]
+    pub compact_every: Option<ConfigDuration>,
 }
 
 /// `signing:`

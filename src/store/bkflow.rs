@@ -139,6 +139,13 @@ impl BkflowTokens {
         }
     }
 
+    /// Every record held, as rows, and the ids revoked for good.
+    pub fn dump(&self) -> (Vec<BkRow>, Vec<u128>) {
+        let rows = self.records.iter().map(|r| self.row(&r)).collect();
+        let revoked = self.revoked.iter().map(|e| *e.key()).collect();
+        (rows, revoked)
+    }
+
     /// The stored form of a record.
     pub fn row(&self, rec: &BkRecord) -> BkRow {
         BkRow {

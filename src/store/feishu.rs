@@ -172,6 +172,34 @@ impl FeishuTokens {
         slot.clone()
     }
 
+    /// Every token record held, as rows, and every ticket: (app, ticket, expiry).
+    pub fn dump(&self) -> (Vec<FsRow>, Vec<(String, String, u64)>) {
+        let rows = self
+            .records
+            .iter()
+            .map(|e| FsRow {
+                token_hash: *e.key(),
+                id: e.id,
+                app: e.app.clone(),
+                kind: e.kind.clone(),
+                prefix: e.prefix.clone(),
+                expires_ms: e.expires_ms,
+            })
+            .collect();
+        let tickets = self
+            .tickets
+            .iter()
+            .flat_map(|e| {
+                let app = e.key().clone();
+                e.value()
+                    .iter()
+                    .map(move |(t, x)| (app.clone(), t.clone(), *x))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (rows, tickets)
+    }
+
     /// True when the token was issued here, live or not (until the sweep drops it).
     pub fn known(&self, hash: &TokenHash) -> bool {
         self.records.contains_key(hash)

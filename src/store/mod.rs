@@ -45,6 +45,8 @@ pub struct Store {
     rounds_done: AtomicU64,
     /// When (ms since the epoch) this replica last read the shared log to its end.
     caught_up_ms: AtomicU64,
+    /// When it last checked whether the log was trimmed past what it has applied.
+    gap_checked_ms: AtomicU64,
 }
 
 impl Store {
@@ -55,6 +57,7 @@ impl Store {
             rounds_begun: AtomicU64::new(0),
             rounds_done: AtomicU64::new(0),
             caught_up_ms: AtomicU64::new(crate::token::now_millis()),
+            gap_checked_ms: AtomicU64::new(crate::token::now_millis()),
         }
     }
 
@@ -103,6 +106,21 @@ impl Store {
             return Ok(());
         }
         let round = self.rounds_begun.fetch_add(1, Ordering::AcqRel) + 1;
+        // Away longer than the log keeps (a long partition): start over from the snapshot.
+        let now = crate::token::now_millis();
+        if now.saturating_sub(self.gap_checked_ms.load(Ordering::Relaxed)) > 5_000 {
+            self.gap_checked_ms.store(now, Ordering::Relaxed);
+            let trimmed = r.trimmed_to().await.map_err(StoreError::Unavailable)?;
+            if redis::id_key(&last) < redis::id_key(&trimmed) {
+                if let Some((id, ops)) = r.read_snapshot().await.map_err(StoreError::Unavailable)? {
+                    tracing::warn!(applied = %*last, snapshot = %id, "behind the trimmed log: resynchronising from the snapshot");
+                    for op in &ops {
+                        apply(op);
+                    }
+                    *last = id;
+                }
+            }
+        }
         let entries = r
             .entries_after(&last)
             .await

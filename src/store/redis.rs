@@ -23,6 +23,25 @@ use tokio::sync::Mutex;
 
 /// The stream every replica writes to and follows.
 pub const STREAM: &str = "tollgate:ops";
+/// The compacted state: every live record as of one stream entry.
+pub const SNAPSHOT: &str = "tollgate:snapshot";
+/// Where the stream was last trimmed after a snapshot.
+pub const TRIMMED_TO: &str = "tollgate:trimmed_to";
+
+/// The compacted state as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    /// The last stream entry it covers.
+    id: String,
+    /// Every live record, as ops.
+    ops: Vec<Op>,
+}
+
+/// Stream ids (`ms-seq`) in order.
+pub fn id_key(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
 /// Credentials outlive any token, so they are also kept as a hash (id → row) the stream may
 /// forget: the stream is trimmed to the longest token lifetime.
 pub const CREDENTIALS: &str = "tollgate:credentials";
@@ -228,6 +247,65 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+
+    /// Writes the snapshot of every live record as of stream entry `id` (MACed like entries).
+    pub async fn write_snapshot(&self, id: &str, ops: &[Op]) -> Result<(), String> {
+        // A struct, not `json!`: record ids are u128, which a JSON `Value` cannot hold.
+        let json = serde_json::to_string(&Snapshot {
+            id: id.to_owned(),
+            ops: ops.to_vec(),
+        })
+        .map_err(|e| e.to_string())?;
+        let value = format!("{}.{json}", tag(&self.master, b"snapshot", &json));
+        let mut c = self.conn.clone();
+        let r: Result<(), _> = c.set(SNAPSHOT, value).await;
+        self.mark(r)
+    }
+
+    /// The snapshot and the stream entry it covers up to, when there is a valid one.
+    pub async fn read_snapshot(&self) -> Result<Option<(String, Vec<Op>)>, String> {
+        let mut c = self.conn.clone();
+        let r: Result<Option<String>, _> = c.get(SNAPSHOT).await;
+        let Some(value) = self.mark(r)? else {
+            return Ok(None);
+        };
+        let parsed = value.split_once('.').and_then(|(mac, json)| {
+            if !crate::secret::ct_eq(
+                tag(&self.master, b"snapshot", json).as_bytes(),
+                mac.as_bytes(),
+            ) {
+                return None;
+            }
+            let snap: Snapshot = serde_json::from_str(json).ok()?;
+            Some((snap.id, snap.ops))
+        });
+        if parsed.is_none() {
+            self.reject("snapshot", SNAPSHOT);
+        }
+        Ok(parsed)
+    }
+
+    /// Drops the stream entries before `id` (a snapshot covers them) and says so for replicas
+    /// that were away: one behind `id` must start over from the snapshot.
+    pub async fn trim_to(&self, id: &str) -> Result<(), String> {
+        let mut c = self.conn.clone();
+        let r: Result<u64, _> = redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MINID")
+            .arg(id)
+            .query_async(&mut c)
+            .await;
+        self.mark(r)?;
+        let r: Result<(), _> = c.set(TRIMMED_TO, id).await;
+        self.mark(r)
+    }
+
+    /// The id before which the stream was trimmed (none yet: "0-0").
+    pub async fn trimmed_to(&self) -> Result<String, String> {
+        let mut c = self.conn.clone();
+        let r: Result<Option<String>, _> = c.get(TRIMMED_TO).await;
+        self.mark(r).map(|v| v.unwrap_or_else(|| "0-0".into()))
     }
 
     /// Forgets stream entries older than `horizon` (every token they mention has expired by then).

@@ -50,6 +50,14 @@ impl RefreshTokens {
             .is_some_and(|r| r.access_jti == jti && r.app == app && r.expires > now)
     }
 
+    /// Every live refresh token held, by hash.
+    pub fn dump(&self) -> Vec<(TokenHash, RefreshRecord)> {
+        self.map
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect()
+    }
+
     /// Loads stored tokens.
     pub fn restore(&self, rows: Vec<(TokenHash, RefreshRecord)>) {
         for (hash, record) in rows {

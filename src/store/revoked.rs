@@ -26,6 +26,14 @@ impl Revocations {
         self.ids.contains_key(jti)
     }
 
+    /// Every revocation held: (jti, expiry).
+    pub fn dump(&self) -> Vec<(String, u64)> {
+        self.ids
+            .iter()
+            .map(|e| (e.key().to_string(), *e.value()))
+            .collect()
+    }
+
     /// Forgets revocations of tokens that have expired by `now`.
     pub fn sweep(&self, now: u64) {
         self.ids.retain(|_, exp| *exp > now);

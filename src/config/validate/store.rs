@@ -49,7 +49,14 @@ pub(super) fn check_store(raw: &RawConfig, c: &mut Checker) -> StoreConfig {
         hot_tokens: raw.store.hot_tokens.unwrap_or(100_000),
         master_key_file: raw.store.master_key_file.as_ref().map(|p| c.path(p)),
         redis_url,
+        compact_every: raw
+            .store
+            .compact_every
+            .map_or(Duration::from_secs(3600), |d| d.0),
     };
+    if store.compact_every < Duration::from_secs(1) {
+        c.fail("store.compact_every", "at least 1s");
+    }
     if let Some(p) = &store.master_key_file {
         c.readable("store.master_key_file", p);
     }
