@@ -87,8 +87,7 @@ impl Shared {
         if let Some(e) = signing_error {
             return Err(ConfigError::single(&config.file, "signing.algorithm", e));
         }
-        let signing =
-            open_signing_key(config, &master, &signing_name, snap.meta.get(&signing_name))?;
+        let signing = open_signing_key(config, &master, snap.meta.get(&signing_name))?;
         let bk = open_server_key(config, &master, "bkflow_key", snap.meta.get("bkflow_key"))?;
         let fs = open_server_key(config, &master, "feishu_key", snap.meta.get("feishu_key"))?;
         let mut ops: Vec<Op> = Vec::new();
@@ -141,7 +140,7 @@ impl Shared {
             let fresh = new_signing_key(config, &master, &signing_name)
                 .map_err(|e| ConfigError::single(&config.file, "signing.algorithm", e))?;
             let sealed = redis.meta(&signing_name, || fresh).await.map_err(err)?;
-            open_signing_key(config, &master, &signing_name, Some(&sealed))?
+            open_signing_key(config, &master, Some(&sealed))?
         } else {
             None
         };

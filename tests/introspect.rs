@@ -85,30 +85,9 @@ async fn every_dialect_is_introspected_and_revoked() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ticket = TestClient::plain()
-        .send(
-            "GET",
-            &gw.admin_url("/admin/apps/coupang/app_ticket"),
-            &[],
-            "",
-        )
-        .await
-        .json()["app_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let fs = gw
-        .post(
-            "/open-apis/auth/v3/app_access_token",
-            &[],
-            &json!({ "app_id": "coupang", "app_secret": "coupangTest", "app_ticket": ticket })
-                .to_string(),
-        )
-        .await
-        .json()["app_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = gw.admin_url("");
+    let fs =
+        support::feishu_app_token(&gw.client, &gw.url(""), &admin, "coupang", "coupangTest").await;
     let cases: [(&str, &str, Value); 4] = [
         (
             "oauth",

@@ -173,26 +173,8 @@ async fn hosecloud_pair(gw: &Gateway) -> (String, String) {
 }
 
 async fn feishu_app_token(gw: &Gateway) -> String {
-    let t = TestClient::plain()
-        .send(
-            "GET",
-            &gw.admin_url("/admin/apps/coupang/app_ticket"),
-            &[],
-            "",
-        )
-        .await
-        .json();
-    let ticket = t["app_ticket"].as_str().unwrap();
-    let r = post_json(
-        gw,
-        "/open-apis/auth/v3/app_access_token",
-        &[],
-        &json!({ "app_id": "coupang", "app_secret": "coupangTest", "app_ticket": ticket }),
-    )
-    .await
-    .json();
-    assert_eq!(r["code"], 0, "{r}");
-    r["app_access_token"].as_str().unwrap().to_owned()
+    let admin = gw.admin_url("");
+    support::feishu_app_token(&gw.client, &gw.url(""), &admin, "coupang", "coupangTest").await
 }
 
 async fn with_bearer(gw: &Gateway, method: &str, path: &str, token: &str) -> Resp {
@@ -519,16 +501,9 @@ async fn a_refresh_chain_ends_after_its_max_lifetime() {
     );
     let refresh = |pair: &(Value, Value)| {
         let body = json!({ "accessToken": pair.0, "refreshToken": pair.1 });
-        let client = gw.client.clone();
-        let url = gw.url("/auth/openApi/v3/refreshToken");
+        let gw = &gw;
         async move {
-            client
-                .send(
-                    "POST",
-                    &url,
-                    &[("content-type", "application/json")],
-                    &body.to_string(),
-                )
+            post_json(gw, "/auth/openApi/v3/refreshToken", &[], &body)
                 .await
                 .json()
         }
@@ -631,16 +606,9 @@ async fn feishu_tenant_tokens_name_their_tenant() {
     let app = feishu_app_token(&gw).await;
     let tenant = |key: String| {
         let body = json!({ "app_access_token": app, "tenant_key": key });
-        let client = gw.client.clone();
-        let url = gw.url("/open-apis/auth/v3/tenant_access_token");
+        let gw = &gw;
         async move {
-            client
-                .send(
-                    "POST",
-                    &url,
-                    &[("content-type", "application/json")],
-                    &body.to_string(),
-                )
+            post_json(gw, "/open-apis/auth/v3/tenant_access_token", &[], &body)
                 .await
                 .json()
         }

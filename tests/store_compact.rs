@@ -11,11 +11,11 @@ use support::bin::{write, Proc};
 use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
-fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream) -> String {
+fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream, every: &str) -> String {
     format!(
         r#"listen: {{ address: "127.0.0.1:0" }}
 admin: {{ address: "127.0.0.1:0" }}
-store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key, compact_every: 1s }}
+store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key, compact_every: {every} }}
 signing: {{ issuer: https://gw.test, algorithm: ES256, leeway: 0s }}
 apps:
   - {{ id: app, secret: app-secret, space_id: 3, user: admin, grants: [{{ resource: TEMPLATE, id: "*", permission: VIEW }}] }}
@@ -27,7 +27,7 @@ routes:
 "#,
         redis.url(),
         up.url(),
-        d = dir.display()
+        d = dir.display(),
     )
 }
 
@@ -96,12 +96,18 @@ async fn churn(c: &TestClient, p: &Proc, n: usize) {
     }
 }
 
-async fn compacted_run(n: usize) -> (u64, u64, u64, Duration, Duration) {
+/// Issues `n` short-lived tokens with compaction every `every`; returns the stream length and
+/// Redis memory after the churn (once compaction had its chance), and a new replica's start-up.
+async fn compacted_run(n: usize, every: &str) -> (u64, u64, Duration) {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
-    let cfg = write(dir.path(), "gw.yaml", &config(dir.path(), &redis, &up));
+    let cfg = write(
+        dir.path(),
+        "gw.yaml",
+        &config(dir.path(), &redis, &up, every),
+    );
     let a = Proc::start(&cfg);
     let c = TestClient::plain();
     // Live records that must survive compaction: a bkflow token and a revoked JWT.
@@ -135,30 +141,24 @@ async fn compacted_run(n: usize) -> (u64, u64, u64, Duration, Duration) {
     assert_eq!(r.json()["revoked"], true);
     churn(&c, &a, n).await;
     let peak_len = int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"]));
-    let peak_mem = used_memory(redis.port);
-    // A replica replaying the whole history, for comparison.
-    let t = Instant::now();
-    let full = Proc::start(&cfg);
-    let full_start = t.elapsed();
-    drop(full);
-    // Refresh tokens expire after 2 s; compaction every 1 s keeps one period of log.
-    let settled = support::eventually(Duration::from_secs(30), || async {
-        int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"])) < 50
-    })
-    .await;
+    if every == "1s" {
+        // Refresh tokens expire after 2 s; compaction every 1 s keeps one period of log.
+        let settled = support::eventually(Duration::from_secs(30), || async {
+            int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"])) < 50
+        })
+        .await;
+        let len = int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"]));
+        assert!(
+            settled,
+            "the log was trimmed to the live state: {len} of {peak_len} entries left"
+        );
+    } else {
+        // Let the tokens expire all the same, so both runs are measured on the same live set.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let len = int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"]));
-    let logs: Vec<String> = a
-        .lines
-        .try_iter()
-        .filter(|l| !l.contains("\"tollgate::access\""))
-        .collect();
-    assert!(
-        settled,
-        "the log was trimmed to the live state: {len} of {peak_len} entries left\n{}",
-        logs.join("\n")
-    );
     let mem = used_memory(redis.port);
-    // A new replica starts from the snapshot: live records intact.
+    // A new replica starts (from the snapshot, when there is one): live records intact.
     let t = Instant::now();
     let b = Proc::start(&cfg);
     let snap_start = t.elapsed();
@@ -185,28 +185,24 @@ async fn compacted_run(n: usize) -> (u64, u64, u64, Duration, Duration) {
         401,
         "a revocation survives compaction"
     );
-    (
-        peak_len,
-        len,
-        peak_mem.saturating_sub(mem),
-        full_start,
-        snap_start,
-    )
+    let _ = peak_len;
+    (len, mem, snap_start)
 }
 
 #[tokio::test]
 async fn compaction_keeps_what_is_live_and_drops_history() {
-    let (peak, left, _, _, _) = compacted_run(1500).await;
-    assert!(peak >= 1500, "every issue was logged: {peak}");
+    let (left, _, _) = compacted_run(1500, "1s").await;
     assert!(left < 50, "{left}");
 }
 
 #[tokio::test]
 #[ignore = "a measurement: cargo test --release --test store_compact -- --ignored --nocapture"]
 async fn compaction_bound_for_100k_tokens() {
-    let (peak, left, freed, full, snap) = compacted_run(100_000).await;
+    let (len_off, mem_off, start_off) = compacted_run(100_000, "1h").await;
+    let (len_on, mem_on, start_on) = compacted_run(100_000, "1s").await;
     println!(
-        "stream entries: {peak} at the peak, {left} after compaction; Redis memory freed: {} KiB; replica start: {full:?} replaying history, {snap:?} from the snapshot",
-        freed / 1024
+        "100000 tokens issued and expired: stream entries {len_off} without compaction, {len_on} with; Redis used_memory {} KiB vs {} KiB; a new replica starts in {start_off:?} vs {start_on:?}",
+        mem_off / 1024,
+        mem_on / 1024
     );
 }

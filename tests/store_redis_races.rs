@@ -31,6 +31,30 @@ routes:
     )
 }
 
+/// A master key and the config with no signing key file and every dialect on.
+fn keyless(redis: &RedisServer, up: &Upstream) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
+    let yaml = config(dir.path(), redis, up)
+        .replace(
+            &format!(
+                ", algorithm: ES256, key_file: {}/jwt.pem",
+                dir.path().display()
+            ),
+            "",
+        )
+        .replace(
+            "dialects: { hosecloud: {}, bkflow: { prefix: \"\" } }",
+            "dialects: { oauth: {}, hosecloud: {}, feishu: {}, bkflow: { prefix: \"\" } }",
+        );
+    assert!(
+        yaml.contains("signing: { issuer: https://gw.test }") && yaml.contains("feishu: {}"),
+        "{yaml}"
+    );
+    let cfg = write(dir.path(), "gw.yaml", &yaml);
+    (dir, cfg)
+}
+
 struct Pair {
     a: Proc,
     b: Proc,
@@ -294,27 +318,8 @@ async fn a_forged_stream_entry_is_refused_by_every_replica() {
 async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
     // The SPEC §2 shape: no signing.key_file; the key is made once and kept in the store.
-    let yaml = config(dir.path(), &redis, &up)
-        .replace(
-            &format!(
-                ", algorithm: ES256, key_file: {}/jwt.pem",
-                dir.path().display()
-            ),
-            "",
-        )
-        .replace(
-            "dialects: {{ hosecloud",
-            "dialects: {{ oauth: {{}}, hosecloud",
-        )
-        .replace("dialects: { hosecloud", "dialects: { oauth: {}, hosecloud");
-    assert!(
-        yaml.contains("signing: { issuer: https://gw.test }"),
-        "{yaml}"
-    );
-    let cfg = write(dir.path(), "gw.yaml", &yaml);
+    let (dir, cfg) = keyless(&redis, &up);
     // Both at the same instant: they must still agree on one key.
     let (cfg_a, cfg_b) = (cfg.clone(), cfg.clone());
     let ta = std::thread::spawn(move || Proc::start(&cfg_a));
@@ -392,22 +397,7 @@ async fn replicas_with_no_key_file_make_one_signing_key_and_share_it() {
 async fn introspection_and_revocation_on_one_replica_are_seen_on_the_other() {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
-    let yaml = config(dir.path(), &redis, &up)
-        .replace(
-            &format!(
-                ", algorithm: ES256, key_file: {}/jwt.pem",
-                dir.path().display()
-            ),
-            "",
-        )
-        .replace(
-            "dialects: { hosecloud: {}, bkflow: { prefix: \"\" } }",
-            "dialects: { oauth: {}, hosecloud: {}, feishu: {}, bkflow: { prefix: \"\" } }",
-        );
-    assert!(yaml.contains("feishu: {}"), "{yaml}");
-    let cfg = write(dir.path(), "gw.yaml", &yaml);
+    let (_dir, cfg) = keyless(&redis, &up);
     let (a, b) = (Proc::start(&cfg), Proc::start(&cfg));
     let c = TestClient::plain();
     let creds = json!({ "app_id": "app", "app_secret": "app-secret" });
@@ -430,24 +420,14 @@ async fn introspection_and_revocation_on_one_replica_are_seen_on_the_other() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ticket = c
-        .send(
-            "GET",
-            &format!("http://{}/admin/apps/app/app_ticket", a.admin.unwrap()),
-            &[],
-            "",
-        )
-        .await
-        .json()["app_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut fs_req = creds.clone();
-    fs_req["app_ticket"] = ticket.into();
-    let fs = post(&c, &a, "/open-apis/auth/v3/app_access_token", fs_req).await["app_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fs = support::feishu_app_token(
+        &c,
+        &format!("http://{}", a.addr),
+        &format!("http://{}", a.admin.unwrap()),
+        "app",
+        "app-secret",
+    )
+    .await;
     let form = |p: &Proc, path: &str, token: &str| {
         let (c, url, body) = (
             c.clone(),

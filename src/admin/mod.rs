@@ -316,27 +316,16 @@ mod tests {
     #[test]
     fn short_and_odd_paths_are_classified_without_panicking() {
         let get = Method::GET;
-        assert_eq!(
-            AdminRoute::of(&get, "/admin/apps/app_ticket"),
-            AdminRoute::OtherAdmin
-        );
-        assert_eq!(
-            AdminRoute::of(&get, "/admin/apps//app_ticket"),
-            AdminRoute::OtherAdmin
-        );
-        assert_eq!(
-            AdminRoute::of(&get, "/admin/apps/cli/app_ticket"),
-            AdminRoute::AppTicket("cli")
-        );
-        assert_eq!(
-            AdminRoute::of(&get, "/admin/apps/a/b/app_ticket"),
-            AdminRoute::OtherAdmin
-        );
-        assert_eq!(
-            AdminRoute::of(&get, "/admin/spaces/"),
-            AdminRoute::Credentials("")
-        );
-        assert_eq!(AdminRoute::of(&get, "/nothing"), AdminRoute::NotFound);
+        for (path, route) in [
+            ("/admin/apps/app_ticket", AdminRoute::OtherAdmin),
+            ("/admin/apps//app_ticket", AdminRoute::OtherAdmin),
+            ("/admin/apps/cli/app_ticket", AdminRoute::AppTicket("cli")),
+            ("/admin/apps/a/b/app_ticket", AdminRoute::OtherAdmin),
+            ("/admin/spaces/", AdminRoute::Credentials("")),
+            ("/nothing", AdminRoute::NotFound),
+        ] {
+            assert_eq!(AdminRoute::of(&get, path), route, "{path}");
+        }
     }
 
     proptest! {

@@ -26,6 +26,26 @@ pub(crate) fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError>
     .map_err(|e| ConfigError::single(&config.file, "store.master_key_file", e))
 }
 
+/// What `name` seals, opened with the master key.
+fn unseal(
+    config: &Config,
+    master: &MasterKey,
+    name: &str,
+    sealed: Option<&Vec<u8>>,
+) -> Result<String, ConfigError> {
+    sealed
+        .and_then(|s| master.open(s, name.as_bytes()))
+        .ok_or_else(|| unopened(config, name))
+}
+
+/// A stored key the master key does not open: the wrong master key, most likely.
+fn unopened(config: &Config, name: &str) -> ConfigError {
+    let msg = format!(
+        "cannot open {name:?} kept in the store: is this the master key the store was made with?"
+    );
+    ConfigError::single(&config.file, "store.master_key_file", msg)
+}
+
 pub(crate) fn new_server_key(master: &MasterKey, name: &str) -> Vec<u8> {
     master.seal(&hex::encode(opaque::random_bytes::<32>()), name.as_bytes())
 }
@@ -36,13 +56,8 @@ pub(crate) fn open_server_key(
     name: &str,
     sealed: Option<&Vec<u8>>,
 ) -> Result<Vec<u8>, ConfigError> {
-    sealed
-        .and_then(|s| master.open(s, name.as_bytes()))
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or_else(|| {
-            let msg = format!("cannot open the server key {name:?}: is this the master key the store was made with?");
-            ConfigError::single(&config.file, "store.master_key_file", msg)
-        })
+    unseal(config, master, name, sealed)
+        .and_then(|h| hex::decode(h).map_err(|_| unopened(config, name)))
 }
 
 /// The store's name for the signing key of the configured algorithm.
@@ -74,20 +89,12 @@ pub(crate) fn new_signing_key(
 pub(crate) fn open_signing_key(
     config: &Config,
     master: &MasterKey,
-    name: &str,
     sealed: Option<&Vec<u8>>,
 ) -> Result<Option<KeyRing>, ConfigError> {
+    let name = &signing_key_name(config);
     if config.signing.key_file.is_some() {
         return Ok(None);
     }
-    let text = sealed
-        .and_then(|s| master.open(s, name.as_bytes()))
-        .ok_or_else(|| {
-            ConfigError::single(
-                &config.file,
-                "store.master_key_file",
-                "cannot open the signing key kept in the store: is this the master key the store was made with?",
-            )
-        })?;
+    let text = unseal(config, master, name, sealed)?;
     Ok(Some(KeyRing::from_stored(&text, crate::token::now_secs())))
 }

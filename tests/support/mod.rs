@@ -354,6 +354,40 @@ impl Gateway {
     }
 }
 
+/// A feishu `app_access_token` for `app`: its current ticket read from the admin API at
+/// `admin` (`http://host:port`), then the token asked of the public listener at `public`.
+pub async fn feishu_app_token(
+    client: &TestClient,
+    public: &str,
+    admin: &str,
+    app: &str,
+    secret: &str,
+) -> String {
+    let ticket = client
+        .send(
+            "GET",
+            &format!("{admin}/admin/apps/{app}/app_ticket"),
+            &[],
+            "",
+        )
+        .await
+        .json()["app_ticket"]
+        .as_str()
+        .expect("a ticket")
+        .to_owned();
+    let body = serde_json::json!({ "app_id": app, "app_secret": secret, "app_ticket": ticket });
+    let r = client
+        .post_json(
+            &format!("{public}/open-apis/auth/v3/app_access_token"),
+            &[],
+            &body.to_string(),
+        )
+        .await
+        .json();
+    assert_eq!(r["code"], 0, "{r}");
+    r["app_access_token"].as_str().expect("a token").to_owned()
+}
+
 /// Polls `f` until it holds or `limit` passes (for what really is eventual: another
 /// replica's view, a pool closing idle connections); true when it held.
 pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
