@@ -151,7 +151,7 @@ async fn sweeper(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
 
 /// `signing.rotate_every`: a new active key once the current one is that old. One replica
 /// rotates (the first to claim this key's rotation in the store); the others adopt it.
-async fn rotate_when_due(gw: &Gateway) {
+pub async fn rotate_when_due(gw: &Gateway) {
     let rt = gw.runtime();
     let Some(every) = rt.config.signing.rotate_every else {
         return;

@@ -141,3 +141,25 @@ async fn the_rotated_ring_survives_a_restart() {
         "the rotated key is still the active one"
     );
 }
+
+#[tokio::test]
+async fn rotate_every_makes_a_new_key_once_per_period() {
+    let up = Upstream::echo().await;
+    let yaml = yaml(&up).replace(
+        "signing:\n  issuer: https://gw.test\n",
+        "signing:\n  issuer: https://gw.test\n  rotate_every: 1m\n",
+    );
+    assert!(yaml.contains("rotate_every"), "{yaml}");
+    let gw = Gateway::start(&yaml).await;
+    let g = &gw.running.as_ref().unwrap().gateway;
+    let kid = || g.shared.keys().kid().to_owned();
+    let first = kid();
+    tollgate::server::rotate_when_due(g).await;
+    assert_eq!(kid(), first, "not due yet");
+    gw.advance(Duration::from_secs(61));
+    tollgate::server::rotate_when_due(g).await;
+    let second = kid();
+    assert_ne!(second, first, "due: rotated");
+    tollgate::server::rotate_when_due(g).await;
+    assert_eq!(kid(), second, "once per period");
+}
