@@ -206,3 +206,61 @@ async fn compaction_bound_for_100k_tokens() {
         mem_on / 1024
     );
 }
+
+#[tokio::test]
+async fn a_replica_paused_past_the_trimmed_log_resynchronises_from_the_snapshot() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
+    let cfg = write(
+        dir.path(),
+        "gw.yaml",
+        &config(dir.path(), &redis, &up, "1s"),
+    );
+    let (a, b) = (Proc::start(&cfg), Proc::start(&cfg));
+    let c = TestClient::plain();
+    // B stops reading the log (SIGSTOP) while A issues, compacts and trims past it.
+    b.signal("STOP");
+    let apply = |id: &str| json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE", "resource_id": id, "permission_type": "VIEW"});
+    let early = post(&c, &a, "/space/3/apply_token/", &apply("early")).await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    churn(&c, &a, 200).await;
+    let trimmed = support::eventually(Duration::from_secs(20), || async {
+        redis_cmd(redis.port, &["GET", "tollgate:trimmed_to"]).starts_with('$')
+            && int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"])) < 50
+    })
+    .await;
+    assert!(trimmed, "A compacted and trimmed while B was stopped");
+    b.signal("CONT");
+    // The token issued while B was away is known to B once it has resynchronised.
+    let seen = support::eventually(Duration::from_secs(15), || async {
+        c.send(
+            "GET",
+            &format!("http://{}/api/x", b.addr),
+            &[("bkflow-token", early.as_str())],
+            "",
+        )
+        .await
+        .status
+            == 200
+    })
+    .await;
+    let all: Vec<String> = b
+        .lines
+        .try_iter()
+        .filter(|l| !l.contains("\"tollgate::access\""))
+        .collect();
+    let resynced = all.iter().any(|l| l.contains("resynchronising"));
+    assert!(
+        seen,
+        "B knows a token issued while it was stopped\n{}",
+        all.join("\n")
+    );
+    assert!(
+        resynced,
+        "B noticed the gap and started over from the snapshot"
+    );
+}

@@ -106,9 +106,16 @@ impl Store {
             return Ok(());
         }
         let round = self.rounds_begun.fetch_add(1, Ordering::AcqRel) + 1;
-        // Away longer than the log keeps (a long partition): start over from the snapshot.
+        let mut entries = r
+            .entries_after(&last)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        // Was the log trimmed past what this replica applied (a long partition, a paused
+        // process)? Asked whenever there is news, and every 5 s: then start over from the
+        // snapshot, never from a log with a hole in it.
         let now = crate::token::now_millis();
-        if now.saturating_sub(self.gap_checked_ms.load(Ordering::Relaxed)) > 5_000 {
+        let due = now.saturating_sub(self.gap_checked_ms.load(Ordering::Relaxed)) > 5_000;
+        if !entries.is_empty() || due {
             self.gap_checked_ms.store(now, Ordering::Relaxed);
             let trimmed = r.trimmed_to().await.map_err(StoreError::Unavailable)?;
             if redis::id_key(&last) < redis::id_key(&trimmed) {
@@ -118,17 +125,13 @@ impl Store {
                         apply(op);
                     }
                     *last = id;
+                    entries = r
+                        .entries_after(&last)
+                        .await
+                        .map_err(StoreError::Unavailable)?;
                 }
             }
         }
-        let entries = r
-            .entries_after(&last)
-            .await
-            .map_err(StoreError::Unavailable);
-        let entries = match entries {
-            Ok(e) => e,
-            Err(e) => return Err(e),
-        };
         for (id, ops) in entries {
             for op in &ops {
                 apply(op);
