@@ -265,7 +265,7 @@ async fn serve<'rt>(
     // Every `accessToken` spelling leaves the query, not only the one the token came from.
     let strip_token = permit.principal().is_some()
         && !route.config.forward_token
-        && uri.query().is_some_and(guard::bearer::may_hold_token);
+        && uri.query().is_some_and(guard::bearer::holds_token);
     let pq = upstream_path(&uri, &path, strip_token)?;
     drop(path);
     proxy::forward(

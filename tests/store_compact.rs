@@ -12,23 +12,14 @@ use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
 fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream, every: &str) -> String {
-    format!(
-        r#"listen: {{ address: "127.0.0.1:0" }}
-admin: {{ address: "127.0.0.1:0" }}
-store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key, compact_every: {every} }}
-signing: {{ issuer: https://gw.test, algorithm: ES256, leeway: 0s }}
+    let body = r#"signing: { issuer: https://gw.test, algorithm: ES256, leeway: 0s }
 apps:
-  - {{ id: app, secret: app-secret, space_id: 3, user: admin, grants: [{{ resource: TEMPLATE, id: "*", permission: VIEW }}] }}
-dialects: {{ oauth: {{}}, hosecloud: {{ ttl: 1s, refresh_ttl: 2s }}, bkflow: {{ prefix: "" }} }}
-limits: {{ token_rate: {{ per_ip: 1000000/s, per_ip_burst: 1000000 }} }}
-upstreams: {{ api: {{ targets: ["{}"] }} }}
-routes:
-  - {{ path: /api/*rest, upstream: api }}
-"#,
-        redis.url(),
-        up.url(),
-        d = dir.display(),
-    )
+  - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: VIEW }] }
+dialects: { oauth: {}, hosecloud: { ttl: 1s, refresh_ttl: 2s }, bkflow: { prefix: "" } }
+limits: { token_rate: { per_ip: 1000000/s, per_ip_burst: 1000000 } }
+"#;
+    let extra = format!(", compact_every: {every}");
+    support::redis::replica_config(dir, redis, &up.url(), &extra, body)
 }
 
 /// One Redis command in RESP; the reply as text.
@@ -102,7 +93,6 @@ async fn compacted_run(n: usize, every: &str) -> (u64, u64, Duration) {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
     let cfg = write(
         dir.path(),
         "gw.yaml",
@@ -212,7 +202,6 @@ async fn a_replica_paused_past_the_trimmed_log_resynchronises_from_the_snapshot(
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
     let cfg = write(
         dir.path(),
         "gw.yaml",

@@ -12,22 +12,12 @@ use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
 fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream) -> String {
-    format!(
-        r#"listen: {{ address: "127.0.0.1:0" }}
-admin: {{ address: "127.0.0.1:0" }}
-store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key }}
-signing: {{ issuer: https://gw.test, key_file: {d}/jwt.pem }}
+    let body = r#"signing: { issuer: https://gw.test, key_file: {d}/jwt.pem }
 apps:
-  - {{ id: app, secret: app-secret, space_id: 3, user: admin, grants: [{{ resource: TEMPLATE, id: "*", permission: MOCK }}] }}
-dialects: {{ oauth: {{}}, hosecloud: {{}}, bkflow: {{ prefix: "" }} }}
-upstreams: {{ api: {{ targets: ["{}"] }} }}
-routes:
-  - {{ path: /api/*rest, upstream: api }}
-"#,
-        redis.url(),
-        up.url(),
-        d = dir.display()
-    )
+  - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: MOCK }] }
+dialects: { oauth: {}, hosecloud: {}, bkflow: { prefix: "" } }
+"#;
+    support::redis::replica_config(dir, redis, &up.url(), "", body)
 }
 
 async fn post(c: &TestClient, url: String, body: Value) -> support::Resp {

@@ -11,30 +11,19 @@ use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
 fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream) -> String {
-    format!(
-        r#"listen: {{ address: "127.0.0.1:0" }}
-admin: {{ address: "127.0.0.1:0" }}
-store: {{ kind: redis, url: "{}", master_key_file: {d}/master.key }}
-signing: {{ issuer: https://gw.test, algorithm: ES256, key_file: {d}/jwt.pem }}
+    let body = r#"signing: { issuer: https://gw.test, algorithm: ES256, key_file: {d}/jwt.pem }
 apps:
-  - {{ id: app, secret: app-secret, space_id: 3, user: admin, grants: [{{ resource: TEMPLATE, id: "*", permission: MOCK }}] }}
-  - {{ id: four, secret: four-secret, space_id: 4, user: bob }}
-dialects: {{ hosecloud: {{}}, bkflow: {{ prefix: "" }} }}
-limits: {{ token_rate: {{ per_ip: 10000/s, per_ip_burst: 10000 }} }}
-upstreams: {{ api: {{ targets: ["{}"] }} }}
-routes:
-  - {{ path: /api/*rest, upstream: api }}
-"#,
-        redis.url(),
-        up.url(),
-        d = dir.display()
-    )
+  - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: MOCK }] }
+  - { id: four, secret: four-secret, space_id: 4, user: bob }
+dialects: { hosecloud: {}, bkflow: { prefix: "" } }
+limits: { token_rate: { per_ip: 10000/s, per_ip_burst: 10000 } }
+"#;
+    support::redis::replica_config(dir, redis, &up.url(), "", body)
 }
 
-/// A master key and the config with no signing key file and every dialect on.
+/// The config with no signing key file and every dialect on (the master key beside it).
 fn keyless(redis: &RedisServer, up: &Upstream) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
     let yaml = config(dir.path(), redis, up)
         .replace(
             &format!(
@@ -66,7 +55,6 @@ struct Pair {
 async fn two_replicas(redis: &RedisServer) -> Pair {
     let up = Upstream::echo().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("master.key"), "7f".repeat(32)).unwrap();
     std::fs::write(dir.path().join("jwt.pem"), tollgate_test_key()).unwrap();
     let cfg = write(dir.path(), "gw.yaml", &config(dir.path(), redis, &up));
     let a = Proc::start(&cfg);

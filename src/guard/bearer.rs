@@ -30,8 +30,16 @@ pub fn is_token_key(raw_key: &str) -> bool {
 }
 
 /// True when the query may hold an `accessToken` under some spelling (a cheap pre-check).
-pub fn may_hold_token(query: &str) -> bool {
+fn may_hold_token(query: &str) -> bool {
     query.contains("ccessToken") || query.contains('%')
+}
+
+/// True when some query key is `accessToken` under some spelling (what forwarding strips).
+pub fn holds_token(query: &str) -> bool {
+    may_hold_token(query)
+        && query
+            .split('&')
+            .any(|kv| is_token_key(kv.split_once('=').map_or(kv, |(k, _)| k)))
 }
 
 /// Every `accessToken` value in the query, decoded.

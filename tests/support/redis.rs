@@ -78,3 +78,25 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// A replica's config on `redis`: listeners on port 0, the shared store (`store_extra` added
+/// to its keys) with the master key kept in `dir` (written here), `body` (signing, apps,
+/// dialects, limits ...) and one upstream `api` at `/api/*rest`.
+pub fn replica_config(
+    dir: &std::path::Path,
+    redis: &RedisServer,
+    upstream_url: &str,
+    store_extra: &str,
+    body: &str,
+) -> String {
+    let key = dir.join("master.key");
+    if !key.exists() {
+        std::fs::write(&key, "7f".repeat(32)).unwrap();
+    }
+    format!(
+        "listen: {{ address: \"127.0.0.1:0\" }}\nadmin: {{ address: \"127.0.0.1:0\" }}\nstore: {{ kind: redis, url: \"{}\", master_key_file: {}{store_extra} }}\n{}upstreams: {{ api: {{ targets: [\"{upstream_url}\"] }} }}\nroutes:\n  - {{ path: /api/*rest, upstream: api }}\n",
+        redis.url(),
+        key.display(),
+        body.replace("{d}", &dir.display().to_string()),
+    )
+}
