@@ -15,7 +15,6 @@ use crate::metrics::RouteMetrics;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
-use crate::shared::Shared;
 use crate::state::{Gateway, Handler, Runtime, Target};
 use crate::token::opaque;
 use http::uri::PathAndQuery;
@@ -66,10 +65,11 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let rt = gw.runtime();
     let mut ctx = RequestCtx::start(&req);
+    let grpc = crate::grpc::is_grpc(req.headers());
     let method = req.method().clone();
     let uri = req.uri().clone(); // shares the parsed bytes; no copy
     let mut handler: Option<&Handler> = None;
-    let result = serve(req, conn, &rt, &gw.shared, &mut ctx, &mut handler).await;
+    let result = serve(req, conn, &rt, &gw, &mut ctx, &mut handler).await;
     let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);
     let mut res = match result {
         Ok(res) => res,
@@ -86,7 +86,12 @@ pub async fn handle(
             if let Some(d) = rej.decision() {
                 metrics.decision(d, ctx.dialect);
             }
-            rej.into_response(ctx.style)
+            match rej {
+                // A gRPC client reads grpc-status, not the HTTP status.
+                Reject::Refused(_) => rej.into_response(ctx.style),
+                _ if grpc => crate::grpc::refusal(rej),
+                _ => rej.into_response(ctx.style),
+            }
         }
     };
     res.headers_mut()
@@ -203,10 +208,11 @@ async fn serve<'rt>(
     req: Request<Incoming>,
     conn: ConnInfo,
     rt: &'rt Runtime,
-    shared: &Shared,
+    gw: &Gateway,
     ctx: &mut RequestCtx,
     handler_out: &mut Option<&'rt Handler>,
 ) -> Result<Response<Body>, Reject> {
+    let shared = &gw.shared;
     check_size(&req, &rt.config.limits)?;
     check_host(&req)?;
     let uri = req.uri().clone(); // shares the parsed bytes, so `path` may outlive `req`
@@ -276,6 +282,7 @@ async fn serve<'rt>(
         rt,
         conn,
         &ctx.request_id,
+        &gw.tunnels,
     )
     .await
 }

@@ -12,6 +12,7 @@ pub mod compact;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
+pub mod grpc;
 pub mod guard;
 pub mod ident;
 pub mod issue;

@@ -143,6 +143,12 @@ fn check(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    for u in config.upstreams.iter().filter(|u| u.https) {
+        if let Err(e) = tollgate::tls::client_config(&u.tls) {
+            eprintln!("{}: upstreams.{}.tls: {e}", path.display(), u.name);
+            return ExitCode::from(1);
+        }
+    }
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
@@ -161,7 +167,12 @@ fn check(path: &std::path::Path) -> ExitCode {
             m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
         });
         let up = &config.upstreams[r.upstream];
-        let targets: Vec<String> = up.targets.iter().map(|t| format!("http://{t}")).collect();
+        let scheme = if up.https { "https" } else { "http" };
+        let targets: Vec<String> = up
+            .targets
+            .iter()
+            .map(|t| format!("{scheme}://{t}"))
+            .collect();
         let auth = match r.auth {
             tollgate::config::AuthMode::None => "none".to_owned(),
             tollgate::config::AuthMode::Bearer => match &r.oauth_scope {

@@ -44,6 +44,12 @@ pub struct Metrics {
     pub store_rejected: IntCounter,
     /// Seconds since this replica last read the shared log to its end.
     pub replication_lag: prometheus::Gauge,
+    /// 1 while an upstream target is in rotation, by upstream and configured target.
+    pub upstream_healthy: prometheus::IntGaugeVec,
+    /// Tries after the first, by upstream.
+    pub upstream_retries: IntCounterVec,
+    /// Upgraded connections (WebSocket) being spliced.
+    pub tunnels_active: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -182,6 +188,33 @@ impl Metrics {
                 prometheus::Gauge::new(
                     "tollgate_store_replication_lag_seconds",
                     "How far behind the shared log this replica may be",
+                )
+                .expect("valid"),
+            ),
+            upstream_healthy: reg(
+                &r,
+                prometheus::IntGaugeVec::new(
+                    Opts::new(
+                        "tollgate_upstream_healthy",
+                        "1 while the target is in rotation",
+                    ),
+                    &["upstream", "target"],
+                )
+                .expect("valid"),
+            ),
+            upstream_retries: reg(
+                &r,
+                counter(
+                    "tollgate_upstream_retries_total",
+                    "Upstream tries after the first",
+                    &["upstream"],
+                ),
+            ),
+            tunnels_active: reg(
+                &r,
+                IntGauge::new(
+                    "tollgate_tunnels_active",
+                    "Upgraded connections being spliced",
                 )
                 .expect("valid"),
             ),

@@ -113,6 +113,10 @@ pub enum Reject {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// The upstream's TLS handshake failed (which check).
+    UpstreamTls(String),
+    /// No target of the upstream is in rotation; retry after this many seconds.
+    NoHealthyUpstream(u64),
     /// The route names a stored credential that does not exist (space, name).
     CredentialMissing(u64, String),
     /// The store could not commit a write; nothing was acknowledged.
@@ -155,8 +159,12 @@ impl Reject {
             Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Reject::UpstreamUnavailable | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
-            Reject::StoreUnavailable | Reject::LookupUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reject::UpstreamUnavailable
+            | Reject::UpstreamTls(_)
+            | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
+            Reject::StoreUnavailable | Reject::LookupUnavailable | Reject::NoHealthyUpstream(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -190,6 +198,8 @@ impl Reject {
             Reject::PayloadTooLarge => "payload_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
+            Reject::UpstreamTls(_) => "upstream_tls",
+            Reject::NoHealthyUpstream(_) => "upstream_unhealthy",
             Reject::CredentialMissing(..) => "credential_missing",
             Reject::StoreUnavailable => "store_unavailable",
             Reject::LookupUnavailable => "lookup_unavailable",
@@ -224,6 +234,8 @@ impl Reject {
             Reject::PayloadTooLarge => "request body too large".into(),
             Reject::UpstreamUnavailable => "upstream unavailable".into(),
             Reject::UpstreamTimeout => "upstream timed out".into(),
+            Reject::UpstreamTls(check) => format!("upstream TLS handshake failed: {check}").into(),
+            Reject::NoHealthyUpstream(_) => "no healthy upstream target; try again later".into(),
             Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
             Reject::LookupUnavailable => "the resource lookup is unavailable; try again".into(),
             Reject::UriTooLong => "request target too long".into(),
@@ -290,7 +302,7 @@ impl Reject {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Reject::RateLimited(secs) => {
+            Reject::RateLimited(secs) | Reject::NoHealthyUpstream(secs) => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }

@@ -240,11 +240,16 @@ async fn accept_loop(
     }
     drop(listener);
     let grace = gw.runtime().config.limits.drain_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
+    let deadline = tokio::time::Instant::now() + grace;
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("drain grace period over; closing the remaining connections");
+    }
+    if kind == Kind::Public {
+        // Upgraded connections left hyper's watch; they get what is left of the grace.
+        gw.tunnels.close_after(deadline).await;
     }
 }
 
@@ -306,13 +311,13 @@ async fn serve_conn(
             };
             drop(rt);
             watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc))
                 .await
         }
         None => {
             drop(rt);
             watcher
-                .watch(builder.serve_connection(TokioIo::new(tcp), svc))
+                .watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc))
                 .await
         }
     };

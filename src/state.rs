@@ -71,7 +71,7 @@ pub struct Runtime {
     /// Apps by id.
     pub apps: HashMap<String, Arc<App>>,
     /// Upstream pools by index.
-    pub upstreams: Vec<UpstreamPool>,
+    pub upstreams: Vec<Arc<UpstreamPool>>,
     /// TLS settings of the public listener.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// An argon2 hash checked for unknown app ids (as costly as a real one).
@@ -107,6 +107,16 @@ fn builtin(
 impl Runtime {
     /// Compiles `config`: keys, TLS, routes and pools. Fails without side effects on the running gateway.
     pub fn build(config: Config, shared: &Shared) -> Result<Self, ConfigError> {
+        Self::build_after(config, shared, &[])
+    }
+
+    /// As `build`, keeping each pool of `previous` whose settings did not change (its idle
+    /// connections and health verdicts), unless it reads TLS files that may have.
+    pub fn build_after(
+        config: Config,
+        shared: &Shared,
+        previous: &[Arc<UpstreamPool>],
+    ) -> Result<Self, ConfigError> {
         let keys = shared
             .build_keys(&config.signing, &config.store.path)
             .map_err(|e| ConfigError::single(&config.file, "signing.key_file", e))?;
@@ -152,11 +162,17 @@ impl Runtime {
                 lookup,
             });
         }
-        let upstreams = config
-            .upstreams
-            .iter()
-            .map(|u| UpstreamPool::new(u, &shared.metrics))
-            .collect();
+        let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        for u in &config.upstreams {
+            let files = u.tls.ca_file.is_some() || u.tls.client_identity.is_some();
+            let kept = previous.iter().find(|p| p.config() == u && !files);
+            upstreams.push(match kept {
+                Some(p) => Arc::clone(p),
+                None => UpstreamPool::new(u, &shared.metrics).map_err(|e| {
+                    ConfigError::single(&config.file, &format!("upstreams.{}.tls", u.name), e)
+                })?,
+            });
+        }
         let apps = config
             .apps
             .iter()
@@ -205,6 +221,8 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     /// Process-wide state.
     pub shared: Arc<Shared>,
+    /// Upgraded connections being spliced.
+    pub tunnels: crate::proxy::tunnel::Tunnels,
 }
 
 impl Gateway {
@@ -225,6 +243,7 @@ impl Gateway {
         shared.install_keys(&rt.config.signing, Arc::clone(&rt.keys));
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),
+            tunnels: crate::proxy::tunnel::Tunnels::new(shared.metrics.tunnels_active.clone()),
             shared,
         })
     }
@@ -246,7 +265,7 @@ impl Gateway {
             {
                 tracing::warn!("store settings changed; they take effect on restart");
             }
-            Runtime::build(cfg, &self.shared)
+            Runtime::build_after(cfg, &self.shared, &current.upstreams)
         });
         match result {
             Ok(rt) => {
@@ -258,7 +277,12 @@ impl Gateway {
                 }
                 self.shared
                     .install_keys(&rt.config.signing, Arc::clone(&rt.keys));
+                let gone = gone_targets(&current, &rt);
                 self.runtime.store(Arc::new(rt));
+                for (upstream, target) in gone {
+                    let m = &self.shared.metrics.upstream_healthy;
+                    let _ = m.remove_label_values(&[upstream.as_str(), target.as_str()]);
+                }
                 self.shared
                     .metrics
                     .config_reloads
@@ -278,4 +302,23 @@ impl Gateway {
             }
         }
     }
+}
+
+/// `(upstream, target)` labels of `old` that `new` no longer has.
+fn gone_targets(old: &Runtime, new: &Runtime) -> Vec<(String, String)> {
+    let labels = |rt: &Runtime| -> Vec<(String, String)> {
+        rt.upstreams
+            .iter()
+            .flat_map(|p| {
+                p.target_labels()
+                    .map(|t| (p.name().to_owned(), t.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let keep = labels(new);
+    labels(old)
+        .into_iter()
+        .filter(|l| !keep.contains(l))
+        .collect()
 }

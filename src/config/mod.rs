@@ -9,6 +9,7 @@ pub mod locate;
 mod model;
 pub mod raw;
 mod route;
+mod upstream;
 mod validate;
 
 pub use limits::{Limits, Rate, TokenRate};
@@ -18,9 +19,9 @@ pub use model::{
     TlsFiles,
 };
 pub use route::{
-    AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, UpstreamConfig,
-    ValueRef,
+    AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, ValueRef,
 };
+pub use upstream::{Health, Passive, Protocol, Retries, RetryOn, UpstreamConfig, UpstreamTls};
 pub use validate::validate;
 
 use std::fmt;

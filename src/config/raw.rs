@@ -1,11 +1,13 @@
 //! Serde structs mirroring the YAML one to one; unknown keys are refused.
 
 mod sections;
+mod upstream;
 
 pub use sections::{
     RawBkflow, RawCredentialRef, RawDialects, RawFeishu, RawHosecloud, RawLookup, RawOauth,
-    RawRequire, RawRoute, RawUpstream,
+    RawRequire, RawRoute,
 };
+pub use upstream::{RawHealth, RawPassive, RawRetries, RawUpstream, RawUpstreamTls};
 
 use super::duration::ConfigDuration;
 use serde::Deserialize;

@@ -1,27 +1,10 @@
-//! `upstreams:` and `routes:`: pools, patterns, auth, requirements and lookups.
+//! `routes:`: patterns, auth, requirements and lookups.
 
 use super::{Dialect, Level};
 use crate::permission::{Perm, Resource};
 use crate::route::Pattern;
 use http::Method;
 use std::time::Duration;
-
-/// One upstream pool.
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// Its name.
-    pub name: String,
-    /// `host:port` of each target (http).
-    pub targets: Vec<http::uri::Authority>,
-    /// TCP connect timeout.
-    pub connect_timeout: Duration,
-    /// Time allowed until the response head arrives.
-    pub timeout: Duration,
-    /// Idle connections kept per target.
-    pub max_idle: usize,
-    /// How long an idle connection is kept.
-    pub idle_timeout: Duration,
-}
 
 /// `auth:` of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,14 +3,16 @@
 pub mod client_body;
 pub mod credential;
 pub mod headers;
+pub mod tunnel;
 pub mod upstream;
 
 use crate::body::Body;
+use crate::config::Protocol;
 use crate::guard::Permit;
 use crate::reject::Reject;
 use crate::state::{CompiledRoute, Runtime};
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Request, Response};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 
@@ -23,18 +25,36 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
-/// Sends the request to the route's upstream and returns its response.
+/// Sends the request to the route's upstream and returns its response; an upgrade the
+/// upstream accepts (101) becomes a tunnel in `tunnels`.
 ///
 /// `pq` is the normalised path (and filtered query): exactly what was matched and checked.
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     pq: PathAndQuery,
     route: &CompiledRoute,
     permit: &Permit,
     rt: &Runtime,
     conn: ConnInfo,
     request_id: &HeaderValue,
+    tunnels: &tunnel::Tunnels,
 ) -> Result<Response<Body>, Reject> {
+    let pool = &rt.upstreams[route.config.upstream];
+    let protocol = pool.config().protocol;
+    let upgrade = tunnel::wanted(&req);
+    if upgrade.is_some() && protocol != Protocol::Http1 {
+        return Err(Reject::BadRequest(
+            "this route's upstream speaks HTTP/2; an Upgrade needs protocol: http1".into(),
+        ));
+    }
+    let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    // gRPC over HTTP/2 keeps `te: trailers`, the one TE value HTTP/2 allows.
+    let te_trailers = protocol != Protocol::Http1
+        && req
+            .headers()
+            .get(header::TE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let (mut parts, body) = req.into_parts();
     headers::prepare(
         &mut parts,
@@ -44,10 +64,35 @@ pub async fn forward(
         request_id,
         rt.config.underscore_headers,
     );
-    let pool = &rt.upstreams[route.config.upstream];
-    let res = pool
+    if let Some(proto) = &upgrade {
+        tunnel::mark_upgrade(&mut parts.headers, proto.clone());
+    }
+    if te_trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    let mut res = pool
         .send(parts, body, pq, rt.config.limits.body_read_timeout)
         .await?;
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (res.status(), client_side) {
+        let upstream_side = hyper::upgrade::on(&mut res);
+        let (mut rparts, _) = res.into_parts();
+        let proto = rparts.headers.get(header::UPGRADE).cloned();
+        headers::strip_hop_by_hop(&mut rparts.headers);
+        if let Some(p) = proto {
+            tunnel::mark_upgrade(&mut rparts.headers, p);
+        }
+        tunnels.spawn(
+            client_side,
+            upstream_side,
+            pool.config().tunnel_idle_timeout,
+        );
+        return Ok(Response::from_parts(
+            rparts,
+            crate::body::full(bytes::Bytes::new()),
+        ));
+    }
     let (mut rparts, rbody) = res.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
     Ok(Response::from_parts(rparts, Either::Left(rbody)))

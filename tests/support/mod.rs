@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod redis;
+pub mod servers;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
@@ -26,6 +27,8 @@ pub const SECRET: &str = "coupangTest";
 /// A CA made for one test and a server certificate for localhost / 127.0.0.1 signed by it.
 pub struct TestCa {
     pub ca_der: Vec<u8>,
+    /// The CA certificate as PEM (for `ca_file:`).
+    pub ca_pem: String,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -52,6 +55,7 @@ impl TestCa {
         std::fs::write(&key_path, key.serialize_pem()).unwrap();
         TestCa {
             ca_der: ca.der().to_vec(),
+            ca_pem: ca.pem(),
             cert: cert_path,
             key: key_path,
         }

@@ -105,26 +105,6 @@ pub struct RawBkflow {
     pub time_zone: Option<String>,
 }
 
-/// One entry of `upstreams:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    /// `http://host:port` targets.
-    pub targets: Vec<String>,
-    /// TCP connect timeout.
-    #[serde(default)]
-    pub connect_timeout: Option<ConfigDuration>,
-    /// Time allowed until the response head.
-    #[serde(default)]
-    pub timeout: Option<ConfigDuration>,
-    /// Idle connections kept per target.
-    #[serde(default)]
-    pub max_idle: Option<usize>,
-    /// How long an idle connection is kept.
-    #[serde(default)]
-    pub idle_timeout: Option<ConfigDuration>,
-}
-
 /// One entry of `routes:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

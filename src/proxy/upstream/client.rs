@@ -1,0 +1,102 @@
+//! The pooled hyper-util client of one upstream, by protocol (HTTP/1.1, h2c, h2 over TLS),
+//! and what a failed try was: connect, TLS (which check failed), refused stream, or other.
+
+use crate::config::{Protocol, UpstreamConfig};
+use crate::proxy::client_body::ClientBody;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::error::Error as StdError;
+
+/// Body sent upstream: the client's streamed, or a buffered copy that can be sent again.
+pub type ProxyBody = Either<ClientBody, Full<Bytes>>;
+
+/// The client type every pool uses (plain targets pass through the TLS connector untouched).
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// Builds the client for `cfg`; fails on unreadable TLS files.
+pub fn build(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(cfg.connect_timeout));
+    http.enforce_http(false);
+    // For http:// targets the TLS settings are never used; the defaults do.
+    let tls = crate::tls::client_config(&cfg.tls)?;
+    let schemes = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    let schemes = if cfg.https {
+        schemes.https_only()
+    } else {
+        schemes.https_or_http()
+    };
+    let schemes = match &cfg.tls.server_name {
+        Some(name) => {
+            let name = rustls_pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| format!("server_name {name:?}: {e}"))?;
+            schemes.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => schemes,
+    };
+    let connector = match cfg.protocol {
+        Protocol::Http1 => schemes.enable_http1().wrap_connector(http),
+        Protocol::H2c | Protocol::H2 => schemes.enable_http2().wrap_connector(http),
+    };
+    let mut b = Client::builder(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(cfg.idle_timeout)
+        .pool_max_idle_per_host(cfg.max_idle);
+    if cfg.protocol != Protocol::Http1 {
+        b.http2_only(true)
+            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+            .http2_keep_alive_while_idle(false);
+    }
+    Ok(b.build(connector))
+}
+
+/// What a failed try was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection: refused, unreachable, timed out. Nothing was sent.
+    Connect,
+    /// The TLS handshake failed; the text says which check.
+    Tls(String),
+    /// The HTTP/2 target refused the stream (REFUSED_STREAM): nothing was processed.
+    RefusedStream,
+    /// The exchange broke after the request went out.
+    Other,
+}
+
+/// Classifies a client error by walking its causes.
+pub fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
+    if let Some(tls) = find_tls(e) {
+        return Failure::Tls(tls.to_string());
+    }
+    if e.is_connect() {
+        return Failure::Connect;
+    }
+    let mut cause: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(c) = cause {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Failure::RefusedStream;
+            }
+        }
+        cause = c.source();
+    }
+    Failure::Other
+}
+
+/// The rustls error somewhere among the causes (io::Error hides its inner error from `source`).
+fn find_tls<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(t);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return find_tls(inner);
+        }
+    }
+    e.source().and_then(find_tls)
+}

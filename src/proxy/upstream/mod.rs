@@ -1,0 +1,323 @@
+//! Upstream pools: round robin over the targets in rotation (active health checks, passive
+//! ejection), one pooled client per pool (HTTP/1.1, h2c or h2 over TLS), a deadline on the
+//! response head, and retries that never send a write twice.
+
+pub mod client;
+mod health;
+mod retry;
+pub mod target;
+
+use crate::config::{Protocol, UpstreamConfig};
+use crate::metrics::Metrics;
+use crate::proxy::client_body::{BodyFault, ClientBody, FaultFlag};
+use crate::reject::Reject;
+use bytes::Bytes;
+use client::{Failure, ProxyBody, UpstreamClient};
+use http::request::Parts;
+use http::uri::{PathAndQuery, Scheme};
+use http::{header, Request, Response, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use prometheus::{Histogram, IntCounter};
+use retry::{Budget, Plan};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use target::{ms_since, Outcome, Target};
+
+/// One named upstream.
+#[derive(Debug)]
+pub struct UpstreamPool {
+    name: String,
+    targets: Vec<Target>,
+    next: AtomicUsize,
+    client: UpstreamClient,
+    scheme: Scheme,
+    version: Version,
+    cfg: UpstreamConfig,
+    epoch: Instant,
+    latency: Histogram,
+    retried: IntCounter,
+    budget: Budget,
+}
+
+impl UpstreamPool {
+    /// Builds the pool and its client, and starts its health checks when configured (inside a
+    /// tokio runtime); they stop when the pool is dropped.
+    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics) -> Result<Arc<Self>, String> {
+        let targets = cfg
+            .targets
+            .iter()
+            .map(|a| {
+                let label = format!("{}://{a}", if cfg.https { "https" } else { "http" });
+                let gauge = metrics
+                    .upstream_healthy
+                    .with_label_values(&[cfg.name.as_str(), label.as_str()]);
+                Target::new(a.clone(), cfg.https, gauge)
+            })
+            .collect();
+        let pool = Arc::new(UpstreamPool {
+            name: cfg.name.clone(),
+            targets,
+            next: AtomicUsize::new(0),
+            client: client::build(cfg)?,
+            scheme: if cfg.https {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            },
+            version: match cfg.protocol {
+                Protocol::Http1 => Version::HTTP_11,
+                Protocol::H2c | Protocol::H2 => Version::HTTP_2,
+            },
+            cfg: cfg.clone(),
+            epoch: Instant::now(),
+            latency: metrics.upstream(&cfg.name),
+            retried: metrics
+                .upstream_retries
+                .with_label_values(&[cfg.name.as_str()]),
+            budget: Budget::default(),
+        });
+        if let (Some(h), Ok(rt)) = (&cfg.health, tokio::runtime::Handle::try_current()) {
+            rt.spawn(health::probe_loop(Arc::downgrade(&pool), h.clone()));
+        }
+        Ok(pool)
+    }
+
+    /// Name as configured.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Each target as configured (`http://host:port`).
+    pub fn target_labels(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.label.as_str())
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.cfg
+    }
+
+    fn request(
+        &self,
+        t: &Target,
+        parts: &Parts,
+        headers: http::HeaderMap,
+        pq: &PathAndQuery,
+        body: ProxyBody,
+    ) -> Request<ProxyBody> {
+        let uri = Uri::from_parts({
+            let mut u = http::uri::Parts::default();
+            u.scheme = Some(self.scheme.clone());
+            u.authority = Some(t.authority.clone());
+            u.path_and_query = Some(pq.clone());
+            u
+        })
+        .expect("scheme, authority and path make a URI");
+        let mut req = Request::new(body);
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = headers;
+        // HTTP/2 carries the target in :authority, from the URI.
+        if self.version == Version::HTTP_11 {
+            req.headers_mut().insert(header::HOST, t.host.clone());
+        }
+        req
+    }
+
+    /// Sends a request to a target in rotation, trying others as `retries` allows. The whole
+    /// is bounded by `timeout`; `body_idle` bounds the wait between two pieces of the body.
+    pub async fn send(
+        &self,
+        parts: Parts,
+        body: Incoming,
+        pq: PathAndQuery,
+        body_idle: Duration,
+    ) -> Result<Response<Incoming>, Reject> {
+        let started = Instant::now();
+        let _flight = self.budget.enter();
+        let fault = FaultFlag::default();
+        let body = ClientBody::new(body, body_idle, fault.clone());
+        let work = async {
+            let body = retry::replayable(body, &self.cfg).await?;
+            self.try_targets(parts, body, pq).await
+        };
+        let result = tokio::time::timeout(self.cfg.timeout, work).await;
+        self.latency.observe(started.elapsed().as_secs_f64());
+        // A failure caused by the client's own body is the client's to hear about.
+        match (result, fault.get()) {
+            (Err(_) | Ok(Err(_)), BodyFault::Malformed) => Err(Reject::BadBody),
+            (Err(_) | Ok(Err(_)), BodyFault::Stalled) => Err(Reject::BodyTimeout),
+            (Ok(r), _) => r,
+            (Err(_), BodyFault::None) => Err(Reject::UpstreamTimeout),
+        }
+    }
+
+    /// A GET of `pq` with `headers`, its answer read whole (at most `limit` bytes), all within
+    /// the upstream's timeout (the guard's resource lookups).
+    pub async fn fetch(
+        &self,
+        pq: PathAndQuery,
+        headers: http::HeaderMap,
+        limit: usize,
+    ) -> Result<(http::StatusCode, Bytes), Reject> {
+        use http_body_util::{BodyExt as _, Limited};
+        let (mut parts, ()) = Request::get("/").body(()).expect("a GET").into_parts();
+        parts.headers = headers;
+        let work = async {
+            let res = self
+                .try_targets(parts, Either::Right(Full::default()), pq)
+                .await?;
+            let status = res.status();
+            let bytes = Limited::new(res.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|_| Reject::UpstreamUnavailable)?
+                .to_bytes();
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(self.cfg.timeout, work)
+            .await
+            .unwrap_or(Err(Reject::UpstreamTimeout))
+    }
+
+    /// The next target in rotation at or after ring position `*k`, moving `*k` past it.
+    fn next_target(&self, start: usize, k: &mut usize, now: u64) -> Option<&Target> {
+        let n = self.targets.len();
+        while *k < n {
+            let t = &self.targets[(start + *k) % n];
+            *k += 1;
+            if t.in_rotation(now) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// With no target in rotation: 503 at once, with when to come back.
+    fn none_in_rotation(&self, now: u64) -> Reject {
+        let soonest = self
+            .targets
+            .iter()
+            .map(|t| t.back_in_ms(now))
+            .filter(|ms| *ms > 0)
+            .min();
+        let probe = self
+            .cfg
+            .health
+            .as_ref()
+            .map(|h| h.interval.as_millis() as u64);
+        let ms = soonest.or(probe).unwrap_or(1000);
+        tracing::warn!(upstream = %self.name, "no upstream target in rotation");
+        Reject::NoHealthyUpstream(ms.div_ceil(1000).max(1))
+    }
+
+    async fn try_targets(
+        &self,
+        mut parts: Parts,
+        body: ProxyBody,
+        pq: PathAndQuery,
+    ) -> Result<Response<Incoming>, Reject> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = ms_since(self.epoch);
+        let mut k = 0;
+        let Some(mut t) = self.next_target(start, &mut k, now) else {
+            return Err(self.none_in_rotation(now));
+        };
+        let mut plan = Plan::new(&self.cfg.retries, &parts.method, &body);
+        let mut body = Some(body);
+        let mut _retrying = None;
+        loop {
+            let b = match body.take() {
+                Some(b) => b,
+                None => plan
+                    .replay()
+                    .expect("a retry is planned only with a replayable body"),
+            };
+            let more = plan.may_retry() && {
+                let mut peek = k;
+                self.next_target(start, &mut peek, now).is_some()
+            };
+            // Copy the head only when a retry may need it again.
+            let headers = if more {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
+            let sent = self
+                .client
+                .request(self.request(t, &parts, headers, &pq, b));
+            let outcome = match self.cfg.retries.per_try_timeout {
+                Some(d) => tokio::time::timeout(d, sent).await.ok(),
+                None => Some(sent.await),
+            };
+            let wants_retry = match outcome {
+                Some(Ok(res)) => {
+                    let status = res.status().as_u16();
+                    let failed = matches!(status, 502..=504);
+                    let o = if failed { Outcome::Failed } else { Outcome::Ok };
+                    t.record(o, self.cfg.passive, ms_since(self.epoch), &self.name);
+                    if !(more && plan.after_status(status)) {
+                        return Ok(res);
+                    }
+                    tracing::warn!(upstream = %self.name, target = %t.label, status, "upstream answered a retryable status; trying another target");
+                    Reject::UpstreamUnavailable
+                }
+                Some(Err(e)) => {
+                    let failure = client::classify(&e);
+                    t.record(
+                        Outcome::Failed,
+                        self.cfg.passive,
+                        ms_since(self.epoch),
+                        &self.name,
+                    );
+                    let rej = match &failure {
+                        Failure::Tls(check) => {
+                            tracing::warn!(upstream = %self.name, target = %t.label, check = %check, "upstream TLS handshake failed");
+                            Reject::UpstreamTls(check.clone())
+                        }
+                        Failure::Connect => {
+                            tracing::warn!(upstream = %self.name, target = %t.label, "upstream target refused the connection");
+                            Reject::UpstreamUnavailable
+                        }
+                        Failure::RefusedStream | Failure::Other => {
+                            tracing::warn!(upstream = %self.name, target = %t.label, error = %e, "upstream request failed");
+                            Reject::UpstreamUnavailable
+                        }
+                    };
+                    if !(more && plan.after_failure(&failure)) {
+                        return Err(rej);
+                    }
+                    rej
+                }
+                None => {
+                    t.record(
+                        Outcome::Failed,
+                        self.cfg.passive,
+                        ms_since(self.epoch),
+                        &self.name,
+                    );
+                    tracing::warn!(upstream = %self.name, target = %t.label, "upstream try timed out");
+                    if !(more && plan.after_try_timeout()) {
+                        return Err(Reject::UpstreamTimeout);
+                    }
+                    Reject::UpstreamTimeout
+                }
+            };
+            // A retry: within the budget, to the next target in rotation.
+            let Some(slot) = self.budget.retry(self.cfg.retries.budget_percent) else {
+                tracing::warn!(upstream = %self.name, "retry budget spent; not retrying");
+                return Err(wants_retry);
+            };
+            _retrying = Some(slot);
+            match self.next_target(start, &mut k, ms_since(self.epoch)) {
+                Some(next) => t = next,
+                None => return Err(wants_retry),
+            }
+            self.retried.inc();
+            plan.retried();
+        }
+    }
+}
