@@ -117,6 +117,8 @@ pub enum Reject {
     UpstreamTls(String),
     /// No target of the upstream is in rotation; retry after this many seconds.
     NoHealthyUpstream(u64),
+    /// As many upgraded connections are open as `limits.max_connections` allows.
+    TooManyTunnels,
     /// The route names a stored credential that does not exist (space, name).
     CredentialMissing(u64, String),
     /// The store could not commit a write; nothing was acknowledged.
@@ -162,9 +164,10 @@ impl Reject {
             Reject::UpstreamUnavailable
             | Reject::UpstreamTls(_)
             | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
-            Reject::StoreUnavailable | Reject::LookupUnavailable | Reject::NoHealthyUpstream(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Reject::StoreUnavailable
+            | Reject::LookupUnavailable
+            | Reject::NoHealthyUpstream(_)
+            | Reject::TooManyTunnels => StatusCode::SERVICE_UNAVAILABLE,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -200,6 +203,7 @@ impl Reject {
             Reject::UpstreamTimeout => "upstream_timeout",
             Reject::UpstreamTls(_) => "upstream_tls",
             Reject::NoHealthyUpstream(_) => "upstream_unhealthy",
+            Reject::TooManyTunnels => "too_many_tunnels",
             Reject::CredentialMissing(..) => "credential_missing",
             Reject::StoreUnavailable => "store_unavailable",
             Reject::LookupUnavailable => "lookup_unavailable",
@@ -236,6 +240,7 @@ impl Reject {
             Reject::UpstreamTimeout => "upstream timed out".into(),
             Reject::UpstreamTls(check) => format!("upstream TLS handshake failed: {check}").into(),
             Reject::NoHealthyUpstream(_) => "no healthy upstream target; try again later".into(),
+            Reject::TooManyTunnels => "too many upgraded connections open; try again later".into(),
             Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
             Reject::LookupUnavailable => "the resource lookup is unavailable; try again".into(),
             Reject::UriTooLong => "request target too long".into(),
@@ -298,7 +303,7 @@ impl Reject {
         };
         let mut res = body::json(status, &body);
         match &self {
-            Reject::StoreUnavailable | Reject::LookupUnavailable => {
+            Reject::StoreUnavailable | Reject::LookupUnavailable | Reject::TooManyTunnels => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -89,6 +89,73 @@ routes:
 }
 
 #[test]
+fn check_names_every_bad_upstream_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"listen:
+  address: "127.0.0.1:0"
+upstreams:
+  grpc:
+    targets: ["http://127.0.0.1:1"]
+    protocol: h2
+  mixed:
+    targets: ["http://127.0.0.1:1", "https://127.0.0.1:2"]
+  plain:
+    targets: ["http://127.0.0.1:1"]
+    protocol: spdy
+    tls: { ca_file: ca.pem }
+    health: { path: health, unhealthy: 0, expect_status: [700] }
+    retries: { attempts: 9, on: [timeout], per_try_timeout: 1h }
+  secure:
+    targets: ["https://127.0.0.1:2"]
+    tls: { client_cert: c.pem, server_name: "not a name" }
+"#;
+    let p = write(dir.path(), "up.yaml", text);
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 1);
+    let file = p.display().to_string();
+    for (line, key) in [
+        (6, "upstreams.grpc.protocol: h2 is HTTP/2 over TLS"),
+        (8, "upstreams.mixed.targets: mixes http:// and https://"),
+        (
+            11,
+            "upstreams.plain.protocol: \"spdy\" is not http1 or h2c or h2",
+        ),
+        (12, "upstreams.plain.tls: applies to https:// targets only"),
+        (
+            13,
+            "upstreams.plain.health.path: \"health\" is not an absolute path",
+        ),
+        (13, "upstreams.plain.health.unhealthy: must be at least 1"),
+        (
+            13,
+            "upstreams.plain.health.expect_status[0]: 700 is not an HTTP status",
+        ),
+        (14, "upstreams.plain.retries.attempts: must be 1 to 5"),
+        (
+            14,
+            "upstreams.plain.retries.on[0]: \"timeout\" is not one of connect-failure",
+        ),
+        (
+            14,
+            "upstreams.plain.retries.per_try_timeout: must be more than 0 and at most",
+        ),
+        (
+            17,
+            "upstreams.secure.tls.client_cert: needs client_key as well",
+        ),
+        (
+            17,
+            "upstreams.secure.tls.server_name: \"not a name\" is not a DNS name",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("{file}:{line}: {key}")),
+            "{line} {key}\n{err}"
+        );
+    }
+}
+
+#[test]
 fn run_refuses_a_bad_config_before_binding() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(

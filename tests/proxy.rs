@@ -108,6 +108,12 @@ async fn hop_by_hop_and_host_rules_hold_on_the_wire() {
         open_up.starts_with("HTTP/1.1 200") && open_up.contains("\"upgrade\":\"websocket\""),
         "{open_up}"
     );
+    // h2c through a gateway is request smuggling: every request on the tunnel would bypass it.
+    for proto in ["h2c", "websocket, h2c", "HTTP/2.0"] {
+        let smuggle = raw(gw.addr, format!("GET /open/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: {proto}\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").as_bytes()).await;
+        assert!(smuggle.starts_with("HTTP/1.1 400"), "{proto}: {smuggle}");
+        assert!(smuggle.contains("bypass the gateway"), "{smuggle}");
+    }
 }
 
 #[tokio::test]

@@ -1,14 +1,14 @@
-//! Durations as the YAML writes them: `30s`, `5m`, `2h`, `7d` or integer seconds.
+//! Durations as the YAML writes them: `250ms`, `30s`, `5m`, `2h`, `7d` or integer seconds.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::time::Duration;
 
-/// A duration read from the config; deserializes from `"30s"`, `"5m"`, `"2h"`, `"7d"` or `42`.
+/// A duration read from the config; deserializes from `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"` or `42`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigDuration(pub Duration);
 
-/// Parses `30s`, `5m`, `2h`, `7d` or a bare integer (seconds).
+/// Parses `250ms`, `30s`, `5m`, `2h`, `7d` or a bare integer (seconds).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -17,25 +17,26 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let (digits, unit) = text.split_at(split);
     if digits.is_empty() {
         return Err(format!(
-            "invalid duration {text:?}: expected a number followed by s, m, h or d"
+            "invalid duration {text:?}: expected a number followed by ms, s, m, h or d"
         ));
     }
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
     let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => {
             return Err(format!(
-                "invalid duration {text:?}: unit must be s, m, h or d"
+                "invalid duration {text:?}: unit must be ms, s, m, h or d"
             ))
         }
     };
     n.checked_mul(scale)
-        .map(Duration::from_secs)
+        .map(Duration::from_millis)
         .ok_or_else(|| format!("invalid duration {text:?}: too large"))
 }
 
@@ -45,7 +46,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
         impl serde::de::Visitor<'_> for Visitor {
             type Value = ConfigDuration;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as 30s, 5m, 2h, 7d or integer seconds")
+                f.write_str("a duration such as 250ms, 30s, 5m, 2h, 7d or integer seconds")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(ConfigDuration(Duration::from_secs(v)))
@@ -70,6 +71,7 @@ mod tests {
 
     #[test]
     fn every_documented_unit_parses() {
+        assert_eq!(parse("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse("2h").unwrap(), Duration::from_secs(7200));
@@ -79,7 +81,17 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_a_reason() {
-        for bad in ["", "s", "5x", "1.5h", "-3s", "99999999999999999999d", "5 m"] {
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "1.5h",
+            "-3s",
+            "99999999999999999999d",
+            "5 m",
+            "5mss",
+            "5sm",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -42,11 +42,17 @@ pub async fn forward(
 ) -> Result<Response<Body>, Reject> {
     let pool = &rt.upstreams[route.config.upstream];
     let protocol = pool.config().protocol;
-    let upgrade = tunnel::wanted(&req);
-    if upgrade.is_some() && protocol != Protocol::Http1 {
-        return Err(Reject::BadRequest(
-            "this route's upstream speaks HTTP/2; an Upgrade needs protocol: http1".into(),
-        ));
+    let upgrade = tunnel::wanted(&req).map_err(|m| Reject::BadRequest(m.into()))?;
+    if upgrade.is_some() {
+        if protocol != Protocol::Http1 {
+            return Err(Reject::BadRequest(
+                "this route's upstream speaks HTTP/2; an Upgrade needs protocol: http1".into(),
+            ));
+        }
+        // Tunnels outlive their connection's slot; they get a cap of their own.
+        if tunnels.open() >= rt.config.limits.max_connections {
+            return Err(Reject::TooManyTunnels);
+        }
     }
     let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     // gRPC over HTTP/2 keeps `te: trailers`, the one TE value HTTP/2 allows.
@@ -92,6 +98,10 @@ pub async fn forward(
             rparts,
             crate::body::full(bytes::Bytes::new()),
         ));
+    }
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        tracing::warn!(upstream = %pool.name(), "upstream switched protocols on a request that asked for no upgrade");
+        return Err(Reject::UpstreamUnavailable);
     }
     let (mut rparts, rbody) = res.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);

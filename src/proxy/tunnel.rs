@@ -16,14 +16,30 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::watch;
 
 /// The protocol an HTTP/1.1 request asks to upgrade to (`Upgrade` with `Connection: upgrade`).
-pub fn wanted<B>(req: &Request<B>) -> Option<HeaderValue> {
+///
+/// `h2c` is refused: an upstream that switched to HTTP/2 on a tunnel would take any number of
+/// further requests on it that the guard never sees (h2c smuggling).
+pub fn wanted<B>(req: &Request<B>) -> Result<Option<HeaderValue>, &'static str> {
     if req.version() != Version::HTTP_11 || !connection_has_upgrade(req.headers()) {
-        return None;
+        return Ok(None);
     }
     let mut all = req.headers().get_all(header::UPGRADE).iter();
-    let first = all.next()?.clone();
-    // Two `Upgrade` fields could be read two ways; the request is not upgraded.
-    all.next().is_none().then_some(first)
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err("more than one Upgrade header");
+    }
+    let smuggles = first
+        .to_str()
+        .map_err(|_| "invalid Upgrade header")?
+        .split(',')
+        .map(|p| p.trim().split('/').next().unwrap_or(""))
+        .any(|p| p.eq_ignore_ascii_case("h2c") || p.eq_ignore_ascii_case("http"));
+    if smuggles {
+        return Err("an upgrade to HTTP (h2c) is not passed through: requests on it would bypass the gateway");
+    }
+    Ok(Some(first.clone()))
 }
 
 fn connection_has_upgrade(h: &HeaderMap) -> bool {
