@@ -149,6 +149,7 @@ fn grpc_yaml(addr: std::net::SocketAddr) -> String {
         r#"{}upstreams:
   health: {{ targets: ["http://{addr}"], protocol: h2c }}
 routes:
+  - {{ path: "/grpc.health.v1.Health/Watch", upstream: health, auth: bearer, require: {{ oauth_scope: bailunApi }} }}
   - {{ path: "/grpc.health.v1.Health/*rpc", upstream: health, auth: bearer }}
 "#,
         app_yaml()
@@ -251,6 +252,18 @@ async fn grpc_refusals_are_grpc_statuses() {
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::Unauthenticated);
+    // A valid token without the route's scope: PERMISSION_DENIED.
+    let r = gw
+        .post(
+            "/oauth/token/get",
+            &[],
+            r#"{"app_id":"plain","app_secret":"plainSecret"}"#,
+        )
+        .await;
+    let plain = r.json()["accessToken"].as_str().unwrap().to_owned();
+    let denied = client.watch(with_token(ask(), &plain)).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("bailunApi"), "{denied:?}");
     // The upstream gone: UNAVAILABLE (HTTP 502 underneath).
     task.abort();
     let _ = task.await;

@@ -151,6 +151,24 @@ async fn a_get_and_an_unsent_post_go_to_the_next_target_when_the_connection_is_r
         "{}",
         metrics(&gw).await
     );
+    // A body over retry_body_bytes streams and is never held for a retry.
+    let gw = Gateway::start(&one_route(&format!(
+        "  api: {{ targets: [\"http://{}\", \"{}\"], passive: {{ failures: 0 }}, retry_body_bytes: 4 }}\n",
+        dead_addr(),
+        b.url()
+    )))
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        statuses.push(
+            gw.post("/api/x", &[], "{\"n\":12345}")
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 502]);
 }
 
 #[tokio::test]

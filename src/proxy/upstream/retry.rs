@@ -28,11 +28,14 @@ pub async fn replayable(body: ClientBody, cfg: &UpstreamConfig) -> Result<ProxyB
     if cfg.retries.attempts <= 1 {
         return Ok(Either::Left(body));
     }
-    let fits = body.is_end_stream()
-        || body
-            .size_hint()
-            .exact()
-            .is_some_and(|n| n <= cfg.retry_body_bytes as u64);
+    // The common case: nothing to keep, nothing to wait for.
+    if body.is_end_stream() {
+        return Ok(Either::Right(Full::default()));
+    }
+    let fits = body
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= cfg.retry_body_bytes as u64);
     if !fits {
         return Ok(Either::Left(body));
     }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A/B of the plain proxy path between two commits: the same config, both binaries pinned to
+# core 0 (one tokio worker each, as the affinity gives them), nginx as the upstream and wrk on
+# core 1, rounds alternating which binary goes first. Prints each round and the median
+# req/s of each with the ratio B ÷ A. Loopback only; every wrk run is bounded by DURATION.
+#   bench/ab.sh <rev-A> [<rev-B, default: the work tree>]
+#   ROUNDS=6 DURATION=5s CONNS=32 ROUTE=jwt|open bench/ab.sh 4f378db
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=${1:?usage: bench/ab.sh <rev-A> [<rev-B>]}
+B=${2:-}
+ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5s} CONNS=${CONNS:-32} ROUTE=${ROUTE:-jwt}
+UP=127.0.0.1:18091 GW=127.0.0.1:18090
+
+need=""
+for c in wrk nginx curl taskset; do command -v $c >/dev/null || need="$need $c"; done
+if [ -n "$need" ]; then
+  apt-get update -qq && apt-get install -y -qq $(sed 's/nginx/nginx-light/; s/taskset/util-linux/' <<<"$need")
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for w in a b; do [ ! -d "$work/$w" ] || git worktree remove --force "$work/$w"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+build() { # $1 rev or "" for the work tree, $2 name → prints the binary's path (kept in target/ab/)
+  if [ -z "$1" ]; then
+    cargo build --release -q && echo "$PWD/target/release/tollgate"
+    return
+  fi
+  local rev; rev=$(git rev-parse --short "$1")
+  local bin="$PWD/target/ab/$rev/tollgate"
+  if [ ! -x "$bin" ]; then
+    git worktree add -q --detach "$work/$2" "$rev"
+    (cd "$work/$2" && CARGO_TARGET_DIR="$work/target-$2" cargo build --release -q)
+    mkdir -p "$(dirname "$bin")" && cp "$work/target-$2/release/tollgate" "$bin"
+  fi
+  echo "$bin"
+}
+echo "building A ($A) and B (${B:-work tree}) ..." >&2
+BIN_A=$(build "$A" a)
+BIN_B=$(build "$B" b)
+
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
+events { worker_connections 4096; }
+http { access_log off;
+  server { listen $UP;
+    location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } } }
+NGINX
+taskset -c 1 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+
+cat > "$work/gw.yaml" <<YAML
+listen: { address: "$GW" }
+store: { path: $work/db }
+apps: [{ id: bench, secret: bench-secret, oauth_scopes: [read] }]
+dialects: { oauth: {} }
+upstreams: { product: { targets: ["http://$UP"] } }
+routes:
+  - { path: /open/get, upstream: product, auth: none }
+  - { path: /product/get, upstream: product, auth: bearer, require: { oauth_scope: read } }
+YAML
+
+round() { # $1 binary → req/s
+  rm -rf "$work"/db*
+  TOLLGATE_LOG=warn taskset -c 0 "$1" run --config "$work/gw.yaml" & local pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://$GW/" && break; sleep 0.05; done
+  local args=("http://$GW/open/get?id=1")
+  if [ "$ROUTE" = jwt ]; then
+    local token
+    token=$(curl -s -X POST "http://$GW/oauth/token/get" -H 'content-type: application/json' \
+      -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+    args=(-H "Authorization: $token" "http://$GW/product/get?id=1")
+  fi
+  # A short warm-up (connections, hot map), then the measured run.
+  taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${args[@]}" >/dev/null
+  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "${args[@]}")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers in a run:" >&2; echo "$out" >&2; exit 1; fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+
+ra=() rb=()
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then a=$(round "$BIN_A"); b=$(round "$BIN_B"); order="A,B"
+  else b=$(round "$BIN_B"); a=$(round "$BIN_A"); order="B,A"; fi
+  ra+=("$a") rb+=("$b")
+  echo "round $r ($order): A $a req/s, B $b req/s" >&2
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+ma=$(median "${ra[@]}") mb=$(median "${rb[@]}")
+echo "route=$ROUTE wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds alternating, tollgate on core 0, nginx + wrk on core 1"
+echo "A $A: median $ma req/s"
+echo "B ${B:-work tree}: median $mb req/s"
+awk -v a="$ma" -v b="$mb" 'BEGIN { printf "B / A = %.3f\n", b / a }'
