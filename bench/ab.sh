@@ -78,22 +78,28 @@ round() { # $1 binary → req/s
   fi
   # A short warm-up (connections, hot map), then the measured run.
   taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${args[@]}" >/dev/null
+  # The gateway's own CPU time per request (user + system, from /proc) is steadier than
+  # req/s on a machine whose neighbours steal cycles.
+  local t0; t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "${args[@]}")
+  local t1; t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers in a run:" >&2; echo "$out" >&2; exit 1; fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
+  local n; n=$(awk '/requests in/ {print $1}' <<<"$out")
+  awk -v rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    'BEGIN { printf "%s %.2f\n", rps, t / hz * 1e6 / n }'
 }
 
-ra=() rb=()
+ra=() rb=() ca=() cb=()
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then a=$(round "$BIN_A"); b=$(round "$BIN_B"); order="A,B"
   else b=$(round "$BIN_B"); a=$(round "$BIN_A"); order="B,A"; fi
-  ra+=("$a") rb+=("$b")
-  echo "round $r ($order): A $a req/s, B $b req/s" >&2
+  ra+=("${a% *}") rb+=("${b% *}") ca+=("${a#* }") cb+=("${b#* }")
+  echo "round $r ($order): A ${a% *} req/s ${a#* } µs CPU/req, B ${b% *} req/s ${b#* } µs CPU/req" >&2
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-ma=$(median "${ra[@]}") mb=$(median "${rb[@]}")
+ma=$(median "${ra[@]}") mb=$(median "${rb[@]}") mca=$(median "${ca[@]}") mcb=$(median "${cb[@]}")
 echo "route=$ROUTE wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds alternating, tollgate on core 0, nginx + wrk on core 1"
-echo "A $A: median $ma req/s"
-echo "B ${B:-work tree}: median $mb req/s"
-awk -v a="$ma" -v b="$mb" 'BEGIN { printf "B / A = %.3f\n", b / a }'
+echo "A $A: median $ma req/s, $mca µs CPU/request"
+echo "B ${B:-work tree}: median $mb req/s, $mcb µs CPU/request"
+awk -v a="$ma" -v b="$mb" -v x="$mca" -v y="$mcb" 'BEGIN { printf "req/s B / A = %.3f; CPU per request B / A = %.3f\n", b / a, y / x }'

@@ -6,30 +6,56 @@ use crate::proxy::client_body::ClientBody;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::client::legacy::{connect::HttpConnector, Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::error::Error as StdError;
 
 /// Body sent upstream: the client's streamed, or a buffered copy that can be sent again.
 pub type ProxyBody = Either<ClientBody, Full<Bytes>>;
 
-/// The client type every pool uses (plain targets pass through the TLS connector untouched).
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+/// A pool's client: plain targets keep the bare TCP connector (no TLS layer on the hot
+/// path), `https://` ones go through rustls.
+#[derive(Debug, Clone)]
+pub enum UpstreamClient {
+    /// `http://` targets.
+    Plain(Client<HttpConnector, ProxyBody>),
+    /// `https://` targets.
+    Tls(Client<HttpsConnector<HttpConnector>, ProxyBody>),
+}
+
+impl UpstreamClient {
+    /// Sends one request.
+    pub fn request(&self, req: http::Request<ProxyBody>) -> ResponseFuture {
+        match self {
+            UpstreamClient::Plain(c) => c.request(req),
+            UpstreamClient::Tls(c) => c.request(req),
+        }
+    }
+}
 
 /// Builds the client for `cfg`; fails on unreadable TLS files.
 pub fn build(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.set_connect_timeout(Some(cfg.connect_timeout));
+    let mut b = Client::builder(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(cfg.idle_timeout)
+        .pool_max_idle_per_host(cfg.max_idle);
+    if cfg.protocol != Protocol::Http1 {
+        b.http2_only(true)
+            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+            .http2_keep_alive_while_idle(false);
+    }
+    if !cfg.https {
+        return Ok(UpstreamClient::Plain(b.build(http)));
+    }
     http.enforce_http(false);
-    // For http:// targets the TLS settings are never used; the defaults do.
     let tls = crate::tls::client_config(&cfg.tls)?;
-    let schemes = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-    let schemes = if cfg.https {
-        schemes.https_only()
-    } else {
-        schemes.https_or_http()
-    };
+    let schemes = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only();
     let schemes = match &cfg.tls.server_name {
         Some(name) => {
             let name = rustls_pki_types::ServerName::try_from(name.clone())
@@ -42,17 +68,7 @@ pub fn build(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
         Protocol::Http1 => schemes.enable_http1().wrap_connector(http),
         Protocol::H2c | Protocol::H2 => schemes.enable_http2().wrap_connector(http),
     };
-    let mut b = Client::builder(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(cfg.idle_timeout)
-        .pool_max_idle_per_host(cfg.max_idle);
-    if cfg.protocol != Protocol::Http1 {
-        b.http2_only(true)
-            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-            .http2_keep_alive_while_idle(false);
-    }
-    Ok(b.build(connector))
+    Ok(UpstreamClient::Tls(b.build(connector)))
 }
 
 /// What a failed try was.

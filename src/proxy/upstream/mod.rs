@@ -258,7 +258,7 @@ impl UpstreamPool {
                     let status = res.status().as_u16();
                     let failed = matches!(status, 502..=504);
                     let o = if failed { Outcome::Failed } else { Outcome::Ok };
-                    t.record(o, self.cfg.passive, ms_since(self.epoch), &self.name);
+                    t.record(o, self.cfg.passive, self.epoch, &self.name);
                     if !(more && plan.after_status(status)) {
                         return Ok(res);
                     }
@@ -267,12 +267,7 @@ impl UpstreamPool {
                 }
                 Some(Err(e)) => {
                     let failure = client::classify(&e);
-                    t.record(
-                        Outcome::Failed,
-                        self.cfg.passive,
-                        ms_since(self.epoch),
-                        &self.name,
-                    );
+                    t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
                     let rej = match &failure {
                         Failure::Tls(check) => {
                             tracing::warn!(upstream = %self.name, target = %t.label, check = %check, "upstream TLS handshake failed");
@@ -293,12 +288,7 @@ impl UpstreamPool {
                     rej
                 }
                 None => {
-                    t.record(
-                        Outcome::Failed,
-                        self.cfg.passive,
-                        ms_since(self.epoch),
-                        &self.name,
-                    );
+                    t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
                     tracing::warn!(upstream = %self.name, target = %t.label, "upstream try timed out");
                     if !(more && plan.after_try_timeout()) {
                         return Err(Reject::UpstreamTimeout);

@@ -85,8 +85,9 @@ impl Target {
             .saturating_sub(now_ms)
     }
 
-    /// Records a try; `passive.failures` consecutive failures eject it for `eject_for`.
-    pub fn record(&self, outcome: Outcome, passive: Passive, now_ms: u64, upstream: &str) {
+    /// Records a try; `passive.failures` consecutive failures eject it for `eject_for`
+    /// (counted from `epoch`; the clock is read only on a failure).
+    pub fn record(&self, outcome: Outcome, passive: Passive, epoch: Instant, upstream: &str) {
         match outcome {
             Outcome::Ok => {
                 if self.failures.load(Ordering::Relaxed) != 0 {
@@ -97,7 +98,7 @@ impl Target {
                 let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if passive.failures != 0 && n >= passive.failures {
                     self.failures.store(0, Ordering::Relaxed);
-                    let until = now_ms + duration_ms(passive.eject_for);
+                    let until = ms_since(epoch) + duration_ms(passive.eject_for);
                     self.ejected_until.store(until, Ordering::Relaxed);
                     self.gauge.set(0);
                     tracing::warn!(
