@@ -125,6 +125,21 @@ async fn consecutive_failures_eject_a_target_for_a_while() {
         assert_eq!(gw.get("/api/x", &[]).await.status, 200);
     }
     assert_eq!(a.served(), 3, "back after eject_for");
+
+    // A reload that drops a target drops its series too; the kept one stays.
+    gw.reload(&one_route(&format!(
+        "  api: {{ targets: [\"{}\"] }}\n",
+        b.url()
+    )));
+    let m = metrics(&gw).await;
+    assert!(!m.contains(&a.url()), "{m}");
+    assert!(
+        m.contains(&format!(
+            "tollgate_upstream_healthy{{target=\"{}\",upstream=\"api\"}} 1",
+            b.url()
+        )),
+        "{m}"
+    );
 }
 
 #[tokio::test]
