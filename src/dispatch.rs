@@ -16,7 +16,6 @@ use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
 use crate::state::{Gateway, Handler, Runtime, Target};
-use crate::token::opaque;
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -43,8 +42,7 @@ impl RequestCtx {
         });
         let request_id = match sent {
             Some(v) => v.clone(),
-            None => HeaderValue::from_maybe_shared(bytes::Bytes::from(opaque::random_hex128()))
-                .expect("hex is a valid header value"),
+            None => crate::request_id::next(),
         };
         RequestCtx {
             started: Instant::now(),

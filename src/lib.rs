@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod permission;
 pub mod proxy;
 pub mod reject;
+pub mod request_id;
 pub mod route;
 pub mod secret;
 pub mod server;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tollgate::config::{RuntimeConfig, RuntimeFlavour};
 
 #[derive(Parser)]
 #[command(
@@ -74,13 +75,26 @@ fn main() -> ExitCode {
         },
         Some(Command::Demo { listen }) => {
             init_logs(cli.log_format);
-            runtime(async move { tollgate::demo::run(listen).await })
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let rt = RuntimeConfig {
+                workers: cores,
+                flavour: RuntimeFlavour::MultiThread,
+            };
+            runtime(rt, async move { tollgate::demo::run(listen).await })
         }
         Some(Command::Run) | None => match need_config(&cli) {
             Ok(path) => {
                 init_logs(cli.log_format);
-                runtime(async move {
-                    tollgate::server::run(path)
+                // The runtime is built from the config, so the config is read first.
+                let config = match tollgate::config::load(&path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                runtime(config.runtime, async move {
+                    tollgate::server::run(path, config)
                         .await
                         .map_err(anyhow::Error::from)
                 })
@@ -90,11 +104,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+fn runtime(
+    cfg: RuntimeConfig,
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let mut b = match cfg.flavour {
+        RuntimeFlavour::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(cfg.workers);
+            b
+        }
+        RuntimeFlavour::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+    };
+    let rt = b.enable_all().build().expect("tokio runtime");
     match rt.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

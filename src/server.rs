@@ -2,7 +2,7 @@
 //! HTTP/1.1 + HTTP/2 through hyper-util's auto builder, graceful drain, SIGHUP / file reload.
 
 use crate::admin;
-use crate::config::{self, Config, ConfigError, Limits};
+use crate::config::{Config, ConfigError, Limits};
 use crate::dispatch;
 use crate::proxy::ConnInfo;
 use crate::state::Gateway;
@@ -326,10 +326,11 @@ async fn serve_conn(
     }
 }
 
-/// Runs the gateway from a config file until SIGTERM or Ctrl-C, reloading on SIGHUP and on
-/// a change of the file.
-pub async fn run(path: PathBuf) -> Result<(), StartError> {
-    let config = config::load(&path)?;
+/// Runs the gateway from `config` (read from `path`) until SIGTERM or Ctrl-C, reloading on
+/// SIGHUP and on a change of the file.
+pub async fn run(path: PathBuf, config: Config) -> Result<(), StartError> {
+    let rt = config.runtime;
+    tracing::info!(workers = rt.workers, runtime = ?rt.flavour, "runtime");
     let running = start(config).await?;
     let gw = Arc::clone(&running.gateway);
     tokio::spawn(reload_on_sighup(Arc::clone(&gw)));

@@ -260,6 +260,9 @@ impl Gateway {
             if cfg.listen.address != current.config.listen.address {
                 tracing::warn!("listen.address changed; the new address takes effect on restart");
             }
+            if cfg.runtime != current.config.runtime {
+                tracing::warn!("workers or runtime changed; they take effect on restart");
+            }
             if cfg.store.path != current.config.store.path
                 || cfg.store.master_key_file != current.config.store.master_key_file
             {

@@ -89,7 +89,7 @@ routes:
 }
 
 #[test]
-fn check_names_every_bad_upstream_key() {
+fn check_names_every_bad_upstream_and_runtime_key() {
     let dir = tempfile::tempdir().unwrap();
     let text = r#"listen:
   address: "127.0.0.1:0"
@@ -108,6 +108,8 @@ upstreams:
   secure:
     targets: ["https://127.0.0.1:2"]
     tls: { client_cert: c.pem, server_name: "not a name" }
+workers: 0
+runtime: fibers
 "#;
     let p = write(dir.path(), "up.yaml", text);
     let (code, _, err) = check(&p);
@@ -301,4 +303,32 @@ fn an_admin_api_open_to_the_network_without_a_token_is_refused() {
         err.contains("open.yaml:3: admin.address: the admin API is open to the network"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn workers_and_runtime_shape_the_runtime_it_serves_on() {
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, workers, flavour) in [
+        ("runtime: current_thread\n", 1, "CurrentThread"),
+        ("workers: 3\n", 3, "MultiThread"),
+    ] {
+        let text = format!("{}{extra}", config(&up, dir.path(), ""));
+        let path = write(dir.path(), "gw.yaml", &text);
+        let gw = Proc::start(&path);
+        let said = gw
+            .early
+            .iter()
+            .find(|l| l.contains("\"message\":\"runtime\""))
+            .unwrap_or_else(|| panic!("a runtime line: {:?}", gw.early))
+            .clone();
+        let v: serde_json::Value = serde_json::from_str(&said).unwrap();
+        assert_eq!(v["workers"], workers, "{said}");
+        assert_eq!(v["runtime"], flavour, "{said}");
+        let url = format!("http://{}/one/x", gw.addr);
+        assert_eq!(
+            TestClient::plain().send("GET", &url, &[], "").await.status,
+            200
+        );
+    }
 }

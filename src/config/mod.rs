@@ -15,8 +15,8 @@ mod validate;
 pub use limits::{Limits, Rate, TokenRate};
 pub use model::{
     Admin, App, AppSecret, BkflowDialect, Config, Dialect, Dialects, FeishuDialect,
-    HosecloudDialect, Level, Listen, OauthDialect, Signing, SigningAlg, StoreConfig, TimeFormat,
-    TlsFiles,
+    HosecloudDialect, Level, Listen, OauthDialect, RuntimeConfig, RuntimeFlavour, Signing,
+    SigningAlg, StoreConfig, TimeFormat, TlsFiles,
 };
 pub use route::{
     AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, ValueRef,

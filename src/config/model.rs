@@ -35,8 +35,28 @@ pub struct Config {
     pub paths: crate::route::PathRules,
     /// Keep client header names that contain `_` (nginx's `underscores_in_headers on`).
     pub underscore_headers: bool,
+    /// The async runtime the gateway runs on (read at start; a reload does not change it).
+    pub runtime: RuntimeConfig,
     /// Things accepted but worth saying (plain secrets, dialects not served yet).
     pub warnings: Vec<String>,
+}
+
+/// `workers:` and `runtime:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Worker threads.
+    pub workers: usize,
+    /// Scheduler.
+    pub flavour: RuntimeFlavour,
+}
+
+/// `runtime:`: tokio's scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeFlavour {
+    /// Work-stealing across `workers` threads.
+    MultiThread,
+    /// Everything on the one thread that runs `main` (`workers: 1`).
+    CurrentThread,
 }
 
 /// `listen:`

@@ -50,6 +50,12 @@ pub struct RawConfig {
     /// Header rules.
     #[serde(default)]
     pub headers: RawHeaders,
+    /// Worker threads (default: the cores the process may use).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// `multi_thread` (default) or `current_thread`.
+    #[serde(default)]
+    pub runtime: Option<String>,
 }
 
 /// `paths:`

@@ -99,3 +99,34 @@ pub(super) fn check_edge(raw: &RawConfig, c: &mut Checker) -> (crate::route::Pat
     );
     (crate::route::PathRules { matrix_params }, underscores)
 }
+
+/// `workers:` and `runtime:`; workers default to the cores this process may run on.
+pub(super) fn check_runtime(raw: &RawConfig, c: &mut Checker) -> RuntimeConfig {
+    let flavour = c.choice(
+        "runtime",
+        raw.runtime.as_deref(),
+        RuntimeFlavour::MultiThread,
+        &[
+            ("multi_thread", RuntimeFlavour::MultiThread),
+            ("current_thread", RuntimeFlavour::CurrentThread),
+        ],
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match (raw.workers, flavour) {
+        (Some(0), _) | (Some(1025..), _) => {
+            c.fail("workers", "must be 1 to 1024");
+            1
+        }
+        (Some(n), RuntimeFlavour::CurrentThread) if n > 1 => {
+            c.fail(
+                "workers",
+                "runtime: current_thread runs one worker; remove workers or set 1",
+            );
+            1
+        }
+        (Some(n), _) => n,
+        (None, RuntimeFlavour::CurrentThread) => 1,
+        (None, RuntimeFlavour::MultiThread) => cores,
+    };
+    RuntimeConfig { workers, flavour }
+}

@@ -104,6 +104,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         .collect();
     let limits = limits::check_limits(&raw, &mut c);
     let (paths, underscore_headers) = limits::check_edge(&raw, &mut c);
+    let runtime = limits::check_runtime(&raw, &mut c);
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         return Err(ConfigError {
@@ -124,6 +125,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         limits,
         paths,
         underscore_headers,
+        runtime,
         warnings: c.warnings,
     })
 }
