@@ -7,6 +7,7 @@
 #   ROUNDS=6 DURATION=5s CONNS=32 ROUTE=jwt|open bench/ab.sh 4f378db
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 A=${1:?usage: bench/ab.sh <rev-A> [<rev-B>]}
 B=${2:-}
 ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5s} CONNS=${CONNS:-32} ROUTE=${ROUTE:-jwt}
@@ -54,16 +55,7 @@ http { access_log off;
 NGINX
 taskset -c 1 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 
-cat > "$work/gw.yaml" <<YAML
-listen: { address: "$GW" }
-store: { path: $work/db }
-apps: [{ id: bench, secret: bench-secret, oauth_scopes: [read] }]
-dialects: { oauth: {} }
-upstreams: { product: { targets: ["http://$UP"] } }
-routes:
-  - { path: /open/get, upstream: product, auth: none }
-  - { path: /product/get, upstream: product, auth: bearer, require: { oauth_scope: read } }
-YAML
+gateway_yaml "$GW" "" "$work/db" "$UP" > "$work/gw.yaml"
 
 round() { # $1 binary → req/s
   rm -rf "$work"/db*

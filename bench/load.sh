@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Whole-request throughput on loopback, all runs in one go so the ratios compare like with
-# like: nginx as the upstream, hit directly (baseline) and through tollgate with no auth,
-# with a JWT, with a JWT over TLS, and with the JSON access log on. Loopback only; every
-# wrk run is bounded by DURATION.
-#   DURATION=10s CONNS=32 bench/load.sh
+# Whole-request throughput and light-load latency on loopback, every side given the same CPU:
+# the upstream nginx and the proxy under test share core 0 (`taskset -c 0`), one worker each
+# (tollgate takes one because its affinity is one core), access logs off; wrk runs alone on
+# core 1. Each row is measured ROUNDS times, the rows' order reversed every other round, each
+# measurement after a warm-up; the table gives the median and the spread (min–max).
+#   ROUNDS=3 DURATION=10s CONNS=64 bench/load.sh
+# Loopback only; every wrk run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
-CONNS=${CONNS:-32}
-UP=127.0.0.1:18081 PLAIN=127.0.0.1:18080 TLSA=127.0.0.1:18443
+. bench/common.sh
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} CONNS=${CONNS:-64} WARMUP=${WARMUP:-2s}
+UP=127.0.0.1:18081 NGX=127.0.0.1:18083 NGXS=127.0.0.1:18444 HAP=127.0.0.1:18084
+TG=127.0.0.1:18080 TGS=127.0.0.1:18443 TGL=127.0.0.1:18082
 
 need=""
-command -v wrk >/dev/null || need="$need wrk"
-command -v nginx >/dev/null || need="$need nginx-light"
-command -v openssl >/dev/null || need="$need openssl"
-command -v curl >/dev/null || need="$need curl"
-if [ -n "$need" ]; then apt-get update -qq && apt-get install -y -qq $need; fi
+for c in wrk nginx haproxy openssl curl taskset; do command -v $c >/dev/null || need="$need $c"; done
+if [ -n "$need" ]; then
+  apt-get update -qq
+  apt-get install -y -qq $(sed 's/nginx/nginx-light/; s/taskset/util-linux/' <<<"$need")
+fi
 cargo build --release -q
 BIN=$PWD/target/release/tollgate
 
@@ -24,77 +27,141 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+
+# The upstream, and nginx as the reference proxy (plain and TLS 1.3 with the same certificate),
+# one worker, upstream keep-alive.
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
 events { worker_connections 4096; }
 http { access_log off;
   server { listen $UP;
     location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } }
-  # A reference proxy: nginx proxy_pass with upstream keep-alive, no auth.
   upstream origin { server $UP; keepalive 64; }
-  server { listen 127.0.0.1:18083;
+  server { listen $NGX;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  server { listen $NGXS ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
+    ssl_protocols TLSv1.3;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
-sleep 0.3
-kill -0 "${pids[0]}" 2>/dev/null || { echo "nginx did not start (ports 18080-18083, 18443 must be free):" >&2; cat "$work/nginx.err" >&2; exit 1; }
+taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cat > "$work/haproxy.cfg" <<HAPROXY
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  bind $HAP
+  default_backend be
+backend be
+  server up $UP
+HAPROXY
+taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
 
-gateway_config() { # $1 address, $2 tls block
-  cat <<YAML
-listen: { address: "$1" $2 }
-store: { path: $work/db-${1##*:} }
-apps: [{ id: bench, secret: bench-secret, oauth_scopes: [read] }]
-dialects: { oauth: {} }
-upstreams: { product: { targets: ["http://$UP"] } }
-routes:
-  - { path: /open/get, upstream: product, auth: none }
-  - { path: /product/get, upstream: product, auth: bearer, require: { oauth_scope: read } }
-YAML
-}
-gateway_config "$PLAIN" "" > "$work/plain.yaml"
-gateway_config "$TLSA" ", tls: { cert: $work/cert.pem, key: $work/key.pem }" > "$work/tls.yaml"
-# The JSON access log is measured separately; the main runs keep warnings only.
-TOLLGATE_LOG=warn,rustls=error "$BIN" run --config "$work/plain.yaml" & pids+=($!)
-TOLLGATE_LOG=warn,rustls=error "$BIN" run --config "$work/tls.yaml" & pids+=($!)
-sed "s/$PLAIN/127.0.0.1:18082/; s/db-18080/db-18082/" "$work/plain.yaml" > "$work/logged.yaml"
-"$BIN" run --config "$work/logged.yaml" --log-format json 2>/dev/null & pids+=($!)
-for a in "$UP" "$PLAIN" 127.0.0.1:18082; do
-  for _ in $(seq 50); do curl -s -o /dev/null "http://$a/" && break; sleep 0.1; done
+gateway_yaml "$TG" "" "$work/db-plain" "$UP" > "$work/plain.yaml"
+gateway_yaml "$TGS" ", tls: { cert: $work/cert.pem, key: $work/key.pem }" "$work/db-tls" "$UP" > "$work/tls.yaml"
+gateway_yaml "$TGL" "" "$work/db-logged" "$UP" > "$work/logged.yaml"
+TOLLGATE_LOG=warn,rustls=error taskset -c 0 "$BIN" run --config "$work/plain.yaml" 2>"$work/plain.log" & pids+=($!)
+TOLLGATE_LOG=warn,rustls=error taskset -c 0 "$BIN" run --config "$work/tls.yaml" 2>"$work/tls.log" & pids+=($!)
+# The default: one JSON access-log line per request, to a file as a service manager would.
+taskset -c 0 "$BIN" run --config "$work/logged.yaml" --log-format json 2>"$work/access.log" & pids+=($!)
+for a in "$UP" "$NGX" "$HAP" "$TG" "$TGL"; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://$a/" && break; sleep 0.05; done
 done
-for _ in $(seq 50); do curl -sk -o /dev/null "https://$TLSA/" && break; sleep 0.1; done
+for a in "$TGS" "$NGXS"; do
+  for _ in $(seq 100); do curl -sk -o /dev/null "https://$a/" && break; sleep 0.05; done
+done
 
-TOKEN=$(curl -s -X POST "http://$PLAIN/oauth/token/get" -H 'content-type: application/json' \
-  -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+token() { # $1 base URL
+  curl -sk -X POST "$1/oauth/token/get" -H 'content-type: application/json' \
+    -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/'
+}
+TOKEN=$(token "http://$TG") TOKEN_S=$(token "https://$TGS") TOKEN_L=$(token "http://$TGL")
 case "$TOKEN" in Bearer\ ey*) ;; *) echo "no token: $TOKEN" >&2; exit 1;; esac
+# 1 000 tokens, each used in turn (all cached after the first pass of the warm-up).
+for _ in $(seq 1000); do token "http://$TG"; done > "$work/tokens"
+cat > "$work/rotate.lua" <<LUA
+local tokens = {}
+for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", "/product/get?id=1", { ["Authorization"] = tokens[i] })
+end
+LUA
+# Light load: 4 connections, each waiting 4 ms after every answer (about 1 000 req/s).
+echo 'delay = function() return 4 end' > "$work/think.lua"
 
-run() { # $1 label, rest: wrk args
-  local label=$1; shift
-  local out; out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@")
-  local rps p50 p99 non2xx
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$rps" "$p50" "$p99" "${non2xx:-0}"
+# Rows: label | wrk arguments. "light" rows run at the light load and report latency.
+rows=(
+  "direct to upstream nginx|http://$UP/product/get?id=1"
+  "nginx proxy_pass|http://$NGX/product/get?id=1"
+  "HAProxy, 1 thread|http://$HAP/product/get?id=1"
+  "tollgate, hot JWT|-H|Authorization: $TOKEN|http://$TG/product/get?id=1"
+  "tollgate, 1 000 rotating JWTs|-s|$work/rotate.lua|http://$TG/product/get?id=1"
+  "tollgate, hot JWT, access log on|-H|Authorization: $TOKEN_L|http://$TGL/product/get?id=1"
+  "nginx ssl + proxy_pass (TLS 1.3)|https://$NGXS/product/get?id=1"
+  "tollgate, hot JWT, https (TLS 1.3)|-H|Authorization: $TOKEN_S|https://$TGS/product/get?id=1"
+  "light: direct to upstream nginx|-s|$work/think.lua|http://$UP/product/get?id=1"
+  "light: nginx proxy_pass|-s|$work/think.lua|http://$NGX/product/get?id=1"
+  "light: tollgate, hot JWT|-s|$work/think.lua|-H|Authorization: $TOKEN|http://$TG/product/get?id=1"
+)
+
+measure() { # $1 row → "rps p50 p99"
+  local IFS='|'; read -r -a f <<<"$1"; local args=("${f[@]:1}")
+  local conns=$CONNS
+  [[ ${f[0]} == light:* ]] && conns=4
+  taskset -c 1 wrk -t1 -c"$conns" -d"$WARMUP" "${args[@]}" >/dev/null
+  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" --latency "${args[@]}")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers for ${f[0]}:" >&2; echo "$out" >&2; exit 1; fi
+  awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}' <<<"$out"
 }
 
-results=$(
-  run "direct to nginx (baseline)" "http://$UP/product/get?id=1"
-  run "nginx proxy_pass (reference)" "http://127.0.0.1:18083/product/get?id=1"
-  run "tollgate, auth: none" "http://$PLAIN/open/get?id=1"
-  run "tollgate, JWT (hot map)" -H "Authorization: $TOKEN" "http://$PLAIN/product/get?id=1"
-  run "tollgate, JWT over TLS" -H "Authorization: $TOKEN" "https://$TLSA/product/get?id=1"
-  run "tollgate, JWT, JSON access log" -H "Authorization: $TOKEN" "http://127.0.0.1:18082/product/get?id=1"
-)
-base=$(head -1 <<<"$results" | cut -f2)
-echo "wrk -t1 -c$CONNS -d$DURATION on $(nproc) cores ($(uname -m)); ratio = req/s ÷ direct req/s, same run"
+declare -A got
+for r in $(seq "$ROUNDS"); do
+  order=("${rows[@]}")
+  if [ $((r % 2)) -eq 0 ]; then
+    order=(); for ((i=${#rows[@]}-1; i>=0; i--)); do order+=("${rows[$i]}"); done
+  fi
+  for row in "${order[@]}"; do
+    label=${row%%|*}
+    got[$label]+="$(measure "$row");"
+    echo "round $r: $label: ${got[$label]##*;}" >&2
+  done
+done
+
+# Median and spread of a column over the rounds; latencies are normalised to ms.
+stat() { # $1 "a b c;a b c;" $2 column (1 rps, 2 p50, 3 p99) → "median min max"
+  tr ';' '\n' <<<"$1" | awk -v c="$2" 'NF {v=$c; if (v ~ /us$/) v=v/1000; else if (v ~ /ms$/) v=v+0; else if (v ~ /s$/) v=v*1000; print v}' |
+    sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)], v[1], v[NR]}'
+}
+ref=$(stat "${got[nginx proxy_pass]}" 1 | cut -d' ' -f1)
+refs=$(stat "${got[nginx ssl + proxy_pass (TLS 1.3)]}" 1 | cut -d' ' -f1)
+hot=$(stat "${got[tollgate, hot JWT]}" 1 | cut -d' ' -f1)
+echo "wrk -t1 -c$CONNS -d$DURATION (light rows: -c4, 4 ms think time), $ROUNDS rounds, order alternating;"
+echo "upstream nginx and the proxy under test on core 0, wrk on core 1; $(nproc) cores, $(uname -m)"
 echo
-printf '| %-32s | %10s | %6s | %8s | %8s | %s |\n' setup req/s ratio p50 p99 non-2xx
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" "------------" "--------" "----------" "----------" "---------"
-while IFS=$'\t' read -r label rps p50 p99 non2xx; do
-  ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-  printf '| %-32s | %10s | %6s | %8s | %8s | %s |\n' "$label" "$rps" "$ratio" "$p50" "$p99" "$non2xx"
-done <<<"$results"
+echo "| setup | req/s (median) | min–max | × reference | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|"
+for row in "${rows[@]}"; do
+  label=${row%%|*}
+  read -r rps lo hi <<<"$(stat "${got[$label]}" 1)"
+  p50=$(stat "${got[$label]}" 2 | cut -d' ' -f1) p99=$(stat "${got[$label]}" 3 | cut -d' ' -f1)
+  case "$label" in
+    light:*|direct*) x="—" ;;
+    *https*) x=$(awk -v a="$rps" -v b="$refs" 'BEGIN { printf "%.2f", a / b }') ;;
+    *) x=$(awk -v a="$rps" -v b="$ref" 'BEGIN { printf "%.2f", a / b }') ;;
+  esac
+  printf '| %s | %.0f | %.0f–%.0f | %s | %.2f | %.2f |\n' "$label" "$rps" "$lo" "$hi" "$x" "$p50" "$p99"
+done
+rot=$(stat "${got[tollgate, 1 000 rotating JWTs]}" 1 | cut -d' ' -f1)
+logged=$(stat "${got[tollgate, hot JWT, access log on]}" 1 | cut -d' ' -f1)
+echo
+awk -v r="$rot" -v h="$hot" -v l="$logged" 'BEGIN {
+  printf "rotating ÷ hot = %.2f; access log on ÷ off = %.2f\n", r / h, l / h }'
