@@ -85,7 +85,8 @@ token() { # $1 base URL
 TOKEN=$(token "http://$TG") TOKEN_S=$(token "https://$TGS") TOKEN_L=$(token "http://$TGL")
 case "$TOKEN" in Bearer\ ey*) ;; *) echo "no token: $TOKEN" >&2; exit 1;; esac
 # 1 000 tokens, each used in turn (all cached after the first pass of the warm-up).
-for _ in $(seq 1000); do token "http://$TG"; done > "$work/tokens"
+for _ in $(seq 1000); do token "http://$TG"; echo; done > "$work/tokens"
+if grep -qv '^Bearer ey' "$work/tokens"; then echo "a token request failed:" >&2; grep -v '^Bearer ey' "$work/tokens" | head -3 >&2; exit 1; fi
 cat > "$work/rotate.lua" <<LUA
 local tokens = {}
 for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
@@ -131,8 +132,9 @@ for r in $(seq "$ROUNDS"); do
   fi
   for row in "${order[@]}"; do
     label=${row%%|*}
-    got[$label]+="$(measure "$row");"
-    echo "round $r: $label: ${got[$label]##*;}" >&2
+    m=$(measure "$row")
+    got[$label]+="$m;"
+    echo "round $r: $label: $m" >&2
   done
 done
 
@@ -155,7 +157,7 @@ for row in "${rows[@]}"; do
   p50=$(stat "${got[$label]}" 2 | cut -d' ' -f1) p99=$(stat "${got[$label]}" 3 | cut -d' ' -f1)
   case "$label" in
     light:*|direct*) x="—" ;;
-    *https*) x=$(awk -v a="$rps" -v b="$refs" 'BEGIN { printf "%.2f", a / b }') ;;
+    *https*|*ssl*) x=$(awk -v a="$rps" -v b="$refs" 'BEGIN { printf "%.2f", a / b }') ;;
     *) x=$(awk -v a="$rps" -v b="$ref" 'BEGIN { printf "%.2f", a / b }') ;;
   esac
   printf '| %s | %.0f | %.0f–%.0f | %s | %.2f | %.2f |\n' "$label" "$rps" "$lo" "$hi" "$x" "$p50" "$p99"

@@ -107,7 +107,7 @@ fn check_upstream(key: &str, name: &str, u: &RawUpstream, c: &mut Checker) -> Up
         tls,
         connect_timeout,
         timeout,
-        max_idle: u.max_idle.unwrap_or(32),
+        max_idle: u.max_idle.unwrap_or(256),
         idle_timeout,
         tunnel_idle_timeout,
         health,
