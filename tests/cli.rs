@@ -312,6 +312,8 @@ async fn workers_and_runtime_shape_the_runtime_it_serves_on() {
     for (extra, workers, flavour) in [
         ("runtime: current_thread\n", 1, "CurrentThread"),
         ("workers: 3\n", 3, "MultiThread"),
+        ("workers: 1\n", 1, "CurrentThread"),
+        ("workers: 1\nruntime: multi_thread\n", 1, "MultiThread"),
     ] {
         let text = format!("{}{extra}", config(&up, dir.path(), ""));
         let path = write(dir.path(), "gw.yaml", &text);
