@@ -46,16 +46,26 @@ enum Command {
     HashSecret,
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr through a writer thread that batches them (one `write` per batch, not per
+/// line); the guard flushes what is left when it is dropped at exit.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // Never drop a line: a full queue makes the request wait instead.
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),
         LogFormat::Text => b.init(),
     }
+    guard
 }
 
 fn need_config(cli: &Cli) -> Result<PathBuf, ExitCode> {
@@ -74,7 +84,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::Demo { listen }) => {
-            init_logs(cli.log_format);
+            let _logs = init_logs(cli.log_format);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let rt = RuntimeConfig {
                 workers: cores,
@@ -84,7 +94,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Run) | None => match need_config(&cli) {
             Ok(path) => {
-                init_logs(cli.log_format);
+                let _logs = init_logs(cli.log_format);
                 // The runtime is built from the config, so the config is read first.
                 let config = match tollgate::config::load(&path) {
                     Ok(c) => c,
