@@ -58,29 +58,17 @@ fn check_upstream(key: &str, name: &str, u: &RawUpstream, c: &mut Checker) -> Up
         _ => {}
     }
     let tls = check_tls(key, u.tls.as_ref(), https, c);
-    let connect_timeout = positive(
+    let secs = |c: &mut Checker, name: &str, d: Option<&duration::ConfigDuration>, default| {
+        positive(c, format!("{key}.{name}"), d, Duration::from_secs(default))
+    };
+    let connect_timeout = secs(c, "connect_timeout", u.connect_timeout.as_ref(), 2);
+    let timeout = secs(c, "timeout", u.timeout.as_ref(), 30);
+    let idle_timeout = secs(c, "idle_timeout", u.idle_timeout.as_ref(), 30);
+    let tunnel_idle_timeout = secs(
         c,
-        format!("{key}.connect_timeout"),
-        u.connect_timeout.as_ref(),
-        Duration::from_secs(2),
-    );
-    let timeout = positive(
-        c,
-        format!("{key}.timeout"),
-        u.timeout.as_ref(),
-        Duration::from_secs(30),
-    );
-    let idle_timeout = positive(
-        c,
-        format!("{key}.idle_timeout"),
-        u.idle_timeout.as_ref(),
-        Duration::from_secs(30),
-    );
-    let tunnel_idle_timeout = positive(
-        c,
-        format!("{key}.tunnel_idle_timeout"),
+        "tunnel_idle_timeout",
         u.tunnel_idle_timeout.as_ref(),
-        Duration::from_secs(3600),
+        3600,
     );
     let health = u.health.as_ref().map(|h| check_health(key, h, c));
     let passive = match &u.passive {
