@@ -237,11 +237,17 @@ async fn a_replica_paused_past_the_trimmed_log_resynchronises_from_the_snapshot(
             == 200
     })
     .await;
-    let all: Vec<String> = b
-        .lines
-        .try_iter()
-        .filter(|l| !l.contains("\"tollgate::access\""))
-        .collect();
+    // Log lines reach stderr through a writer thread: wait a little for the one that matters.
+    let mut all: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !all.iter().any(|l| l.contains("resynchronising")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match b.lines.recv_timeout(left) {
+            Ok(l) if !l.contains("\"tollgate::access\"") => all.push(l),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
     let resynced = all.iter().any(|l| l.contains("resynchronising"));
     assert!(
         seen,
