@@ -53,7 +53,7 @@ impl UpstreamPool {
                 let gauge = metrics
                     .upstream_healthy
                     .with_label_values(&[cfg.name.as_str(), label.as_str()]);
-                Target::new(a.clone(), cfg.https, gauge)
+                Target::new(a.clone(), label, gauge)
             })
             .collect();
         let pool = Arc::new(UpstreamPool {

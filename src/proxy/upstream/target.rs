@@ -38,13 +38,13 @@ pub enum Outcome {
 }
 
 impl Target {
-    /// A target, in rotation.
-    pub fn new(authority: Authority, https: bool, gauge: IntGauge) -> Self {
+    /// A target, in rotation; `label` is how it is configured (`http://host:port`).
+    pub fn new(authority: Authority, label: String, gauge: IntGauge) -> Self {
         gauge.set(1);
         Target {
             host: HeaderValue::from_str(authority.as_str())
                 .expect("an authority is a valid header value"),
-            label: format!("{}://{authority}", if https { "https" } else { "http" }),
+            label,
             authority,
             healthy: AtomicBool::new(true),
             ejected_until: AtomicU64::new(0),
