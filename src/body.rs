@@ -1,12 +1,12 @@
 //! The response body type shared by proxied and locally generated answers.
 
+use crate::proxy::upstream::h1::UpstreamBody;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 
 /// A body streamed from the upstream, or generated here in one piece.
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<UpstreamBody, Full<Bytes>>;
 
 /// A body made here.
 pub fn full(b: impl Into<Bytes>) -> Body {

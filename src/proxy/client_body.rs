@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// Body sent upstream: the client's streamed, or a buffered copy that can be sent again.
+pub type ProxyBody = http_body_util::Either<ClientBody, http_body_util::Full<Bytes>>;
+
 /// What went wrong with the client's body, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFault {

@@ -82,7 +82,10 @@ pub async fn forward(
         .send(parts, body, pq, rt.config.limits.body_read_timeout)
         .await?;
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (res.status(), client_side) {
-        let upstream_side = hyper::upgrade::on(&mut res);
+        let Some(upstream_side) = res.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+            tracing::warn!(upstream = %pool.name(), "upstream switched protocols on a connection that cannot be upgraded");
+            return Err(Reject::UpstreamUnavailable);
+        };
         let (mut rparts, _) = res.into_parts();
         let proto = rparts.headers.get(header::UPGRADE).cloned();
         headers::strip_hop_by_hop(&mut rparts.headers);

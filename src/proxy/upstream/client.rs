@@ -1,17 +1,14 @@
 //! The pooled hyper-util client of one upstream, by protocol (HTTP/1.1, h2c, h2 over TLS),
 //! and what a failed try was: connect, TLS (which check failed), refused stream, or other.
 
+use super::h1::H1Error;
 use crate::config::{Protocol, UpstreamConfig};
-use crate::proxy::client_body::ClientBody;
-use bytes::Bytes;
-use http_body_util::{Either, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::error::Error as StdError;
 
-/// Body sent upstream: the client's streamed, or a buffered copy that can be sent again.
-pub type ProxyBody = Either<ClientBody, Full<Bytes>>;
+pub use crate::proxy::client_body::ProxyBody;
 
 /// A pool's client: plain targets keep the bare TCP connector (no TLS layer on the hot
 /// path), `https://` ones go through rustls.
@@ -24,7 +21,7 @@ pub enum UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Sends one request.
+    /// Sends one request (absolute-form URI).
     pub fn request(&self, req: http::Request<ProxyBody>) -> ResponseFuture {
         match self {
             UpstreamClient::Plain(c) => c.request(req),
@@ -71,6 +68,25 @@ pub fn build(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
     Ok(UpstreamClient::Tls(b.build(connector)))
 }
 
+/// Why a try got no answer: from hyper-util's client (HTTP/2, TLS, upgrades) or from the
+/// plain HTTP/1.1 path.
+#[derive(Debug)]
+pub enum SendError {
+    /// hyper-util's pooled client.
+    Pooled(hyper_util::client::legacy::Error),
+    /// The plain HTTP/1.1 connections of a target.
+    Direct(H1Error),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Pooled(e) => write!(f, "{e}"),
+            SendError::Direct(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// What a failed try was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -84,8 +100,17 @@ pub enum Failure {
     Other,
 }
 
-/// Classifies a client error by walking its causes.
-pub fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
+/// Classifies a failed try.
+pub fn classify(e: &SendError) -> Failure {
+    match e {
+        SendError::Pooled(e) => classify_pooled(e),
+        SendError::Direct(H1Error::Connect(_)) => Failure::Connect,
+        SendError::Direct(H1Error::Exchange(_)) => Failure::Other,
+    }
+}
+
+/// Classifies a hyper-util client error by walking its causes.
+fn classify_pooled(e: &hyper_util::client::legacy::Error) -> Failure {
     if let Some(tls) = find_tls(e) {
         return Failure::Tls(tls.to_string());
     }

@@ -58,7 +58,10 @@ async fn probe(
     }
     match tokio::time::timeout(health.timeout, pool.client.request(req)).await {
         Err(_) => Err(format!("no answer within {:?}", health.timeout)),
-        Ok(Err(e)) => Err(format!("{:?}", super::client::classify(&e))),
+        Ok(Err(e)) => Err(format!(
+            "{:?}",
+            super::client::classify(&super::client::SendError::Pooled(e))
+        )),
         Ok(Ok(res)) if health.expect_status.contains(&res.status().as_u16()) => Ok(()),
         Ok(Ok(res)) => Err(format!("status {}", res.status().as_u16())),
     }

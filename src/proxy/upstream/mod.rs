@@ -3,6 +3,7 @@
 //! response head, and retries that never send a write twice.
 
 pub mod client;
+pub mod h1;
 mod health;
 mod retry;
 pub mod target;
@@ -12,7 +13,8 @@ use crate::metrics::Metrics;
 use crate::proxy::client_body::{BodyFault, ClientBody, FaultFlag};
 use crate::reject::Reject;
 use bytes::Bytes;
-use client::{Failure, ProxyBody, UpstreamClient};
+use client::{Failure, ProxyBody, SendError, UpstreamClient};
+use h1::{Conns, UpstreamBody};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Scheme};
 use http::{header, Request, Response, Uri, Version};
@@ -53,7 +55,16 @@ impl UpstreamPool {
                 let gauge = metrics
                     .upstream_healthy
                     .with_label_values(&[cfg.name.as_str(), label.as_str()]);
-                Target::new(a.clone(), label, gauge)
+                let direct = !cfg.https && cfg.protocol == Protocol::Http1;
+                let h1 = direct.then(|| {
+                    Conns::new(
+                        a.clone(),
+                        cfg.max_idle,
+                        cfg.connect_timeout,
+                        cfg.idle_timeout,
+                    )
+                });
+                Target::new(a.clone(), label, h1, gauge)
             })
             .collect();
         let pool = Arc::new(UpstreamPool {
@@ -78,8 +89,13 @@ impl UpstreamPool {
                 .with_label_values(&[cfg.name.as_str()]),
             budget: Budget::default(),
         });
-        if let (Some(h), Ok(rt)) = (&cfg.health, tokio::runtime::Handle::try_current()) {
-            rt.spawn(health::probe_loop(Arc::downgrade(&pool), h.clone()));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            if let Some(h) = &cfg.health {
+                rt.spawn(health::probe_loop(Arc::downgrade(&pool), h.clone()));
+            }
+            if pool.targets.iter().any(|t| t.h1.is_some()) {
+                rt.spawn(reap_loop(Arc::downgrade(&pool), cfg.idle_timeout));
+            }
         }
         Ok(pool)
     }
@@ -99,22 +115,29 @@ impl UpstreamPool {
         &self.cfg
     }
 
+    /// The request for target `t`: origin-form on a plain HTTP/1.1 connection of our own,
+    /// absolute-form for hyper-util's client.
     fn request(
         &self,
         t: &Target,
+        direct: bool,
         parts: &Parts,
         headers: http::HeaderMap,
         pq: &PathAndQuery,
         body: ProxyBody,
     ) -> Request<ProxyBody> {
-        let uri = Uri::from_parts({
-            let mut u = http::uri::Parts::default();
-            u.scheme = Some(self.scheme.clone());
-            u.authority = Some(t.authority.clone());
-            u.path_and_query = Some(pq.clone());
-            u
-        })
-        .expect("scheme, authority and path make a URI");
+        let uri = if direct {
+            Uri::from(pq.clone())
+        } else {
+            Uri::from_parts({
+                let mut u = http::uri::Parts::default();
+                u.scheme = Some(self.scheme.clone());
+                u.authority = Some(t.authority.clone());
+                u.path_and_query = Some(pq.clone());
+                u
+            })
+            .expect("scheme, authority and path make a URI")
+        };
         let mut req = Request::new(body);
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
@@ -135,7 +158,7 @@ impl UpstreamPool {
         body: Incoming,
         pq: PathAndQuery,
         body_idle: Duration,
-    ) -> Result<Response<Incoming>, Reject> {
+    ) -> Result<Response<UpstreamBody>, Reject> {
         let started = Instant::now();
         let _flight = self.budget.enter();
         let fault = FaultFlag::default();
@@ -214,12 +237,37 @@ impl UpstreamPool {
         Reject::NoHealthyUpstream(ms.div_ceil(1000).max(1))
     }
 
+    /// One try at `t`: on its own kept connections when it has them (an upgrade, which needs
+    /// a connection of its own to the end, goes through hyper-util's client).
+    async fn exchange(
+        &self,
+        t: &Target,
+        parts: &Parts,
+        headers: http::HeaderMap,
+        pq: &PathAndQuery,
+        body: ProxyBody,
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        match &t.h1 {
+            Some(conns) if !headers.contains_key(header::UPGRADE) => {
+                let req = self.request(t, true, parts, headers, pq, body);
+                conns.send(req).await.map_err(SendError::Direct)
+            }
+            _ => {
+                let req = self.request(t, false, parts, headers, pq, body);
+                match self.client.request(req).await {
+                    Ok(res) => Ok(res.map(UpstreamBody::unpooled)),
+                    Err(e) => Err(SendError::Pooled(e)),
+                }
+            }
+        }
+    }
+
     async fn try_targets(
         &self,
         mut parts: Parts,
         body: ProxyBody,
         pq: PathAndQuery,
-    ) -> Result<Response<Incoming>, Reject> {
+    ) -> Result<Response<UpstreamBody>, Reject> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = ms_since(self.epoch);
         let mut k = 0;
@@ -246,9 +294,7 @@ impl UpstreamPool {
             } else {
                 std::mem::take(&mut parts.headers)
             };
-            let sent = self
-                .client
-                .request(self.request(t, &parts, headers, &pq, b));
+            let sent = self.exchange(t, &parts, headers, &pq, b);
             let outcome = match self.cfg.retries.per_try_timeout {
                 Some(d) => tokio::time::timeout(d, sent).await.ok(),
                 None => Some(sent.await),
@@ -308,6 +354,19 @@ impl UpstreamPool {
             }
             self.retried.inc();
             plan.retried();
+        }
+    }
+}
+
+/// Closes kept HTTP/1.1 connections past their idle time, until the pool is dropped.
+async fn reap_loop(pool: std::sync::Weak<UpstreamPool>, idle: Duration) {
+    let mut tick = tokio::time::interval(idle.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        for conns in pool.targets.iter().filter_map(|t| t.h1.as_ref()) {
+            conns.reap();
         }
     }
 }

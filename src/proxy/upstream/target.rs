@@ -1,11 +1,13 @@
 //! One target of a pool and whether it is in rotation: the active check's verdict and the
 //! passive ejection after consecutive failures, both lock-free.
 
+use super::h1::Conns;
 use crate::config::Passive;
 use http::uri::Authority;
 use http::HeaderValue;
 use prometheus::IntGauge;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One configured target.
@@ -17,6 +19,8 @@ pub struct Target {
     pub host: HeaderValue,
     /// As configured (`https://host:port`), for logs and the metric label.
     pub label: String,
+    /// Its kept connections, for a plain HTTP/1.1 target (others use hyper-util's pool).
+    pub h1: Option<Arc<Conns>>,
     /// The active health check's verdict (true until a check says otherwise).
     healthy: AtomicBool,
     /// Milliseconds since the pool's epoch until which passive ejection keeps it out.
@@ -39,9 +43,15 @@ pub enum Outcome {
 
 impl Target {
     /// A target, in rotation; `label` is how it is configured (`http://host:port`).
-    pub fn new(authority: Authority, label: String, gauge: IntGauge) -> Self {
+    pub fn new(
+        authority: Authority,
+        label: String,
+        h1: Option<Arc<Conns>>,
+        gauge: IntGauge,
+    ) -> Self {
         gauge.set(1);
         Target {
+            h1,
             host: HeaderValue::from_str(authority.as_str())
                 .expect("an authority is a valid header value"),
             label,

@@ -1,0 +1,231 @@
+//! Plain HTTP/1.1 targets without hyper-util's pool: each target keeps its ready connections
+//! in a lock-free queue; a request takes one in its own task (or connects), sends on it, and
+//! the response body gives it back when it ends. No pool mutex, no hash lookup, no task
+//! spawned per request: one task per *connection* drives its socket.
+
+use crate::proxy::client_body::ProxyBody;
+use bytes::Bytes;
+use crossbeam_queue::ArrayQueue;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The ready connections of one target, and how to open more.
+#[derive(Debug)]
+pub struct Conns {
+    idle: ArrayQueue<Idle>,
+    authority: http::uri::Authority,
+    connect_timeout: Duration,
+    idle_timeout_ms: u64,
+    epoch: Instant,
+}
+
+#[derive(Debug)]
+struct Idle {
+    tx: SendRequest<ProxyBody>,
+    since_ms: u64,
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum H1Error {
+    /// No connection could be opened (nothing was sent).
+    Connect(std::io::Error),
+    /// The exchange failed on an open connection.
+    Exchange(hyper::Error),
+}
+
+impl std::fmt::Display for H1Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            H1Error::Connect(e) => write!(f, "connect: {e}"),
+            H1Error::Exchange(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Conns {
+    /// At most `max_idle` kept, each at most `idle_timeout` unused.
+    pub fn new(
+        authority: http::uri::Authority,
+        max_idle: usize,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Conns {
+            idle: ArrayQueue::new(max_idle.max(1)),
+            authority,
+            connect_timeout,
+            idle_timeout_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) on a kept connection or a new one. A kept
+    /// connection that closed before taking the request is skipped; the request is sent once.
+    pub async fn send(
+        self: &Arc<Self>,
+        mut req: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, H1Error> {
+        // Bounded: every pass either takes a kept connection out of the queue or opens one.
+        for _ in 0..=self.idle.capacity() {
+            let (mut tx, kept) = match self.checkout() {
+                Some(tx) => (tx, true),
+                None => (self.connect().await?, false),
+            };
+            if kept && tx.ready().await.is_err() {
+                continue;
+            }
+            match tx.try_send_request(req).await {
+                Ok(res) => {
+                    let home = Arc::clone(self);
+                    return Ok(res.map(|body| UpstreamBody::pooled(body, tx, home)));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(back) if kept => req = back,
+                    _ => return Err(H1Error::Exchange(e.into_error())),
+                },
+            }
+        }
+        let tx = self.connect().await?;
+        self.send_on(tx, req).await
+    }
+
+    async fn send_on(
+        self: &Arc<Self>,
+        mut tx: SendRequest<ProxyBody>,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, H1Error> {
+        let res = tx.send_request(req).await.map_err(H1Error::Exchange)?;
+        let home = Arc::clone(self);
+        Ok(res.map(|body| UpstreamBody::pooled(body, tx, home)))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A kept connection that is not past its idle time.
+    fn checkout(&self) -> Option<SendRequest<ProxyBody>> {
+        let now = self.now_ms();
+        while let Some(c) = self.idle.pop() {
+            if now.saturating_sub(c.since_ms) < self.idle_timeout_ms && !c.tx.is_closed() {
+                return Some(c.tx);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, tx: SendRequest<ProxyBody>) {
+        if tx.is_closed() {
+            return;
+        }
+        let since_ms = self.now_ms();
+        // Full: the connection is dropped, which closes it.
+        let _ = self.idle.push(Idle { tx, since_ms });
+    }
+
+    /// Closes kept connections unused for longer than the idle timeout.
+    pub fn reap(&self) {
+        let now = self.now_ms();
+        for _ in 0..self.idle.len() {
+            match self.idle.pop() {
+                Some(c) if now.saturating_sub(c.since_ms) < self.idle_timeout_ms => {
+                    let _ = self.idle.push(c);
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<ProxyBody>, H1Error> {
+        let port = self.authority.port_u16().unwrap_or(80);
+        let addr = (self.authority.host(), port);
+        let tcp = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                H1Error::Connect(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                ))
+            })?
+            .map_err(H1Error::Connect)?;
+        tcp.set_nodelay(true).map_err(H1Error::Connect)?;
+        let (tx, conn) = http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(H1Error::Exchange)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(tx)
+    }
+}
+
+/// A response body from an upstream; one from a kept connection gives the connection back
+/// when it has been read to its end (a body dropped half-read closes it instead).
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: Incoming,
+    back: Option<(SendRequest<ProxyBody>, Arc<Conns>)>,
+}
+
+impl UpstreamBody {
+    /// A body whose connection is not pooled here (HTTP/2, TLS, upgrades).
+    pub fn unpooled(inner: Incoming) -> Self {
+        UpstreamBody { inner, back: None }
+    }
+
+    fn pooled(inner: Incoming, tx: SendRequest<ProxyBody>, home: Arc<Conns>) -> Self {
+        let mut b = UpstreamBody {
+            inner,
+            back: Some((tx, home)),
+        };
+        if b.inner.is_end_stream() {
+            b.give_back();
+        }
+        b
+    }
+
+    fn give_back(&mut self) {
+        if let Some((tx, home)) = self.back.take() {
+            home.checkin(tx);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.give_back(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.give_back(),
+            Poll::Ready(Some(Err(_))) => this.back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
