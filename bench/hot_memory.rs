@@ -31,7 +31,7 @@ fn main() {
             format!("{i:032X}").into(),
         )
         .with_scopes(vec!["bailunApi".into()].into_boxed_slice());
-        hot.insert(tollgate::token::opaque::hash(&token), Arc::new(p), 0);
+        hot.insert(hot.key(&token), None, Arc::new(hot.share(p)), 0);
     }
     let after = rss_bytes();
     assert_eq!(hot.len(), N as usize);

@@ -92,6 +92,12 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    let keyer = tollgate::store::hot::HotKeyer::new();
+    let keyed: dashmap::DashMap<[u8; 16], u64> = dashmap::DashMap::new();
+    keyed.insert(keyer.key(&token), 1);
+    g.bench_function("gmac_dashmap_baseline", |b| {
+        b.iter(|| black_box(keyed.get(&keyer.key(black_box(&token))).is_some()))
+    });
     g.bench_function("check_hot_hit", |b| {
         b.iter(|| black_box(guard::verify::principal(black_box(&token), &rt, shared).unwrap()))
     });

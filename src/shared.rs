@@ -205,12 +205,7 @@ impl Shared {
     pub fn apply(&self, op: &Op) {
         let now = self.clock.now_millis();
         let drop_hot = |hash: &opaque::TokenHash, revoked: bool| {
-            if let Some(p) = self.hot.get(hash) {
-                if revoked {
-                    p.mark_revoked();
-                }
-            }
-            self.hot.remove(hash);
+            self.hot.forget_stored(hash, revoked);
         };
         match op {
             // A rotation on another replica (or replayed): the ring it left.
@@ -282,10 +277,7 @@ impl Shared {
             }])
             .await?;
         for (_, hash) in &revoked {
-            if let Some(p) = self.hot.get(hash) {
-                p.mark_revoked();
-            }
-            self.hot.remove(hash);
+            self.hot.forget_stored(hash, true);
         }
         Ok(revoked.len())
     }

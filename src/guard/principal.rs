@@ -1,14 +1,32 @@
 //! Who a verified token stands for, held to the current config, with the identity header
-//! values made once per token.
+//! values made once per token. What a token holds (`Holding`) is shared by every token of
+//! the same app that holds the same, so a million hot tokens of one app keep one copy of it.
 
 use crate::config::{App, Dialect, Level};
 use crate::permission::{grant_covers, Grant};
 use crate::reject::Invalid;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// Who a verified token stands for.
+/// Who a verified token stands for: what it holds (shared, reached through `Deref`) and what
+/// is its own.
 #[derive(Debug)]
 pub struct Principal {
+    held: Arc<Holding>,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+    /// Token id (JWT `jti`; for opaque tokens, a hash of the token).
+    pub jti: Box<str>,
+    /// The `Runtime::generation` whose config this principal was held to.
+    pub generation: u64,
+    revoked: AtomicBool,
+}
+
+/// What a token holds, with its identity header values.
+#[derive(Debug, Clone)]
+pub struct Holding {
     /// App the token was issued to.
     pub app: Box<str>,
     /// Dialect that issued it.
@@ -25,19 +43,46 @@ pub struct Principal {
     pub user: Option<Box<str>>,
     /// feishu: the tenant of a tenant token.
     pub tenant: Option<Box<str>>,
-    /// Expiry (seconds since the epoch).
-    pub exp: u64,
-    /// Token id (JWT `jti`; for opaque tokens, a hash of the token).
-    pub jti: Box<str>,
-    /// Identity header values, made once per token, not per request.
+    /// Identity header values, made once, not per request.
     pub identity: Identity,
-    /// The `Runtime::generation` whose config this principal was held to.
-    pub generation: u64,
-    revoked: AtomicBool,
+}
+
+// Equal facts make equal identity headers, so the headers take no part in equality.
+impl PartialEq for Holding {
+    fn eq(&self, o: &Self) -> bool {
+        self.app == o.app
+            && self.dialect == o.dialect
+            && self.scopes == o.scopes
+            && self.level == o.level
+            && self.grant == o.grant
+            && self.space == o.space
+            && self.user == o.user
+            && self.tenant == o.tenant
+    }
+}
+
+impl Eq for Holding {}
+
+impl Hash for Holding {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.app.hash(state);
+        self.scopes.hash(state);
+        self.space.hash(state);
+        self.user.hash(state);
+        self.tenant.hash(state);
+    }
+}
+
+impl Deref for Principal {
+    type Target = Holding;
+
+    fn deref(&self) -> &Holding {
+        &self.held
+    }
 }
 
 /// Identity header values of a principal, ready to send.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Identity {
     /// `X-Tollgate-App`.
     pub app: Option<http::HeaderValue>,
@@ -51,50 +96,86 @@ pub struct Identity {
     pub tenant: Option<http::HeaderValue>,
 }
 
+/// One shared copy of each distinct `Holding` among the hot tokens.
+#[derive(Debug, Default)]
+pub struct Holdings(dashmap::DashMap<Arc<Holding>, ()>);
+
+impl Holdings {
+    /// `p` with its holding replaced by the shared copy of an equal one (which it becomes
+    /// when there is none yet).
+    pub fn share(&self, mut p: Principal) -> Principal {
+        if let Some(e) = self.0.get(&*p.held) {
+            p.held = Arc::clone(e.key());
+            return p;
+        }
+        self.0.insert(Arc::clone(&p.held), ());
+        p
+    }
+
+    /// Drops the copies no token holds any more; returns how many remain.
+    pub fn sweep(&self) -> usize {
+        self.0.retain(|h, _| Arc::strong_count(h) > 1);
+        self.0.len()
+    }
+
+    /// Drops every copy (the hot map was cleared).
+    pub fn clear(&self) {
+        self.0.clear();
+    }
+}
+
 impl Principal {
     /// A principal holding nothing beyond its app and dialect; add with the `with_*` methods.
     pub fn new(app: Box<str>, dialect: Dialect, exp: u64, jti: Box<str>) -> Self {
         Principal {
-            app,
-            dialect,
-            scopes: Box::default(),
-            level: None,
-            grant: None,
-            space: None,
-            user: None,
-            tenant: None,
+            held: Arc::new(Holding {
+                app,
+                dialect,
+                scopes: Box::default(),
+                level: None,
+                grant: None,
+                space: None,
+                user: None,
+                tenant: None,
+                identity: Identity::default(),
+            }),
             exp,
             jti,
-            identity: Identity::default(),
             generation: 0,
             revoked: AtomicBool::new(false),
         }
         .sealed()
     }
 
+    /// The holding, to change before the principal is shared.
+    fn holding(&mut self) -> &mut Holding {
+        Arc::make_mut(&mut self.held)
+    }
+
     /// With oauth scopes.
     pub fn with_scopes(mut self, scopes: Box<[Box<str>]>) -> Self {
-        self.scopes = scopes;
+        self.holding().scopes = scopes;
         self.sealed()
     }
 
     /// With a hosecloud level.
     pub fn with_level(mut self, level: Option<Level>) -> Self {
-        self.level = level;
+        self.holding().level = level;
         self.sealed()
     }
 
     /// With a bkflow space, user and grant.
     pub fn with_bkflow(mut self, space: u64, user: &str, grant: Grant) -> Self {
-        self.space = Some(space);
-        self.user = Some(user.into());
-        self.grant = Some(grant);
+        let h = self.holding();
+        h.space = Some(space);
+        h.user = Some(user.into());
+        h.grant = Some(grant);
         self.sealed()
     }
 
     /// With the feishu tenant of a tenant token.
     pub fn with_tenant(mut self, tenant: Option<&str>) -> Self {
-        self.tenant = tenant.map(Into::into);
+        self.holding().tenant = tenant.map(Into::into);
         self.sealed()
     }
 
@@ -119,14 +200,15 @@ impl Principal {
                 .filter(|s| app.oauth_scopes.iter().any(|a| **a == ***s))
                 .cloned()
                 .collect();
-            self.scopes = kept.into_boxed_slice();
+            self.holding().scopes = kept.into_boxed_slice();
         }
         if app.level == Level::Tenant {
-            self.level = self.level.map(|_| Level::Tenant);
+            let h = self.holding();
+            h.level = h.level.map(|_| Level::Tenant);
         }
         if let Some(g) = &self.grant {
             if !app.grants.iter().any(|a| grant_covers(a, g)) {
-                self.grant = None;
+                self.holding().grant = None;
             }
         }
         self.generation = generation;
@@ -150,13 +232,14 @@ impl Principal {
         } else {
             None
         };
-        self.identity = Identity {
+        let identity = Identity {
             app: value(&self.app),
             scope: scope.as_deref().and_then(value),
             space: self.space.and_then(|s| value(&s.to_string())),
             user: self.user.as_deref().and_then(value),
             tenant: self.tenant.as_deref().and_then(value),
         };
+        self.holding().identity = identity;
         self
     }
     /// Flags it revoked; hot copies held elsewhere see it at once.

@@ -25,11 +25,10 @@ pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principa
 
 /// Verifies `token` and returns who it stands for.
 pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
-    let hash = opaque::hash(token);
-    let now = shared.clock.now_secs();
+    let key = shared.hot.key(token);
     if let Some(p) = shared
         .hot
-        .get(&hash)
+        .get(&key)
         .filter(|p| p.generation == rt.generation)
     {
         shared.metrics.cache_hits.inc();
@@ -43,13 +42,18 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
         } else {
             rt.config.signing.leeway.as_secs()
         };
-        if p.exp + grace <= now {
-            shared.hot.remove(&hash);
+        // The recent clock is at most a second behind: only a token within a second of its
+        // end needs the exact time.
+        let end = p.exp + grace;
+        if end <= shared.clock.recent_secs() + 1 && end <= shared.clock.now_secs() {
+            shared.hot.remove(&key);
             return Err(Reject::InvalidToken(Invalid::Expired));
         }
         return Ok(p);
     }
     shared.metrics.cache_misses.inc();
+    // A miss: the SHA-256 names the token in the negative set and the stores.
+    let hash = opaque::hash(token);
     if shared.bad.contains(&hash, shared.clock.now_millis()) {
         return Err(Reject::InvalidToken(Invalid::Bad));
     }
@@ -57,7 +61,8 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
         // Fail closed: with the shared store down a revocation elsewhere could go unseen.
         return Err(Reject::StoreUnavailable);
     }
-    let found = if crate::token::is_jwt(token) {
+    let jwt = crate::token::is_jwt(token);
+    let found = if jwt {
         from_jwt(token, &shared.keys(), shared)
     } else if token.starts_with("a-") || token.starts_with("t-") {
         from_feishu(&hash, shared)
@@ -73,19 +78,22 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
         Err(r) => {
             // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.
             // An unknown opaque token on a shared store is only settled after a catch-up.
-            let unsettled = shared.store.is_shared() && !crate::token::is_jwt(token);
+            let unsettled = shared.store.is_shared() && !jwt;
             if matches!(r, Reject::InvalidToken(Invalid::Bad)) && !unsettled {
                 shared.bad.insert(hash, shared.clock.now_millis());
             }
             return Err(r);
         }
     };
-    let p = Arc::new(p);
-    shared.hot.insert(hash, Arc::clone(&p), now);
+    let p = Arc::new(shared.hot.share(p));
+    let now = shared.clock.now_secs();
+    // Opaque tokens are also indexed by SHA-256: the store revokes them by it.
+    let sha = (!jwt).then_some(hash);
+    shared.hot.insert(key, sha, Arc::clone(&p), now);
     // A revocation may have landed between the lookup above and the insert.
     if still_revoked(&p, &hash, shared) {
         p.mark_revoked();
-        shared.hot.remove(&hash);
+        shared.hot.remove(&key);
         return Err(Reject::InvalidToken(Invalid::Revoked));
     }
     Ok(p)

@@ -50,10 +50,7 @@ pub async fn revoke_any(shared: &Shared, token: &str) -> Result<bool, Reject> {
         false
     };
     if live {
-        if let Some(p) = shared.hot.get(&hash) {
-            p.mark_revoked();
-        }
-        shared.hot.remove(&hash);
+        shared.hot.forget_token(token, true);
         tracing::info!(token = %crate::secret::fingerprint(token), "token revoked");
     }
     Ok(live)

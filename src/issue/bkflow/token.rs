@@ -172,7 +172,7 @@ pub async fn apply(call: Call<'_>) -> Reply {
     }
     if applied.reused {
         // The hot copy carries the old expiry; the next use reads the renewed record.
-        shared.hot.remove(&opaque::hash(&applied.token));
+        shared.hot.forget_token(&applied.token, false);
     } else {
         shared
             .metrics

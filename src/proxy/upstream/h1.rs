@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The ready connections of one target, and how to open more.
 #[derive(Debug)]
@@ -23,12 +23,12 @@ pub struct Conns {
     authority: http::uri::Authority,
     connect_timeout: Duration,
     idle_timeout_ms: u64,
-    epoch: Instant,
 }
 
 #[derive(Debug)]
 struct Idle {
     tx: SendRequest<ProxyBody>,
+    /// When it was given back (`recent_millis`: idle times tolerate its lag).
     since_ms: u64,
 }
 
@@ -63,7 +63,6 @@ impl Conns {
             authority,
             connect_timeout,
             idle_timeout_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
-            epoch: Instant::now(),
         })
     }
 
@@ -107,13 +106,9 @@ impl Conns {
         Ok(res.map(|body| UpstreamBody::pooled(body, tx, home)))
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// A kept connection that is not past its idle time.
     fn checkout(&self) -> Option<SendRequest<ProxyBody>> {
-        let now = self.now_ms();
+        let now = crate::token::recent_millis();
         while let Some(c) = self.idle.pop() {
             if now.saturating_sub(c.since_ms) < self.idle_timeout_ms && !c.tx.is_closed() {
                 return Some(c.tx);
@@ -126,14 +121,14 @@ impl Conns {
         if tx.is_closed() {
             return;
         }
-        let since_ms = self.now_ms();
+        let since_ms = crate::token::recent_millis();
         // Full: the connection is dropped, which closes it.
         let _ = self.idle.push(Idle { tx, since_ms });
     }
 
     /// Closes kept connections unused for longer than the idle timeout.
     pub fn reap(&self) {
-        let now = self.now_ms();
+        let now = crate::token::recent_millis();
         for _ in 0..self.idle.len() {
             match self.idle.pop() {
                 Some(c) if now.saturating_sub(c.since_ms) < self.idle_timeout_ms => {
