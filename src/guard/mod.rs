@@ -65,7 +65,8 @@ pub async fn check(
         Err(Reject::InvalidToken(Invalid::Bad))
             if shared.store.is_shared() && !crate::token::is_jwt(&token) =>
         {
-            shared.catch_up().await?;
+            // Boxed, as is the lookup below: the rare paths keep the usual request's future small.
+            Box::pin(shared.catch_up()).await?;
             verify::settle(&token, rt, shared)?
         }
         other => other?,
@@ -96,10 +97,7 @@ pub async fn check(
             (Some(l), Some(_)) => {
                 let credential = crate::proxy::credential::header(route, shared)?;
                 let pool = &rt.upstreams[l.upstream()];
-                Some(
-                    l.facts(&route.config.pattern, path, pool, credential)
-                        .await?,
-                )
+                Some(Box::pin(l.facts(&route.config.pattern, path, pool, credential)).await?)
             }
             _ => None,
         };

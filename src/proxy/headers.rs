@@ -56,7 +56,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .map(str::trim)
             .filter(|n| {
                 !n.eq_ignore_ascii_case("close")
-                    && !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h.as_str()))
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|h| n.eq_ignore_ascii_case(h.as_str()))
             })
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();

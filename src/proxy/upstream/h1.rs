@@ -76,7 +76,8 @@ impl Conns {
         for _ in 0..=self.idle.capacity() {
             let (mut tx, kept) = match self.checkout() {
                 Some(tx) => (tx, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting is rare, and its future would make every request's larger.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if kept && tx.ready().await.is_err() {
                 continue;
@@ -92,8 +93,8 @@ impl Conns {
                 },
             }
         }
-        let tx = self.connect().await?;
-        self.send_on(tx, req).await
+        let tx = Box::pin(self.connect()).await?;
+        Box::pin(self.send_on(tx, req)).await
     }
 
     async fn send_on(
