@@ -24,7 +24,7 @@ BIN=$PWD/target/release/tollgate
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
@@ -86,9 +86,15 @@ for a in "$TGS" "$NGXS"; do
   for _ in $(seq 100); do curl -sk -o /dev/null "https://$a/" && break; sleep 0.05; done
 done
 
-token() { # $1 base URL
-  curl -sk -X POST "$1/oauth/token/get" -H 'content-type: application/json' \
-    -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/'
+token() { # $1 base URL (a few tries: the first request may race the listener's start)
+  local t
+  for _ in 1 2 3 4 5; do
+    t=$(curl -sk -X POST "$1/oauth/token/get" -H 'content-type: application/json' \
+      -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+    case "$t" in Bearer\ ey*) printf %s "$t"; return ;; esac
+    sleep 0.2
+  done
+  printf %s "$t"
 }
 TOKEN=$(token "http://$TG") TOKEN_S=$(token "https://$TGS") TOKEN_L=$(token "http://$TGL")
 case "$TOKEN" in Bearer\ ey*) ;; *) echo "no token: $TOKEN" >&2; exit 1;; esac

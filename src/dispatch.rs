@@ -17,7 +17,7 @@ use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
 use crate::state::{Gateway, Handler, Runtime, Target};
 use http::uri::PathAndQuery;
-use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -103,7 +103,8 @@ pub async fn handle(
         path = uri.path(),
         route = handler.map_or("(unmatched)", |h| route_label(&rt, h)),
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        // Whole microseconds: `0.792`, not `0.7920399999999999`.
+        duration_ms = elapsed.as_micros() as f64 / 1000.0,
         request_id = ctx.request_id.to_str().unwrap_or(""),
         peer = %conn.peer.ip(),
         app = ctx.principal.as_ref().map_or("", |p| &*p.app),
@@ -217,7 +218,18 @@ async fn serve<'rt>(
     let path = route::normalise_with(uri.path(), rt.config.paths).map_err(Reject::BadPath)?;
     let handler = match rt.table.find(req.method(), &path) {
         Match::Found(e) => &e.value,
-        Match::MethodNotAllowed => return Err(Reject::MethodNotAllowed),
+        Match::MethodNotAllowed { first, allow } => {
+            // Counted and styled as the route the path belongs to.
+            *handler_out = Some(&first.value);
+            ctx.style = first.value.errors;
+            let allow = allow
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
+            return Err(Reject::MethodNotAllowed(allow));
+        }
         Match::NotFound => return Err(Reject::NotFound),
     };
     *handler_out = Some(handler);

@@ -58,8 +58,12 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
             64 * 1024,
             std::io::stderr(),
         ));
+    // Colour only for a terminal: a file or a pipe gets plain text (NO_COLOR is honoured too).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),

@@ -99,8 +99,8 @@ pub enum Reject {
     BadRequest(Cow<'static, str>),
     /// No route for the path.
     NotFound,
-    /// A route matched the path but not the method.
-    MethodNotAllowed,
+    /// A route matched the path but not the method; the `Allow` value.
+    MethodNotAllowed(HeaderValue),
     /// No token presented.
     MissingToken,
     /// A token that is not accepted.
@@ -157,7 +157,7 @@ impl Reject {
             Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Reject::Refused(r) => r.response.status(),
             Reject::NotFound => StatusCode::NOT_FOUND,
-            Reject::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -197,7 +197,7 @@ impl Reject {
             Reject::BadPath(_) => "bad_path",
             Reject::BadRequest(_) => "bad_request",
             Reject::NotFound => "no_route",
-            Reject::MethodNotAllowed => "method_not_allowed",
+            Reject::MethodNotAllowed(_) => "method_not_allowed",
             Reject::PayloadTooLarge => "payload_too_large",
             Reject::UpstreamUnavailable => "upstream_unavailable",
             Reject::UpstreamTimeout => "upstream_timeout",
@@ -226,7 +226,7 @@ impl Reject {
             Reject::BadPath(e) => e.message().into(),
             Reject::BadRequest(m) => m.clone(),
             Reject::NotFound => "no route for path".into(),
-            Reject::MethodNotAllowed => "method not allowed on this route".into(),
+            Reject::MethodNotAllowed(_) => "method not allowed on this route".into(),
             Reject::MissingToken => "no access token: send Authorization: Bearer <token>".into(),
             Reject::InvalidToken(Invalid::Bad) => "access token invalid".into(),
             Reject::InvalidToken(Invalid::Expired) => "access token expired".into(),
@@ -306,6 +306,9 @@ impl Reject {
             Reject::StoreUnavailable | Reject::LookupUnavailable | Reject::TooManyTunnels => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Reject::MethodNotAllowed(allow) => {
+                res.headers_mut().insert(header::ALLOW, allow.clone());
             }
             Reject::RateLimited(secs) | Reject::NoHealthyUpstream(secs) => {
                 res.headers_mut()

@@ -40,6 +40,12 @@ pub enum AdminRoute<'a> {
 impl<'a> AdminRoute<'a> {
     /// Classifies a request; total over every method and path (never panics).
     pub fn of(method: &Method, path: &'a str) -> Self {
+        // HEAD is answered wherever GET is (hyper sends the head without the body).
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
         match (method, path) {
             (&Method::GET, "/metrics") => AdminRoute::Metrics,
             (&Method::GET, "/healthz") => AdminRoute::Healthz,

@@ -55,6 +55,7 @@ pub async fn forward(
         }
     }
     let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let client_version = req.version();
     // gRPC over HTTP/2 keeps `te: trailers`, the one TE value HTTP/2 allows.
     let te_trailers = protocol != Protocol::Http1
         && req
@@ -108,5 +109,7 @@ pub async fn forward(
     }
     let (mut rparts, rbody) = res.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
+    // The answer goes out in the client's HTTP version, whatever the upstream spoke.
+    rparts.version = client_version;
     Ok(Response::from_parts(rparts, Either::Left(rbody)))
 }

@@ -29,8 +29,14 @@ pub struct Entry<T> {
 pub enum Match<'a, T> {
     /// The first entry matching path and method.
     Found(&'a Entry<T>),
-    /// Some entry matched the path, none the method.
-    MethodNotAllowed,
+    /// Some entry matched the path, none the method: the first such entry (whose metrics
+    /// and error style the refusal takes) and the methods the path does accept.
+    MethodNotAllowed {
+        /// The first entry whose path matched.
+        first: &'a Entry<T>,
+        /// Every method some matching entry accepts (HEAD with GET).
+        allow: Vec<Method>,
+    },
     /// Nothing matched the path.
     NotFound,
 }
@@ -54,6 +60,15 @@ impl<T> Default for Table<T> {
 struct Best {
     found: Option<u32>,
     path_matched: bool,
+    /// On the second walk after a miss: every entry whose path matched.
+    collect: Option<Vec<u32>>,
+}
+
+/// Whether an entry accepting `methods` serves `method` (HEAD wherever GET is served).
+fn accepts(methods: Option<&Vec<Method>>, method: &Method) -> bool {
+    methods.is_none_or(|ms| {
+        ms.contains(method) || (*method == Method::HEAD && ms.contains(&Method::GET))
+    })
 }
 
 impl<T> Table<T> {
@@ -94,23 +109,58 @@ impl<T> Table<T> {
         let mut best = Best {
             found: None,
             path_matched: false,
+            collect: None,
         };
         let rest = path.strip_prefix('/');
         self.walk(&self.root, rest, method, &mut best);
         match best.found {
             Some(i) => Match::Found(&self.entries[i as usize]),
-            None if best.path_matched => Match::MethodNotAllowed,
+            None if best.path_matched => self.not_allowed(rest, method),
             None => Match::NotFound,
+        }
+    }
+
+    /// A second walk, on the refusal path only, for the `Allow` header.
+    fn not_allowed(&self, rest: Option<&str>, method: &Method) -> Match<'_, T> {
+        let mut best = Best {
+            found: None,
+            path_matched: false,
+            collect: Some(Vec::new()),
+        };
+        self.walk(&self.root, rest, method, &mut best);
+        let mut hits = best.collect.unwrap_or_default();
+        hits.sort_unstable();
+        let Some(&first) = hits.first() else {
+            return Match::NotFound;
+        };
+        let mut allow: Vec<Method> = Vec::new();
+        for i in hits {
+            for m in self.entries[i as usize].methods.iter().flatten() {
+                if !allow.contains(m) {
+                    allow.push(m.clone());
+                }
+            }
+        }
+        if allow.contains(&Method::GET) && !allow.contains(&Method::HEAD) {
+            allow.push(Method::HEAD);
+        }
+        Match::MethodNotAllowed {
+            first: &self.entries[first as usize],
+            allow,
         }
     }
 
     fn consider(&self, candidates: &[u32], method: &Method, best: &mut Best) {
         for &i in candidates {
+            if let Some(all) = &mut best.collect {
+                all.push(i);
+                continue;
+            }
             if best.found.is_some_and(|b| b < i) {
                 return;
             }
             let e = &self.entries[i as usize];
-            if e.methods.as_ref().is_none_or(|ms| ms.contains(method)) {
+            if accepts(e.methods.as_ref(), method) {
                 best.found = Some(i);
                 return;
             }
@@ -221,10 +271,20 @@ mod tests {
     fn a_method_filter_falls_through_to_later_routes() {
         let t = table(&[("/p", Some(&[Method::POST])), ("/p", Some(&[Method::GET]))]);
         assert_eq!(hit(&t, Method::GET, "/p"), Some(1));
-        assert!(matches!(
-            t.find(&Method::DELETE, "/p"),
-            Match::MethodNotAllowed
-        ));
+        match t.find(&Method::DELETE, "/p") {
+            Match::MethodNotAllowed { first, allow } => {
+                assert_eq!(first.value, 0, "the first route of the path");
+                assert_eq!(allow, [Method::POST, Method::GET, Method::HEAD]);
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(t.find(&Method::GET, "/q"), Match::NotFound));
+    }
+
+    #[test]
+    fn head_is_served_wherever_get_is() {
+        let t = table(&[("/p", Some(&[Method::GET])), ("/w", Some(&[Method::POST]))]);
+        assert_eq!(hit(&t, Method::HEAD, "/p"), Some(0));
+        assert_eq!(hit(&t, Method::HEAD, "/w"), None);
     }
 }

@@ -1,0 +1,124 @@
+//! Issue 16, HTTP details: a 405 says what is allowed and is counted under its route, HEAD is
+//! served wherever GET is (routes and the admin probes), and the answer goes out in the
+//! client's HTTP version whatever the upstream spoke.
+
+mod support;
+
+use std::net::SocketAddr;
+use support::{app_yaml, raw, Gateway, TestClient, Upstream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn yaml(upstream: &str) -> String {
+    format!(
+        "{}upstreams:\n  api: {{ targets: [\"{upstream}\"] }}\nroutes:\n  - {{ path: /p, upstream: api, auth: none, methods: [GET] }}\n  - {{ path: /p, upstream: api, auth: none, methods: [POST] }}\n",
+        app_yaml()
+    )
+}
+
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods_and_its_route() {
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&yaml(&up.url())).await;
+    let r = gw.client.send("DELETE", &gw.url("/p"), &[], "").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), "GET, POST, HEAD");
+    let metrics = TestClient::plain()
+        .send("GET", &gw.admin_url("/metrics"), &[], "")
+        .await
+        .body;
+    assert!(
+        metrics
+            .contains(r#"tollgate_http_requests_total{method="DELETE",route="/p",status="405"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn head_is_served_where_get_is() {
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&yaml(&up.url())).await;
+    let r = gw.client.send("HEAD", &gw.url("/p"), &[], "").await;
+    assert_eq!(r.status, 200, "HEAD on a GET route");
+    assert!(r.body.is_empty(), "no body in an answer to HEAD");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let r = TestClient::plain()
+            .send("HEAD", &gw.admin_url(path), &[], "")
+            .await;
+        assert_eq!(r.status, 200, "HEAD {path}");
+    }
+}
+
+/// An upstream that answers every request in HTTP/1.0 and closes.
+async fn http10_upstream() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tcp
+                    .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_http11_client_gets_an_http11_answer_from_an_http10_upstream() {
+    let up = http10_upstream().await;
+    let gw = Gateway::start(&yaml(&format!("http://{up}"))).await;
+    let out = raw(
+        gw.addr,
+        b"GET /p HTTP/1.1\r\nhost: gw.test\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("{}"), "{out}");
+}
+
+#[test]
+fn text_logs_written_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("gw.log");
+    let mut child = std::process::Command::new(support::bin::exe())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("listening") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape in a log file: {text:?}"
+    );
+}
