@@ -1,4 +1,6 @@
 # Multi-stage build: compile with cache mounts, run as a non-root user in a slim image.
+#   docker build -t tollgate . && docker run -p 8080:8080 tollgate
+# The image runs deploy/docker/config.yaml unless you mount your own config over it.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -10,9 +12,12 @@ FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home /var/lib/tollgate tollgate \
     && mkdir -p /etc/tollgate /var/lib/tollgate && chown tollgate /var/lib/tollgate
 COPY --from=build /tollgate /usr/local/bin/tollgate
-COPY config.example.yaml /etc/tollgate/tollgate.yaml
+COPY deploy/docker/config.yaml /etc/tollgate/tollgate.yaml
 USER tollgate
 WORKDIR /var/lib/tollgate
-EXPOSE 8443 9090
+VOLUME /var/lib/tollgate
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
+    CMD ["/usr/local/bin/tollgate", "healthcheck", "--config", "/etc/tollgate/tollgate.yaml"]
 ENTRYPOINT ["/usr/local/bin/tollgate"]
 CMD ["run", "--config", "/etc/tollgate/tollgate.yaml"]

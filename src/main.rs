@@ -1,4 +1,4 @@
-//! The `tollgate` command line: run | check | demo | hash-secret. Exit codes: 0 success,
+//! The `tollgate` command line: run | check | demo | hash-secret | healthcheck. Exit codes: 0 success,
 //! 1 refused config or runtime failure, 2 usage error.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -44,6 +44,9 @@ enum Command {
     },
     /// Read a secret on stdin, print its argon2id hash for the YAML.
     HashSecret,
+    /// Ask the running gateway's admin listener (from the config) whether it is ready:
+    /// exit 0 when `/readyz` answers 200 within 3 s, 1 otherwise (a container HEALTHCHECK).
+    Healthcheck,
 }
 
 /// Logs go to stderr through a writer thread that batches them (one `write` per batch, not per
@@ -83,6 +86,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::HashSecret) => hash_secret(),
+        Some(Command::Healthcheck) => match need_config(&cli) {
+            Ok(path) => healthcheck(&path),
+            Err(code) => code,
+        },
         Some(Command::Check) => match need_config(&cli) {
             Ok(path) => check(&path),
             Err(code) => code,
@@ -135,6 +142,57 @@ fn runtime(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn healthcheck(path: &std::path::Path) -> ExitCode {
+    let config = match tollgate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(admin) = config.admin else {
+        eprintln!("{}: no admin listener to ask", path.display());
+        return ExitCode::from(1);
+    };
+    let mut addr = admin.address;
+    // A wildcard bind is reached on the loopback of its family.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let asked = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            tollgate::admin::probe::readyz(addr),
+        )
+        .await
+    });
+    match asked {
+        Ok(Ok(200)) => {
+            println!("ready");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(status)) => {
+            eprintln!("not ready: http://{addr}/readyz answered {status}");
+            ExitCode::from(1)
+        }
+        Ok(Err(e)) => {
+            eprintln!("not ready: http://{addr}/readyz: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!("not ready: http://{addr}/readyz did not answer within 3 s");
             ExitCode::from(1)
         }
     }

@@ -205,6 +205,7 @@ fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Bo
 }
 
 mod credentials;
+pub mod probe;
 mod tokens;
 
 const FORM: &str = "application/x-www-form-urlencoded";
