@@ -246,15 +246,17 @@ fn check(path: &std::path::Path) -> ExitCode {
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
-    println!("{}: ok", path.display());
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: ok", path.display());
     let scheme = if config.listen.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    println!("listen {scheme}://{}", config.listen.address);
+    let _ = writeln!(out, "listen {scheme}://{}", config.listen.address);
     for (path, ep) in tollgate::issue::endpoint::endpoints(&config) {
-        println!("issue  POST {path:<40} {}", ep.describe());
+        let _ = writeln!(out, "issue  POST {path:<40} {}", ep.describe());
     }
     for r in &config.routes {
         let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {
@@ -274,12 +276,31 @@ fn check(path: &std::path::Path) -> ExitCode {
                 None => "bearer".to_owned(),
             },
         };
-        println!(
+        let _ = writeln!(
+            out,
             "route  {methods:<4} {:<40} -> {} [{}] auth={auth}",
             r.pattern.as_str(),
             up.name,
             targets.join(" ")
         );
     }
-    ExitCode::SUCCESS
+    // Written at once; a reader that stops early (`| head`) ends the output, not the process.
+    emit(&out)
+}
+
+/// Writes `text` to stdout; a closed pipe is a reader that has seen enough (exit 0).
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the output: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
