@@ -21,3 +21,28 @@ fn check_into_a_closed_pipe_exits_cleanly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn check_reads_sub_second_and_compound_durations_and_warns_of_an_open_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: {{ address: \"127.0.0.1:0\" }}\nadmin: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:9\"], connect_timeout: 500ms, timeout: 1m30s }}\nroutes:\n  - {{ path: /x, upstream: api, auth: none }}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(support::bin::exe())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("admin: no token_file"),
+        "an admin API without a token is said at start: {stderr}"
+    );
+}

@@ -50,6 +50,11 @@ pub(super) fn check_admin(raw: &RawConfig, c: &mut Checker) -> Option<Admin> {
                 "admin.address",
                 "the admin API is open to the network: bind it to loopback or set admin.token_file",
             );
+        } else if token.is_none() {
+            // Loopback is not one user: in a pod every container, on a host every local process.
+            c.warnings.push(format!(
+                "admin: no token_file, so the admin API (revoke, introspect, key rotation, credentials) answers anyone who can reach {address}; every container of a pod shares this loopback"
+            ));
         }
         let hosts = a
             .hosts
