@@ -10,7 +10,7 @@ use tollgate::config::{RuntimeConfig, RuntimeFlavour};
 #[derive(Parser)]
 #[command(
     name = "tollgate",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TOLLGATE_REVISION"), ")"),
     about = "API-gateway sidecar: issues tokens, guards routes, forwards"
 )]
 struct Cli {

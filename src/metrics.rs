@@ -50,7 +50,15 @@ pub struct Metrics {
     pub upstream_retries: IntCounterVec,
     /// Upgraded connections (WebSocket) being spliced.
     pub tunnels_active: IntGauge,
+    /// Failed upstream tries, by upstream and kind (connect, tls, timeout, refused_stream,
+    /// broken, status_5xx).
+    pub upstream_errors: IntCounterVec,
 }
+
+/// The version and git revision this binary was built from.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Short git revision of the build ("unknown" outside a checkout).
+pub const REVISION: &str = env!("TOLLGATE_REVISION");
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,8 +226,38 @@ impl Metrics {
                 )
                 .expect("valid"),
             ),
+            upstream_errors: reg(
+                &r,
+                counter(
+                    "tollgate_upstream_errors_total",
+                    "Upstream tries that failed, by kind: connect (no connection), tls (handshake), timeout, refused_stream (HTTP/2 REFUSED_STREAM), broken (the exchange broke after sending), status_5xx (an answer of 502, 503 or 504)",
+                    &["upstream", "kind"],
+                ),
+            ),
             registry: r,
         }
+        .with_process_and_build()
+    }
+
+    /// Adds the standard `process_*` metrics (CPU, memory, open fds, start time) and
+    /// `tollgate_build_info{version,revision} 1`.
+    fn with_process_and_build(self) -> Self {
+        let build = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "tollgate_build_info",
+                "Always 1; the labels say which build is running",
+            ),
+            &["version", "revision"],
+        )
+        .expect("valid");
+        build.with_label_values(&[VERSION, REVISION]).set(1);
+        reg(&self.registry, build);
+        // One process per registry would be refused twice; several gateways in one test process
+        // each have their own registry, so every registry gets its own collector.
+        let _ = self.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        self
     }
 
     /// Prometheus text exposition.

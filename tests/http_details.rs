@@ -1,11 +1,12 @@
 //! Issue 16, HTTP details: a 405 says what is allowed and is counted under its route, HEAD is
 //! served wherever GET is (routes and the admin probes), and the answer goes out in the
-//! client's HTTP version whatever the upstream spoke.
+//! client's HTTP version whatever the upstream spoke; text logs in a file carry no colour;
+//! `/metrics` has the process, build and upstream-error series.
 
 mod support;
 
 use std::net::SocketAddr;
-use support::{app_yaml, raw, Gateway, TestClient, Upstream};
+use support::{app_yaml, dead_addr, raw, Gateway, TestClient, Upstream};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn yaml(upstream: &str) -> String {
@@ -121,4 +122,26 @@ fn text_logs_written_to_a_file_carry_no_colour_codes() {
         !text.contains('\u{1b}'),
         "ANSI escape in a log file: {text:?}"
     );
+}
+
+#[tokio::test]
+async fn metrics_carry_process_build_and_upstream_error_series() {
+    let gw = Gateway::start(&yaml(&format!("http://{}", dead_addr()))).await;
+    assert_eq!(gw.get("/p", &[]).await.status, 502);
+    let metrics = TestClient::plain()
+        .send("GET", &gw.admin_url("/metrics"), &[], "")
+        .await
+        .body;
+    for series in [
+        r#"tollgate_upstream_errors_total{kind="connect",upstream="api"} 1"#,
+        "tollgate_build_info{revision=",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
 }

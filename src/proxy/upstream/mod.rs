@@ -40,6 +40,7 @@ pub struct UpstreamPool {
     epoch: Instant,
     latency: Histogram,
     retried: IntCounter,
+    errors: prometheus::IntCounterVec,
     budget: Budget,
 }
 
@@ -87,6 +88,7 @@ impl UpstreamPool {
             retried: metrics
                 .upstream_retries
                 .with_label_values(&[cfg.name.as_str()]),
+            errors: metrics.upstream_errors.clone(),
             budget: Budget::default(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -98,6 +100,13 @@ impl UpstreamPool {
             }
         }
         Ok(pool)
+    }
+
+    /// Counts one failed try (the error path only: the label lookup is not on the usual one).
+    fn failed(&self, kind: &str) {
+        self.errors
+            .with_label_values(&[self.name.as_str(), kind])
+            .inc();
     }
 
     /// Name as configured.
@@ -174,7 +183,10 @@ impl UpstreamPool {
             (Err(_) | Ok(Err(_)), BodyFault::Malformed) => Err(Reject::BadBody),
             (Err(_) | Ok(Err(_)), BodyFault::Stalled) => Err(Reject::BodyTimeout),
             (Ok(r), _) => r,
-            (Err(_), BodyFault::None) => Err(Reject::UpstreamTimeout),
+            (Err(_), BodyFault::None) => {
+                self.failed("timeout");
+                Err(Reject::UpstreamTimeout)
+            }
         }
     }
 
@@ -303,6 +315,9 @@ impl UpstreamPool {
                 Some(Ok(res)) => {
                     let status = res.status().as_u16();
                     let failed = matches!(status, 502..=504);
+                    if failed {
+                        self.failed("status_5xx");
+                    }
                     let o = if failed { Outcome::Failed } else { Outcome::Ok };
                     t.record(o, self.cfg.passive, self.epoch, &self.name);
                     if !(more && plan.after_status(status)) {
@@ -313,6 +328,12 @@ impl UpstreamPool {
                 }
                 Some(Err(e)) => {
                     let failure = client::classify(&e);
+                    self.failed(match failure {
+                        Failure::Connect => "connect",
+                        Failure::Tls(_) => "tls",
+                        Failure::RefusedStream => "refused_stream",
+                        Failure::Other => "broken",
+                    });
                     t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
                     let rej = match &failure {
                         Failure::Tls(check) => {
@@ -334,6 +355,7 @@ impl UpstreamPool {
                     rej
                 }
                 None => {
+                    self.failed("timeout");
                     t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
                     tracing::warn!(upstream = %self.name, target = %t.label, "upstream try timed out");
                     if !(more && plan.after_try_timeout()) {
