@@ -71,9 +71,20 @@ pub fn self_signed(dir: &Path) -> anyhow::Result<RawTls> {
     })
 }
 
-/// Runs the demo on `listen` until Ctrl-C.
+/// The demo's temporary directory (certificate, store, master key): removed on every way
+/// out, an error or a panic included.
+struct DemoDir(std::path::PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the demo on `listen` until Ctrl-C or SIGTERM.
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id()));
+    let guard = DemoDir(std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id())));
+    let dir = guard.0.clone();
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = api.local_addr()?;
     tokio::spawn(serve_product_api(api));
@@ -91,7 +102,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         up.targets = vec![format!("http://{api_addr}")];
     }
     let config = config::validate(raw, EXAMPLE_CONFIG, file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let running = server::start(config).await?;
+    let running = server::start(config).await.map_err(|e| {
+        anyhow::anyhow!("{e}\n(is {listen} taken? pick another address with `tollgate demo --listen 127.0.0.1:PORT`)")
+    })?;
     let base = format!("https://{}", running.public_addr);
     let admin = running
         .admin_addr
@@ -99,32 +112,38 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     let ask = format!(
         "curl -sk -X POST {base}/oauth/token/get -H 'content-type: application/json' -d '{{\"app_id\":\"coupang\",\"app_secret\":\"coupangTest\"}}'"
     );
-    println!(
+    let text = format!(
         r#"
-Tollgate demo: gateway on {base} (TLS, self-signed certificate){admin}
-demo product API (the upstream) on http://{api_addr}
-
-Walkthrough (seed 003):
-
-  1. open route, no token needed -> 200
+# Tollgate demo: gateway on {base} (TLS, self-signed certificate){admin}
+# demo product API (the upstream) on http://{api_addr}
+# state (certificate, store, keys) in {dir}, removed when the demo stops
+#
+# Walkthrough: every line not starting with # can be pasted into a shell.
+#
+# 1. open route, no token needed: 200
      curl -k {base}/product
 
-  2. guarded route without a token -> 401
+# 2. guarded route without a token: 401
      curl -k -i '{base}/product/get?id=1'
 
-  3. ask for a token -> {{"appId":"coupang","accessToken":"Bearer eyJ...","expiresIn":3600,"statusCode":200,"errMsg":null}}
+# 3. ask for a token; the answer looks like
+#    {{"appId":"coupang","accessToken":"Bearer eyJ...","expiresIn":3600,"statusCode":200,"errMsg":null}}
      {ask}
 
-  4. call the guarded route with the accessToken as returned ("Bearer " included)
+# 4. call the guarded route with the accessToken as returned ("Bearer " included)
      TOKEN=$({ask} | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
      curl -k '{base}/product/get?id=1' -H "Authorization: $TOKEN"
-     -> Ok!You successfully caught me. The Id is 1
+#    Ok!You successfully caught me. The Id is 1
 
-Ctrl-C stops.
-"#
+# Ctrl-C stops.
+"#,
+        dir = dir.display()
     );
+    // A reader that stops early (`| head`) does not stop the demo.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
     server::wait_for_stop().await;
     running.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(guard);
     Ok(())
 }

@@ -95,6 +95,10 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::Demo { listen }) => {
+            if cli.config.is_some() {
+                eprintln!("error: demo runs its own bundled config; to run yours: tollgate run --config FILE");
+                return ExitCode::from(2);
+            }
             let _logs = init_logs(cli.log_format);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let rt = RuntimeConfig {

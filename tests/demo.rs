@@ -19,11 +19,20 @@ fn the_printed_walkthrough_works_as_printed() {
         .unwrap();
     let out = BufReader::new(demo.stdout.take().unwrap());
     let mut commands = Vec::new();
+    let mut state_dir = None;
     for line in out.lines().map_while(Result::ok) {
         if line.contains("Ctrl-C stops") {
             break;
         }
+        if let Some(rest) = line.strip_prefix("# state (certificate, store, keys) in ") {
+            state_dir = rest.split(", removed").next().map(std::path::PathBuf::from);
+        }
         let t = line.trim();
+        // Paste-safe: every line is a comment, a command, or empty.
+        assert!(
+            t.is_empty() || t.starts_with('#') || t.starts_with("curl ") || t.starts_with("TOKEN="),
+            "a printed line a shell would run: {t:?}"
+        );
         if t.starts_with("curl ") || t.starts_with("TOKEN=") {
             commands.push(t.to_owned());
         }
@@ -43,6 +52,29 @@ fn the_printed_walkthrough_works_as_printed() {
     assert!(step3.contains(r#""accessToken":"Bearer ey"#), "{step3}");
     let step4 = run(&format!("{}\n{}", commands[3], commands[4]));
     assert_eq!(step4, "Ok!You successfully caught me. The Id is 1");
-    let _ = demo.kill();
-    let _ = demo.wait();
+    let state_dir = state_dir.expect("the demo says where its state is");
+    assert!(
+        state_dir.join("master.key").exists(),
+        "{}",
+        state_dir.display()
+    );
+    // Stopped as a user would (Ctrl-C / SIGTERM): it exits 0 and leaves nothing behind.
+    let term = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!state_dir.exists(), "{} left behind", state_dir.display());
+}
+
+#[test]
+fn demo_refuses_a_config_it_would_not_use() {
+    let out = Command::new(exe())
+        .args(["demo", "--config", "x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tollgate run --config"));
 }
