@@ -259,6 +259,19 @@ fn check(path: &std::path::Path) -> ExitCode {
         "http"
     };
     let _ = writeln!(out, "listen {scheme}://{}", config.listen.address);
+    match &config.admin {
+        Some(a) => {
+            let guarded = if a.token.is_some() {
+                "admin API needs the token_file's bearer token"
+            } else {
+                "admin API open to whoever reaches it"
+            };
+            let _ = writeln!(out, "admin  http://{} ({guarded})", a.address);
+        }
+        None => {
+            let _ = writeln!(out, "admin  none (no /metrics, /healthz, /readyz)");
+        }
+    }
     for (path, ep) in tollgate::issue::endpoint::endpoints(&config) {
         let _ = writeln!(out, "issue  POST {path:<40} {}", ep.describe());
     }
@@ -275,10 +288,28 @@ fn check(path: &std::path::Path) -> ExitCode {
             .collect();
         let auth = match r.auth {
             tollgate::config::AuthMode::None => "none".to_owned(),
-            tollgate::config::AuthMode::Bearer => match &r.oauth_scope {
-                Some(s) => format!("bearer, oauth_scope {s}"),
-                None => "bearer".to_owned(),
-            },
+            tollgate::config::AuthMode::Bearer => {
+                let mut need = vec!["bearer".to_owned()];
+                if let Some(s) = &r.oauth_scope {
+                    need.push(format!("oauth_scope {s}"));
+                }
+                if let Some(l) = r.level {
+                    need.push(format!("level {}", l.as_str()));
+                }
+                if let Some(req) = &r.resource {
+                    need.push(format!(
+                        "{} {} on {:?}",
+                        req.perm.as_str(),
+                        req.resource.as_str(),
+                        req.id
+                    ));
+                }
+                if let Some(d) = &r.dialects {
+                    let names: Vec<&str> = d.iter().map(|d| d.as_str()).collect();
+                    need.push(format!("dialects {}", names.join(",")));
+                }
+                need.join(", ")
+            }
         };
         let _ = writeln!(
             out,

@@ -46,3 +46,40 @@ fn check_reads_sub_second_and_compound_durations_and_warns_of_an_open_admin_api(
         "an admin API without a token is said at start: {stderr}"
     );
 }
+
+#[test]
+fn check_warns_of_a_shadowed_route_and_a_plain_secret_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\napps:\n  - id: a\n    secret: plainOne\n    oauth_scopes: []\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:9\"] }}\nroutes:\n  - {{ path: /api/*rest, upstream: api, auth: none }}\n  - {{ path: /api/users, upstream: api, auth: none }}\n  - {{ path: \"/x/{{id}}\", upstream: api, auth: none, methods: [GET] }}\n  - {{ path: /x/me, upstream: api, auth: none, methods: [POST] }}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(support::bin::exe())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let at = |line: u32| format!("{}:{line}: ", cfg.display());
+    assert!(
+        stderr.contains(&format!(
+            "{}routes[1].path: never reached: routes[0] (/api/*rest)",
+            at(11)
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("routes[3]"),
+        "a route with another method is reached: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}apps[0].secret: app a: plain secret", at(5))),
+        "{stderr}"
+    );
+}

@@ -75,10 +75,13 @@ pub(super) fn check_apps(raw: &RawConfig, c: &mut Checker) -> Vec<App> {
             if a.secret.is_empty() {
                 c.fail(format!("{key}.secret"), "must not be empty");
             }
-            c.warnings.push(format!(
-                "apps[{i}] ({}): plain secret in config; store an argon2id hash from `tollgate hash-secret`",
-                a.id
-            ));
+            c.warn(
+                &format!("{key}.secret"),
+                format_args!(
+                    "app {}: plain secret in config; store an argon2id hash from `tollgate hash-secret`",
+                    a.id
+                ),
+            );
             AppSecret::Plain(Secret::new(a.secret.clone()))
         };
         let level = match a.scope.as_deref() {

@@ -6,6 +6,7 @@ mod dialects;
 mod limits;
 mod listen;
 mod routes;
+mod shadow;
 mod store;
 mod upstreams;
 
@@ -23,6 +24,8 @@ pub(super) struct Checker {
     base: PathBuf,
     /// Things accepted but worth saying.
     warnings: Vec<String>,
+    /// The file, to name in warnings.
+    file: PathBuf,
 }
 
 impl Checker {
@@ -52,6 +55,15 @@ impl Checker {
                 default
             }
         }
+    }
+
+    /// A warning about `key`, as `file:line: key: message` like a problem.
+    pub(super) fn warn(&mut self, key: &str, message: impl std::fmt::Display) {
+        let at = match self.index.line_of(key) {
+            Some(line) => format!("{}:{line}", self.file.display()),
+            None => self.file.display().to_string(),
+        };
+        self.warnings.push(format!("{at}: {key}: {message}"));
     }
 
     pub(super) fn fail(&mut self, key: impl Into<String>, message: impl Into<String>) {
@@ -88,6 +100,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         problems: Vec::new(),
         base: file.parent().map(Path::to_owned).unwrap_or_default(),
         warnings: Vec::new(),
+        file: file.to_owned(),
     };
     let listen = listen::check_listen(&raw, &mut c);
     let admin = listen::check_admin(&raw, &mut c);
@@ -101,7 +114,8 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         .iter()
         .enumerate()
         .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &mut c))
-        .collect();
+        .collect::<Vec<_>>();
+    shadow::warn_shadowed(&routes, &mut c);
     let limits = limits::check_limits(&raw, &mut c);
     let (paths, underscore_headers) = limits::check_edge(&raw, &mut c);
     let runtime = limits::check_runtime(&raw, &mut c);
