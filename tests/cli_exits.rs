@@ -83,3 +83,55 @@ fn check_warns_of_a_shadowed_route_and_a_plain_secret_with_file_and_line() {
         "{stderr}"
     );
 }
+
+fn check_text(yaml: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.yaml");
+    std::fs::write(&cfg, yaml.replace("DIR", &dir.path().display().to_string())).unwrap();
+    let out = Command::new(support::bin::exe())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_names_every_unknown_key_with_the_one_meant() {
+    let (code, _, err) = check_text(
+        "listen: { adress: \"127.0.0.1:0\" }\nstore: { path: DIR/db, hot_tokns: 5 }\nupstreams:\n  api: { targets: [\"http://127.0.0.1:9\"] }\nroutes:\n  - { path: /x, upstream: api, auth: none, methdos: [GET] }\n",
+    );
+    assert_eq!(code, 1, "{err}");
+    for (line, key, meant) in [
+        (1, "listen.adress", "address"),
+        (2, "store.hot_tokns", "hot_tokens"),
+        (6, "routes[0].methdos", "methods"),
+    ] {
+        assert!(
+            err.contains(&format!("gw.yaml:{line}: {key}: unknown field"))
+                && err.contains(&format!("(did you mean `{meant}`?)")),
+            "{key}: {err}"
+        );
+    }
+    assert!(
+        !err.contains("missing field"),
+        "a typo is one problem: {err}"
+    );
+}
+
+#[test]
+fn merge_keys_and_x_anchors_are_read() {
+    let (code, out, err) = check_text(
+        "x-upstream: &up { timeout: 500ms, targets: [\"http://127.0.0.1:9\"] }\nlisten: { address: \"127.0.0.1:0\" }\nstore: { path: DIR/db }\nupstreams:\n  a: { <<: *up }\n  b: { <<: *up, targets: [\"http://127.0.0.1:10\"] }\nroutes:\n  - { path: /a, upstream: a, auth: none }\n  - { path: /b, upstream: b, auth: none }\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("-> a [http://127.0.0.1:9]"), "{out}");
+    assert!(
+        out.contains("-> b [http://127.0.0.1:10]"),
+        "a key beside << wins: {out}"
+    );
+}

@@ -7,6 +7,7 @@ pub mod duration;
 mod limits;
 pub mod locate;
 mod model;
+mod parse;
 pub mod raw;
 mod route;
 mod upstream;
@@ -18,6 +19,7 @@ pub use model::{
     HosecloudDialect, Level, Listen, OauthDialect, RuntimeConfig, RuntimeFlavour, Signing,
     SigningAlg, StoreConfig, TimeFormat, TlsFiles,
 };
+pub use parse::parse_raw;
 pub use route::{
     AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, ValueRef,
 };
@@ -88,36 +90,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let raw = parse_raw(text, file)?;
     validate(raw, text, file)
-}
-
-/// YAML → raw structs; a syntax or type error names its line and key path.
-pub fn parse_raw(text: &str, file: &Path) -> Result<raw::RawConfig, ConfigError> {
-    let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        let line = inner.location().map(|l| l.line());
-        let mut message = inner.to_string();
-        // serde_yaml appends " at line L column C"; we print the line ourselves.
-        if let Some(cut) = message.find(" at line ") {
-            message.truncate(cut);
-        }
-        // serde_yaml also prefixes the path of the enclosing value; the key already says it.
-        if let Some((prefix, rest)) = message.split_once(": ") {
-            if !prefix.contains(' ') && key.starts_with(prefix) {
-                message = rest.to_owned();
-            }
-        }
-        let key = if key == "." {
-            "(document)".to_owned()
-        } else {
-            key
-        };
-        ConfigError {
-            file: file.to_owned(),
-            problems: vec![Problem { line, key, message }],
-        }
-    })
 }
 
 #[cfg(test)]
