@@ -1,53 +1,15 @@
-//! The `tollgate` command line: run | check | demo | hash-secret | healthcheck. Exit codes: 0 success,
+//! The `tollgate` command line: run | check | demo | hash-secret | healthcheck | completions.
+//! Exit codes: 0 success,
 //! 1 refused config or runtime failure, 2 usage error.
 
-use clap::{Parser, Subcommand, ValueEnum};
+mod cli;
+
+use clap::{CommandFactory as _, Parser as _};
+use cli::{Cli, Command, LogFormat};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tollgate::config::{RuntimeConfig, RuntimeFlavour};
-
-#[derive(Parser)]
-#[command(
-    name = "tollgate",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TOLLGATE_REVISION"), ")"),
-    about = "API-gateway sidecar: issues tokens, guards routes, forwards"
-)]
-struct Cli {
-    /// Config file (runs the gateway when no command is given).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the gateway.
-    Run,
-    /// Validate the config and print the resolved routes (exit 0 valid, 1 invalid).
-    Check,
-    /// Run the gateway on the bundled example with a demo product API.
-    Demo {
-        /// Public address of the demo gateway.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: std::net::SocketAddr,
-    },
-    /// Read a secret on stdin, print its argon2id hash for the YAML.
-    HashSecret,
-    /// Ask the running gateway's admin listener (from the config) whether it is ready:
-    /// exit 0 when `/readyz` answers 200 within 3 s, 1 otherwise (a container HEALTHCHECK).
-    Healthcheck,
-}
 
 /// Logs go to stderr through a writer thread that batches them (one `write` per batch, not per
 /// line); the guard flushes what is left when it is dropped at exit.
@@ -75,31 +37,27 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
-fn need_config(cli: &Cli) -> Result<PathBuf, ExitCode> {
-    cli.config.clone().ok_or_else(|| {
-        eprintln!("error: --config FILE is required");
-        ExitCode::from(2)
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::HashSecret) => hash_secret(),
-        Some(Command::Healthcheck) => match need_config(&cli) {
-            Ok(path) => healthcheck(&path),
-            Err(code) => code,
-        },
-        Some(Command::Check) => match need_config(&cli) {
-            Ok(path) => check(&path),
-            Err(code) => code,
-        },
-        Some(Command::Demo { listen }) => {
-            if cli.config.is_some() {
+        Some(Command::Healthcheck { config }) => healthcheck(&config),
+        Some(Command::Check { config }) => check(&config),
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut out);
+            emit(&String::from_utf8_lossy(&out))
+        }
+        Some(Command::Demo {
+            listen,
+            log_format,
+            config,
+        }) => {
+            if config.is_some() {
                 eprintln!("error: demo runs its own bundled config; to run yours: tollgate run --config FILE");
                 return ExitCode::from(2);
             }
-            let _logs = init_logs(cli.log_format);
+            let _logs = init_logs(log_format);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let rt = RuntimeConfig {
                 workers: cores,
@@ -107,26 +65,32 @@ fn main() -> ExitCode {
             };
             runtime(rt, async move { tollgate::demo::run(listen).await })
         }
-        Some(Command::Run) | None => match need_config(&cli) {
-            Ok(path) => {
-                let _logs = init_logs(cli.log_format);
-                // The runtime is built from the config, so the config is read first.
-                let config = match tollgate::config::load(&path) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(1);
-                    }
-                };
-                runtime(config.runtime, async move {
-                    tollgate::server::run(path, config)
-                        .await
-                        .map_err(anyhow::Error::from)
-                })
+        Some(Command::Run { config, log_format }) => run(config, log_format),
+        None => match cli.config {
+            Some(config) => run(config, cli.log_format),
+            None => {
+                eprintln!("error: --config FILE is required (or a command: tollgate --help)");
+                ExitCode::from(2)
             }
-            Err(code) => code,
         },
     }
+}
+
+fn run(path: PathBuf, format: LogFormat) -> ExitCode {
+    let _logs = init_logs(format);
+    // The runtime is built from the config, so the config is read first.
+    let config = match tollgate::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime(config.runtime, async move {
+        tollgate::server::run(path, config)
+            .await
+            .map_err(anyhow::Error::from)
+    })
 }
 
 fn runtime(
@@ -203,11 +167,23 @@ fn healthcheck(path: &std::path::Path) -> ExitCode {
 }
 
 fn hash_secret() -> ExitCode {
-    let mut input = String::new();
-    if std::io::stdin().read_to_string(&mut input).is_err() {
-        eprintln!("error: stdin is not UTF-8 text");
-        return ExitCode::from(1);
-    }
+    // On a terminal: a prompt, and the secret not echoed. Piped: read as sent.
+    let input = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        match rpassword::prompt_password("secret (not echoed): ") {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: reading the secret: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let mut input = String::new();
+        if std::io::stdin().read_to_string(&mut input).is_err() {
+            eprintln!("error: stdin is not UTF-8 text");
+            return ExitCode::from(1);
+        }
+        input
+    };
     let secret = input
         .strip_suffix('\n')
         .map(|s| s.strip_suffix('\r').unwrap_or(s))

@@ -135,3 +135,36 @@ fn merge_keys_and_x_anchors_are_read() {
         "a key beside << wins: {out}"
     );
 }
+
+#[test]
+fn each_flag_is_offered_only_where_it_applies_and_completions_print() {
+    let help = |args: &[&str]| {
+        let o = Command::new(support::bin::exe())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let check = help(&["check", "--help"]);
+    assert!(check.contains("--config"), "{check}");
+    assert!(
+        !check.contains("--log-format"),
+        "check writes no logs: {check}"
+    );
+    let demo = help(&["demo", "--help"]);
+    assert!(
+        !demo.contains("--config"),
+        "demo runs its own config: {demo}"
+    );
+    let out = Command::new(support::bin::exe())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_tollgate()"));
+    let version = help(&["--version"]);
+    assert!(
+        version.starts_with("tollgate ") && version.contains('('),
+        "{version}"
+    );
+}
