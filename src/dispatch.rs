@@ -66,6 +66,7 @@ pub async fn handle(
     let grpc = crate::grpc::is_grpc(req.headers());
     let method = req.method().clone();
     let uri = req.uri().clone(); // shares the parsed bytes; no copy
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
     let mut handler: Option<&Handler> = None;
     let result = serve(req, conn, &rt, &gw, &mut ctx, &mut handler).await;
     let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);
@@ -97,6 +98,14 @@ pub async fn handle(
     let elapsed = ctx.started.elapsed();
     let status = res.status().as_u16();
     metrics.observe(&method, status, elapsed.as_secs_f64());
+    let upstream = handler.and_then(|h| match h.target {
+        Target::Proxy(i) => Some(rt.upstreams[rt.routes[i].config.upstream].name()),
+        _ => None,
+    });
+    // A refusal a handler answered itself (a token endpoint's envelope) still says what it was.
+    let reason = ctx
+        .reason
+        .or_else(|| (status >= 400).then(|| res.status().canonical_reason().unwrap_or("")));
     tracing::info!(
         target: "tollgate::access",
         method = %method,
@@ -108,7 +117,14 @@ pub async fn handle(
         request_id = ctx.request_id.to_str().unwrap_or(""),
         peer = %conn.peer.ip(),
         app = ctx.principal.as_ref().map_or("", |p| &*p.app),
-        reason = ctx.reason.unwrap_or(""),
+        reason = reason.unwrap_or(""),
+        upstream = upstream.unwrap_or(""),
+        response_bytes = res
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        user_agent = user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
     );
     Ok(res)
 }

@@ -145,3 +145,54 @@ async fn metrics_carry_process_build_and_upstream_error_series() {
         );
     }
 }
+
+#[tokio::test]
+async fn logs_say_what_started_and_each_request_names_its_upstream_and_client() {
+    let up = Upstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::bin::write(
+        dir.path(),
+        "gw.yaml",
+        &format!(
+            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\nupstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: /p, upstream: api, auth: none }}\n",
+            dir.path().display(),
+            up.url()
+        ),
+    );
+    let gw = support::bin::Proc::start(&path);
+    let start = gw
+        .early
+        .iter()
+        .find(|l| l.contains("\"message\":\"starting\""))
+        .unwrap_or_else(|| panic!("no start line in {:?}", gw.early));
+    let start: serde_json::Value = serde_json::from_str(start).unwrap();
+    assert_eq!(start["config"], path.display().to_string(), "{start}");
+    assert!(start["store"].as_str().unwrap().ends_with("/db"), "{start}");
+    assert_eq!(start["routes"], 1);
+    assert!(start["version"].is_string() && start["revision"].is_string());
+    let r = TestClient::plain()
+        .send(
+            "GET",
+            &format!("http://{}/p", gw.addr),
+            &[("user-agent", "probe/1.0")],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let line = gw.wait_line("probe/1.0", 5);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["upstream"], "api", "{line}");
+    assert_eq!(line["user_agent"], "probe/1.0");
+    assert!(
+        line["response_bytes"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "{line}"
+    );
+    let ms = line["duration_ms"].as_f64().unwrap();
+    assert_eq!(
+        (ms * 1000.0).round() / 1000.0,
+        ms,
+        "whole microseconds: {ms}"
+    );
+}
