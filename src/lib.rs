@@ -27,6 +27,7 @@ pub mod secret;
 pub mod server;
 pub mod shared;
 pub mod signing;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tls;

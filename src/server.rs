@@ -330,28 +330,7 @@ async fn serve_conn(
 /// SIGHUP and on a change of the file.
 pub async fn run(path: PathBuf, config: Config) -> Result<(), StartError> {
     let rt = config.runtime;
-    // Where everything is, in one line: what an operator checks first.
-    let store = match &config.store.redis_url {
-        // The URL may carry a password: only its host part is said.
-        Some(url) => format!(
-            "redis://{}",
-            url.rsplit('@')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("redis://")
-        ),
-        None => config.store.path.display().to_string(),
-    };
-    tracing::info!(
-        version = crate::metrics::VERSION,
-        revision = crate::metrics::REVISION,
-        config = %path.display(),
-        store = %store,
-        routes = config.routes.len(),
-        apps = config.apps.len(),
-        upstreams = config.upstreams.len(),
-        "starting"
-    );
+    crate::startup::log_start(&path, &config);
     tracing::info!(workers = rt.workers, runtime = ?rt.flavour, "runtime");
     let running = start(config).await?;
     let gw = Arc::clone(&running.gateway);

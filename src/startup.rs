@@ -1,0 +1,28 @@
+//! The start-up line: where everything is, in one line, what an operator checks first.
+
+use crate::config::Config;
+use std::path::Path;
+
+/// Logs version, revision, config file, store (a Redis URL without its password) and counts.
+pub fn log_start(path: &Path, config: &Config) {
+    let store = match &config.store.redis_url {
+        Some(url) => format!(
+            "redis://{}",
+            url.rsplit('@')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("redis://")
+        ),
+        None => config.store.path.display().to_string(),
+    };
+    tracing::info!(
+        version = crate::metrics::VERSION,
+        revision = crate::metrics::REVISION,
+        config = %path.display(),
+        store = %store,
+        routes = config.routes.len(),
+        apps = config.apps.len(),
+        upstreams = config.upstreams.len(),
+        "starting"
+    );
+}
