@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 /// `dialect` label values: `none`, then [`Dialect`] in declaration order.
 const DIALECT_LABELS: [&str; 5] = ["none", "oauth", "hosecloud", "feishu", "bkflow"];
 
+/// `status` label values of the upstream latency: the answer's class, or no answer.
+pub const UPSTREAM_STATUS: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
 /// All metrics of one gateway.
 pub struct Metrics {
     registry: Registry,
@@ -109,11 +112,15 @@ impl Metrics {
             ),
             upstream_duration: reg(
                 &r,
-                hist(
-                    "tollgate_upstream_request_duration_seconds",
-                    "Time until the upstream's response head",
-                    "upstream",
-                ),
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "tollgate_upstream_request_duration_seconds",
+                        "Time from sending to an upstream until its response head (retries included), by upstream and by the answer's status class (2xx, 3xx, 4xx, 5xx; error: no answer)",
+                    )
+                    .buckets(buckets.clone()),
+                    &["upstream", "status"],
+                )
+                .expect("valid"),
             ),
             auth_decisions: reg(
                 &r,
@@ -289,8 +296,9 @@ impl Metrics {
     }
 
     /// Histogram of one upstream.
-    pub fn upstream(&self, name: &str) -> Histogram {
-        self.upstream_duration.with_label_values(&[name])
+    /// An upstream's latency handles by status class, resolved once: `UPSTREAM_STATUS` order.
+    pub fn upstream(&self, name: &str) -> [Histogram; 5] {
+        UPSTREAM_STATUS.map(|s| self.upstream_duration.with_label_values(&[name, s]))
     }
 }
 

@@ -51,7 +51,7 @@ async fn metrics_count_requests_by_route_pattern_and_never_carry_tokens() {
         r#"tollgate_tokens_issued_total{dialect="oauth"} 1"#,
         r#"tollgate_token_cache_hits_total 1"#,
         "tollgate_http_request_duration_seconds_bucket",
-        "tollgate_upstream_request_duration_seconds_bucket{upstream=\"product\"",
+        "tollgate_upstream_request_duration_seconds_bucket{status=\"2xx\",upstream=\"product\"",
         "tollgate_connections_active",
         "tollgate_hot_tokens",
         "tollgate_tls_handshake_errors_total 0",

@@ -38,7 +38,7 @@ pub struct UpstreamPool {
     version: Version,
     cfg: UpstreamConfig,
     epoch: Instant,
-    latency: Histogram,
+    latency: [Histogram; 5],
     retried: IntCounter,
     errors: prometheus::IntCounterVec,
     budget: Budget,
@@ -177,7 +177,11 @@ impl UpstreamPool {
             self.try_targets(parts, body, pq).await
         };
         let result = tokio::time::timeout(self.cfg.timeout, work).await;
-        self.latency.observe(started.elapsed().as_secs_f64());
+        let class = match &result {
+            Ok(Ok(res)) => usize::from((res.status().as_u16() / 100).clamp(2, 5)) - 2,
+            _ => 4,
+        };
+        self.latency[class].observe(started.elapsed().as_secs_f64());
         // A failure caused by the client's own body is the client's to hear about.
         match (result, fault.get()) {
             (Err(_) | Ok(Err(_)), BodyFault::Malformed) => Err(Reject::BadBody),
