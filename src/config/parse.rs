@@ -27,21 +27,33 @@ pub fn parse_raw(text: &str, file: &Path) -> Result<RawConfig, ConfigError> {
             message: trim_location(&e.to_string()),
         }])
     })?;
+    let as_written = value.clone();
     value
         .apply_merge()
         .map_err(|e| fail(vec![problem(None, "(merge key <<)", &e.to_string())]))?;
     if let Value::Mapping(m) = &mut value {
         m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
     }
+    let mut modified = value != as_written;
     let index = LineIndex::build(text);
     let mut problems = Vec::new();
     loop {
-        match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
+        // Read from YAML text, not from the value: the text reader takes `502` where a string
+        // is wanted, as the file's author meant. A changed value is written out again first.
+        let again;
+        let source = if modified {
+            again = serde_yaml_ng::to_string(&value).unwrap_or_default();
+            again.as_str()
+        } else {
+            text
+        };
+        let de = serde_yaml_ng::Deserializer::from_str(source);
+        match serde_path_to_error::deserialize::<_, RawConfig>(de) {
             Ok(raw) if problems.is_empty() => return Ok(raw),
             Ok(_) => break,
             Err(e) => {
                 let key = e.path().to_string();
-                let message = trim_location(&e.inner().to_string());
+                let message = without_path(&trim_location(&e.inner().to_string()), &key);
                 let unknown = unknown_field(&message);
                 let line = index.line_of(&key);
                 match unknown {
@@ -56,6 +68,7 @@ pub fn parse_raw(text: &str, file: &Path) -> Result<RawConfig, ConfigError> {
                         if !take(&mut value, e.path(), near) {
                             break;
                         }
+                        modified = true;
                     }
                     _ => {
                         problems.push(problem(line, &key, &message));
@@ -87,6 +100,14 @@ fn trim_location(message: &str) -> String {
     match message.find(" at line ") {
         Some(cut) => message[..cut].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// serde_yaml also prefixes the path of the enclosing value; the key already says it.
+fn without_path(message: &str, key: &str) -> String {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && key.starts_with(prefix) => rest.to_owned(),
+        _ => message.to_owned(),
     }
 }
 
