@@ -27,25 +27,33 @@ pub enum BodyFault {
     Stalled,
 }
 
-/// Where the fault is reported; kept by the sender while the body travels.
+/// Where the fault is reported; kept by the sender while the body travels. A request
+/// without a body cannot fault, so it gets no shared cell (no allocation per request).
 #[derive(Debug, Clone, Default)]
-pub struct FaultFlag(Arc<AtomicU8>);
+pub struct FaultFlag(Option<Arc<AtomicU8>>);
 
 impl FaultFlag {
+    /// A flag for `body`: a shared cell only when there is a body to watch.
+    pub fn for_body(body: &Incoming) -> Self {
+        FaultFlag((!body.is_end_stream()).then(Arc::default))
+    }
+
     fn set(&self, f: BodyFault) {
         let v = match f {
             BodyFault::None => 0,
             BodyFault::Malformed => 1,
             BodyFault::Stalled => 2,
         };
-        self.0.store(v, Ordering::Release);
+        if let Some(cell) = &self.0 {
+            cell.store(v, Ordering::Release);
+        }
     }
 
     /// The fault seen so far.
     pub fn get(&self) -> BodyFault {
-        match self.0.load(Ordering::Acquire) {
-            1 => BodyFault::Malformed,
-            2 => BodyFault::Stalled,
+        match self.0.as_ref().map(|c| c.load(Ordering::Acquire)) {
+            Some(1) => BodyFault::Malformed,
+            Some(2) => BodyFault::Stalled,
             _ => BodyFault::None,
         }
     }

@@ -170,7 +170,7 @@ impl UpstreamPool {
     ) -> Result<Response<UpstreamBody>, Reject> {
         let started = Instant::now();
         let _flight = self.budget.enter();
-        let fault = FaultFlag::default();
+        let fault = FaultFlag::for_body(&body);
         let body = ClientBody::new(body, body_idle, fault.clone());
         let work = async {
             let body = retry::replayable(body, &self.cfg).await?;
