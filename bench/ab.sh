@@ -46,14 +46,8 @@ echo "building A ($A) and B (${B:-work tree}) ..." >&2
 BIN_A=$(build "$A" a)
 BIN_B=$(build "$B" b)
 
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
-events { worker_connections 4096; }
-http { access_log off;
-  server { listen $UP;
-    location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } } }
-NGINX
-taskset -c 1 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+nginx_upstream "$work" "$UP"
+taskset -c 1 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
 
 gateway_yaml "$GW" "" "$work/db" "$UP" > "$work/gw.yaml"
 

@@ -34,24 +34,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 # one worker, upstream keep-alive.
 # The upstream and the nginx proxy are two nginx instances (one worker each), so nginx
 # proxy_pass, like every other proxy here, hands each request to another process.
-cat > "$work/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/upstream.pid; error_log $work/upstream.err;
-events { worker_connections 4096; }
-http { access_log off;
-  server { listen $UP;
-    location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } } }
-NGINX
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
-events { worker_connections 4096; }
-http { access_log off;
-  upstream origin { server $UP; keepalive 64; }
-  server { listen $NGX;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-  server { listen $NGXS ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
-    ssl_protocols TLSv1.3;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGINX
+nginx_upstream "$work" "$UP"
+nginx_proxy "$work" "$UP" "$NGX" "$NGXS" "$work/cert.pem" "$work/key.pem"
 taskset -c 0 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 

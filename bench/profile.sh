@@ -19,21 +19,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/upstream.pid; error_log $work/upstream.err;
-events { worker_connections 4096; }
-http { access_log off;
-  server { listen $UP;
-    location / { default_type text/plain; return 200 "Ok!You successfully caught me. The Id is 1"; } } }
-NGINX
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
-events { worker_connections 4096; }
-http { access_log off;
-  upstream origin { server $UP; keepalive 64; }
-  server { listen $NGX;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGINX
+nginx_upstream "$work" "$UP"
+nginx_proxy "$work" "$UP" "$NGX"
 taskset -c 0 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 gateway_yaml "$TG" "" "$work/db" "$UP" > "$work/gw.yaml"

@@ -24,23 +24,10 @@ fn check_into_a_closed_pipe_exits_cleanly() {
 
 #[test]
 fn check_reads_sub_second_and_compound_durations_and_warns_of_an_open_admin_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("gw.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nadmin: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:9\"], connect_timeout: 500ms, timeout: 1m30s }}\nroutes:\n  - {{ path: /x, upstream: api, auth: none }}\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(support::bin::exe())
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, _, stderr) = check_text(
+        "listen: { address: \"127.0.0.1:0\" }\nadmin: { address: \"127.0.0.1:0\" }\nstore: { path: DIR/db }\nupstreams:\n  api: { targets: [\"http://127.0.0.1:9\"], connect_timeout: 500ms, timeout: 1m30s }\nroutes:\n  - { path: /x, upstream: api, auth: none }\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("admin: no token_file"),
         "an admin API without a token is said at start: {stderr}"
@@ -49,29 +36,12 @@ fn check_reads_sub_second_and_compound_durations_and_warns_of_an_open_admin_api(
 
 #[test]
 fn check_warns_of_a_shadowed_route_and_a_plain_secret_with_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("gw.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\napps:\n  - id: a\n    secret: plainOne\n    oauth_scopes: []\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:9\"] }}\nroutes:\n  - {{ path: /api/*rest, upstream: api, auth: none }}\n  - {{ path: /api/users, upstream: api, auth: none }}\n  - {{ path: \"/x/{{id}}\", upstream: api, auth: none, methods: [GET] }}\n  - {{ path: /x/me, upstream: api, auth: none, methods: [POST] }}\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(support::bin::exe())
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let at = |line: u32| format!("{}:{line}: ", cfg.display());
+    let (code, _, stderr) = check_text(
+        "listen: { address: \"127.0.0.1:0\" }\nstore: { path: DIR/db }\napps:\n  - id: a\n    secret: plainOne\n    oauth_scopes: []\nupstreams:\n  api: { targets: [\"http://127.0.0.1:9\"] }\nroutes:\n  - { path: /api/*rest, upstream: api, auth: none }\n  - { path: /api/users, upstream: api, auth: none }\n  - { path: \"/x/{id}\", upstream: api, auth: none, methods: [GET] }\n  - { path: /x/me, upstream: api, auth: none, methods: [POST] }\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "{}routes[1].path: never reached: routes[0] (/api/*rest)",
-            at(11)
-        )),
+        stderr.contains("gw.yaml:11: routes[1].path: never reached: routes[0] (/api/*rest)"),
         "{stderr}"
     );
     assert!(
@@ -79,11 +49,12 @@ fn check_warns_of_a_shadowed_route_and_a_plain_secret_with_file_and_line() {
         "a route with another method is reached: {stderr}"
     );
     assert!(
-        stderr.contains(&format!("{}apps[0].secret: app a: plain secret", at(5))),
+        stderr.contains("gw.yaml:5: apps[0].secret: app a: plain secret"),
         "{stderr}"
     );
 }
 
+/// `tollgate check` on `yaml` (DIR: a temp dir): exit code, stdout, stderr.
 fn check_text(yaml: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("gw.yaml");
