@@ -66,7 +66,10 @@ pub async fn handle(
     let grpc = crate::grpc::is_grpc(req.headers());
     let method = req.method().clone();
     let uri = req.uri().clone(); // shares the parsed bytes; no copy
-    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+                                 // Kept only for an access line that will be written.
+    let user_agent = tracing::enabled!(target: "tollgate::access", tracing::Level::INFO)
+        .then(|| req.headers().get(header::USER_AGENT).cloned())
+        .flatten();
     let mut handler: Option<&Handler> = None;
     let result = serve(req, conn, &rt, &gw, &mut ctx, &mut handler).await;
     let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);

@@ -115,13 +115,18 @@ fn runtime(
     }
 }
 
+/// The config at `path`, or its problems printed and exit 1.
+fn load(path: &std::path::Path) -> Result<tollgate::config::Config, ExitCode> {
+    tollgate::config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
 fn healthcheck(path: &std::path::Path) -> ExitCode {
-    let config = match tollgate::config::load(path) {
+    let config = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let Some(admin) = config.admin else {
         eprintln!("{}: no admin listener to ask", path.display());
@@ -197,12 +202,9 @@ fn hash_secret() -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let config = match tollgate::config::load(path) {
+    let config = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     if let Some(files) = &config.listen.tls {
         if let Err(e) = tollgate::tls::server_config(files) {

@@ -136,7 +136,9 @@ impl HotTokens {
             }
         }
         if let Some(sha) = sha {
-            if self.by_sha.len() >= self.cap {
+            // Evicted entries leave their SHA behind; past twice the bound they are dropped,
+            // which leaves at most the map's size, so the scan is amortised over `cap` inserts.
+            if self.by_sha.len() >= self.cap.saturating_mul(2) {
                 self.by_sha.retain(|_, k| self.map.contains_key(k));
             }
             self.by_sha.insert(sha, key);
@@ -275,7 +277,10 @@ mod tests {
             hot.insert([i; 16], Some([i; 32]), p("j", 100), 50);
         }
         assert_eq!(hot.len(), 3);
-        assert!(hot.by_sha.len() <= 4, "the SHA index is kept to the map");
+        assert!(
+            hot.by_sha.len() <= 6,
+            "the SHA index stays within twice the bound"
+        );
     }
 
     #[test]

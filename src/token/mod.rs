@@ -29,7 +29,7 @@ impl Clock {
     }
 
     /// Seconds since the Unix epoch as of a moment ago (`recent_millis`): never ahead of
-    /// `now_secs`, at most a second behind.
+    /// `now_secs`, normally 20 ms behind (more only when the clock thread is starved).
     pub fn recent_secs(&self) -> u64 {
         (recent_millis() + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)) / 1000
     }
@@ -63,8 +63,9 @@ const RECENT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 /// atomic load where a clock read costs ~35 ns on this class of machine. For what tolerates the
 /// lag (idle times) or re-checks with `now_millis` near a boundary (expiry on a hot hit).
 pub fn recent_millis() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     static RECENT: AtomicU64 = AtomicU64::new(0);
+    static TICKING: AtomicBool = AtomicBool::new(false);
     static TICKER: std::sync::Once = std::sync::Once::new();
     TICKER.call_once(|| {
         RECENT.store(now_millis(), Ordering::Relaxed);
@@ -74,9 +75,14 @@ pub fn recent_millis() -> u64 {
                 std::thread::sleep(RECENT_EVERY);
                 RECENT.store(now_millis(), Ordering::Relaxed);
             });
-        if started.is_err() {
-            tracing::warn!("no clock thread: recent times read the clock");
+        match started {
+            Ok(_) => TICKING.store(true, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "no clock thread: recent times read the clock"),
         }
     });
+    // Without the thread the recent time would stand still: read the clock instead.
+    if !TICKING.load(Ordering::Relaxed) {
+        return now_millis();
+    }
     RECENT.load(Ordering::Relaxed)
 }

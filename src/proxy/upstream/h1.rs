@@ -72,13 +72,19 @@ impl Conns {
         self: &Arc<Self>,
         mut req: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, H1Error> {
-        // Bounded: every pass either takes a kept connection out of the queue or opens one.
-        for _ in 0..=self.idle.capacity() {
-            let (mut tx, kept) = match self.checkout() {
+        // Bounded: at most `capacity` kept connections are tried, then a new one is opened,
+        // and a failure on a new connection is the answer.
+        let mut kept_tries = 0;
+        loop {
+            let kept = (kept_tries < self.idle.capacity())
+                .then(|| self.checkout())
+                .flatten();
+            let (mut tx, kept) = match kept {
                 Some(tx) => (tx, true),
                 // Boxed: connecting is rare, and its future would make every request's larger.
                 None => (Box::pin(self.connect()).await?, false),
             };
+            kept_tries += 1;
             if kept && tx.ready().await.is_err() {
                 continue;
             }
@@ -93,18 +99,6 @@ impl Conns {
                 },
             }
         }
-        let tx = Box::pin(self.connect()).await?;
-        Box::pin(self.send_on(tx, req)).await
-    }
-
-    async fn send_on(
-        self: &Arc<Self>,
-        mut tx: SendRequest<ProxyBody>,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<UpstreamBody>, H1Error> {
-        let res = tx.send_request(req).await.map_err(H1Error::Exchange)?;
-        let home = Arc::clone(self);
-        Ok(res.map(|body| UpstreamBody::pooled(body, tx, home)))
     }
 
     /// A kept connection that is not past its idle time.
