@@ -12,6 +12,7 @@ use crate::body::{self, Body};
 use crate::config::{Dialect, ErrorStyle};
 use crate::guard::{self, principal::Principal};
 use crate::metrics::RouteMetrics;
+use crate::proxy::upstream::ServedBy;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
@@ -32,6 +33,8 @@ struct RequestCtx {
     principal: Option<Arc<Principal>>,
     dialect: Option<Dialect>,
     reason: Option<&'static str>,
+    /// The app id an issuing request named (checked or not), for the access log.
+    claimed_app: Option<Box<str>>,
 }
 
 impl RequestCtx {
@@ -51,6 +54,7 @@ impl RequestCtx {
             principal: None,
             dialect: None,
             reason: None,
+            claimed_app: None,
         }
     }
 }
@@ -101,10 +105,14 @@ pub async fn handle(
     let elapsed = ctx.started.elapsed();
     let status = res.status().as_u16();
     metrics.observe(&method, status, elapsed.as_secs_f64());
-    let upstream = handler.and_then(|h| match h.target {
-        Target::Proxy(i) => Some(rt.upstreams[rt.routes[i].config.upstream].name()),
-        _ => None,
-    });
+    let (upstream, target) = match handler.map(|h| h.target) {
+        Some(Target::Proxy(i)) => {
+            let pool = &rt.upstreams[rt.routes[i].config.upstream];
+            let by = res.extensions_mut().remove::<ServedBy>();
+            (pool.name(), by.map_or("", |by| pool.served_by(by)))
+        }
+        _ => ("", ""),
+    };
     // A refusal a handler answered itself (a token endpoint's envelope) still says what it was.
     let reason = ctx
         .reason
@@ -119,9 +127,14 @@ pub async fn handle(
         duration_ms = elapsed.as_micros() as f64 / 1000.0,
         request_id = ctx.request_id.to_str().unwrap_or(""),
         peer = %conn.peer.ip(),
-        app = ctx.principal.as_ref().map_or("", |p| &*p.app),
+        // The verified app of a token, or the app id an issuing request claimed.
+        app = ctx
+            .principal
+            .as_ref()
+            .map_or(ctx.claimed_app.as_deref().unwrap_or(""), |p| &*p.app),
         reason = reason.unwrap_or(""),
-        upstream = upstream.unwrap_or(""),
+        upstream,
+        upstream_target = target,
         response_bytes = res
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -270,7 +283,9 @@ async fn serve<'rt>(
                     Instant::now(),
                 )
                 .map_err(Reject::RateLimited)?;
-            return crate::issue::serve(ep, req, &path, rt, shared).await;
+            let (reply, claimed) = crate::issue::serve(ep, req, &path, rt, shared).await;
+            ctx.claimed_app = claimed;
+            return reply;
         }
         Target::Metadata => {
             let mut res = body::json_bytes(StatusCode::OK, rt.metadata.clone());

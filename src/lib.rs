@@ -10,6 +10,7 @@ pub mod admin;
 pub mod body;
 pub mod compact;
 pub mod config;
+pub mod counted;
 pub mod demo;
 pub mod dispatch;
 pub mod grpc;

@@ -3,6 +3,7 @@
 
 use crate::admin;
 use crate::config::{Config, ConfigError, Limits};
+use crate::counted::Counted;
 use crate::dispatch;
 use crate::proxy::ConnInfo;
 use crate::state::Gateway;
@@ -288,6 +289,12 @@ async fn serve_conn(
     };
     let gw2 = Arc::clone(&gw);
     let svc = service_fn(move |req| dispatch::handle(req, conn, Arc::clone(&gw2)));
+    let metrics = &gw.shared.metrics;
+    let tcp = Counted::new(
+        tcp,
+        metrics.received_bytes.clone(),
+        metrics.sent_bytes.clone(),
+    );
     let result = match &rt.tls {
         Some(cfg) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));

@@ -144,6 +144,12 @@ async fn metrics_carry_process_build_and_upstream_error_series() {
             "{series} missing from:\n{metrics}"
         );
     }
+    // The 502 exchange crossed the client connection: at least a request line
+    // (`GET /p HTTP/1.1\r\n`) and a status line each way.
+    for name in ["tollgate_received_bytes_total", "tollgate_sent_bytes_total"] {
+        let n = support::metric_value(&metrics, name).unwrap_or(0.0);
+        assert!(n >= 17.0, "{name} = {n}:\n{metrics}");
+    }
 }
 
 #[tokio::test]
@@ -182,6 +188,7 @@ async fn logs_say_what_started_and_each_request_names_its_upstream_and_client() 
     let line = gw.wait_line("probe/1.0", 5);
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["upstream"], "api", "{line}");
+    assert_eq!(line["upstream_target"], up.url(), "{line}");
     assert_eq!(line["user_agent"], "probe/1.0");
     assert!(
         line["response_bytes"]
@@ -195,4 +202,33 @@ async fn logs_say_what_started_and_each_request_names_its_upstream_and_client() 
         ms,
         "whole microseconds: {ms}"
     );
+}
+
+#[test]
+fn a_refused_token_request_logs_the_app_it_named_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::bin::write(
+        dir.path(),
+        "gw.yaml",
+        &format!(
+            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n{}",
+            dir.path().display(),
+            app_yaml()
+        ),
+    );
+    let gw = support::bin::Proc::start(&path);
+    let url = format!("http://{}/oauth/token/get", gw.addr);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(TestClient::plain().send(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        r#"{"app_id":"coupang","app_key":"wrong"}"#,
+    ));
+    assert_eq!(r.status, 401, "{}", r.body);
+    let line = gw.wait_line("/oauth/token/get", 5);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["app"], "coupang", "{line}");
+    assert_eq!(line["reason"], "bad_credentials", "{line}");
+    assert_eq!(line["status"], 401, "{line}");
 }

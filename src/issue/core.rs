@@ -45,6 +45,7 @@ pub async fn authenticate(
     app_id: &str,
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
+    super::note_claimed_app(app_id);
     // A secret that verified before passes at once, even while its app id is locked, so a
     // flood of guesses does not lock out the app's own clients.
     if let Some(app) = known_good(rt, shared, app_id, secret) {

@@ -44,20 +44,45 @@ impl Call<'_> {
 /// What an issuing endpoint answers: its success, or a refusal in its envelope.
 pub type Reply = Result<Response<Body>, Reject>;
 
-/// Serves one issuing request (`path` is the normalised path it matched on).
+tokio::task_local! {
+    /// The app id the issuing request being served named, set by [`core::authenticate`].
+    static CLAIMED_APP: std::cell::RefCell<Option<Box<str>>>;
+}
+
+/// Notes the app id an issuing request names, for its access-log line (at most 64 bytes of
+/// it: the id is the client's word, not yet checked). Outside [`serve`] it does nothing.
+pub fn note_claimed_app(id: &str) {
+    let mut end = id.len().min(64);
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = CLAIMED_APP.try_with(|c| *c.borrow_mut() = Some(id[..end].into()));
+}
+
+/// Serves one issuing request (`path` is the normalised path it matched on); also says which
+/// app id the request named, when it named one.
 pub async fn serve(
     ep: Endpoint,
     req: http::Request<Incoming>,
     path: &str,
     rt: &Runtime,
     shared: &Shared,
-) -> Reply {
+) -> (Reply, Option<Box<str>>) {
     let call = Call {
         req,
         path,
         rt,
         shared,
     };
+    CLAIMED_APP
+        .scope(std::cell::RefCell::new(None), async move {
+            let reply = serve_endpoint(ep, call).await;
+            (reply, CLAIMED_APP.with(|c| c.take()))
+        })
+        .await
+}
+
+async fn serve_endpoint(ep: Endpoint, call: Call<'_>) -> Reply {
     match ep {
         Endpoint::OauthSeed => oauth::seed(call).await,
         Endpoint::OauthRfc => oauth::rfc(call).await,

@@ -569,3 +569,14 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     };
     (dec(it.next().unwrap()), dec(it.next().unwrap()))
 }
+
+/// The value of the first unlabelled sample `name` in a Prometheus text exposition.
+pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}

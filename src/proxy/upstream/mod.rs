@@ -7,13 +7,14 @@ pub mod h1;
 mod health;
 mod retry;
 pub mod target;
+mod tries;
 
 use crate::config::{Protocol, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::proxy::client_body::{BodyFault, ClientBody, FaultFlag};
 use crate::reject::Reject;
 use bytes::Bytes;
-use client::{Failure, ProxyBody, SendError, UpstreamClient};
+use client::{ProxyBody, SendError, UpstreamClient};
 use h1::{Conns, UpstreamBody};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Scheme};
@@ -21,11 +22,15 @@ use http::{header, Request, Response, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use prometheus::{Histogram, IntCounter};
-use retry::{Budget, Plan};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use retry::Budget;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use target::{ms_since, Outcome, Target};
+use target::Target;
+
+/// Which target of a pool answered: a response extension, set only when the access log is on.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedBy(usize);
 
 /// One named upstream.
 #[derive(Debug)]
@@ -235,6 +240,11 @@ impl UpstreamPool {
         None
     }
 
+    /// The configured label (`http://10.0.0.5:8080`) of the target [`ServedBy`] names.
+    pub fn served_by(&self, by: ServedBy) -> &str {
+        self.targets.get(by.0).map_or("", |t| t.label.as_str())
+    }
+
     /// With no target in rotation: 503 at once, with when to come back.
     fn none_in_rotation(&self, now: u64) -> Reject {
         let soonest = self
@@ -275,111 +285,6 @@ impl UpstreamPool {
                     Err(e) => Err(SendError::Pooled(e)),
                 }
             }
-        }
-    }
-
-    async fn try_targets(
-        &self,
-        mut parts: Parts,
-        body: ProxyBody,
-        pq: PathAndQuery,
-    ) -> Result<Response<UpstreamBody>, Reject> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = ms_since(self.epoch);
-        let mut k = 0;
-        let Some(mut t) = self.next_target(start, &mut k, now) else {
-            return Err(self.none_in_rotation(now));
-        };
-        let mut plan = Plan::new(&self.cfg.retries, &parts.method, &body);
-        let mut body = Some(body);
-        let mut _retrying = None;
-        loop {
-            let b = match body.take() {
-                Some(b) => b,
-                None => plan
-                    .replay()
-                    .expect("a retry is planned only with a replayable body"),
-            };
-            let more = plan.may_retry() && {
-                let mut peek = k;
-                self.next_target(start, &mut peek, now).is_some()
-            };
-            // Copy the head only when a retry may need it again.
-            let headers = if more {
-                parts.headers.clone()
-            } else {
-                std::mem::take(&mut parts.headers)
-            };
-            let sent = self.exchange(t, &parts, headers, &pq, b);
-            let outcome = match self.cfg.retries.per_try_timeout {
-                Some(d) => tokio::time::timeout(d, sent).await.ok(),
-                None => Some(sent.await),
-            };
-            let wants_retry = match outcome {
-                Some(Ok(res)) => {
-                    let status = res.status().as_u16();
-                    let failed = matches!(status, 502..=504);
-                    if failed {
-                        self.failed("status_5xx");
-                    }
-                    let o = if failed { Outcome::Failed } else { Outcome::Ok };
-                    t.record(o, self.cfg.passive, self.epoch, &self.name);
-                    if !(more && plan.after_status(status)) {
-                        return Ok(res);
-                    }
-                    tracing::warn!(upstream = %self.name, target = %t.label, status, "upstream answered a retryable status; trying another target");
-                    Reject::UpstreamUnavailable
-                }
-                Some(Err(e)) => {
-                    let failure = client::classify(&e);
-                    self.failed(match failure {
-                        Failure::Connect => "connect",
-                        Failure::Tls(_) => "tls",
-                        Failure::RefusedStream => "refused_stream",
-                        Failure::Other => "broken",
-                    });
-                    t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
-                    let rej = match &failure {
-                        Failure::Tls(check) => {
-                            tracing::warn!(upstream = %self.name, target = %t.label, check = %check, "upstream TLS handshake failed");
-                            Reject::UpstreamTls(check.clone())
-                        }
-                        Failure::Connect => {
-                            tracing::warn!(upstream = %self.name, target = %t.label, "upstream target refused the connection");
-                            Reject::UpstreamUnavailable
-                        }
-                        Failure::RefusedStream | Failure::Other => {
-                            tracing::warn!(upstream = %self.name, target = %t.label, error = %e, "upstream request failed");
-                            Reject::UpstreamUnavailable
-                        }
-                    };
-                    if !(more && plan.after_failure(&failure)) {
-                        return Err(rej);
-                    }
-                    rej
-                }
-                None => {
-                    self.failed("timeout");
-                    t.record(Outcome::Failed, self.cfg.passive, self.epoch, &self.name);
-                    tracing::warn!(upstream = %self.name, target = %t.label, "upstream try timed out");
-                    if !(more && plan.after_try_timeout()) {
-                        return Err(Reject::UpstreamTimeout);
-                    }
-                    Reject::UpstreamTimeout
-                }
-            };
-            // A retry: within the budget, to the next target in rotation.
-            let Some(slot) = self.budget.retry(self.cfg.retries.budget_percent) else {
-                tracing::warn!(upstream = %self.name, "retry budget spent; not retrying");
-                return Err(wants_retry);
-            };
-            _retrying = Some(slot);
-            match self.next_target(start, &mut k, ms_since(self.epoch)) {
-                Some(next) => t = next,
-                None => return Err(wants_retry),
-            }
-            self.retried.inc();
-            plan.retried();
         }
     }
 }

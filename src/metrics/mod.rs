@@ -3,17 +3,16 @@
 //! Labels come only from route patterns, configured upstream names, dialect names and the
 //! decision enum: never from tokens, app ids or raw paths.
 
-use crate::config::Dialect;
-use crate::reject::Decision;
-use http::Method;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
-use std::sync::OnceLock;
+
+mod route;
+pub use route::RouteMetrics;
 
 /// `dialect` label values: `none`, then [`Dialect`] in declaration order.
-const DIALECT_LABELS: [&str; 5] = ["none", "oauth", "hosecloud", "feishu", "bkflow"];
+pub(crate) const DIALECT_LABELS: [&str; 5] = ["none", "oauth", "hosecloud", "feishu", "bkflow"];
 
 /// `status` label values of the upstream latency: the answer's class, or no answer.
 pub const UPSTREAM_STATUS: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
@@ -56,6 +55,10 @@ pub struct Metrics {
     /// Failed upstream tries, by upstream and kind (connect, tls, timeout, refused_stream,
     /// broken, status_5xx).
     pub upstream_errors: IntCounterVec,
+    /// Bytes read from client connections.
+    pub received_bytes: IntCounter,
+    /// Bytes written to client connections.
+    pub sent_bytes: IntCounter,
 }
 
 /// The version and git revision this binary was built from.
@@ -98,7 +101,7 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_http_requests_total",
-                    "Requests answered",
+                    "Requests answered, by route pattern (`(unmatched)` when none matched), method (`OTHER` for unusual ones) and status code",
                     &["route", "method", "status"],
                 ),
             ),
@@ -106,7 +109,7 @@ impl Metrics {
                 &r,
                 hist(
                     "tollgate_http_request_duration_seconds",
-                    "Time to answer a request",
+                    "Seconds from a request's head arriving to its response head being ready, by route pattern",
                     "route",
                 ),
             ),
@@ -126,7 +129,7 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_auth_decisions_total",
-                    "Guard decisions",
+                    "Token checks on proxied routes and credential checks on issuing endpoints, by route, decision (allowed, missing, invalid, expired, revoked, forbidden) and the dialect of the token (`none` when no token was verified)",
                     &["route", "decision", "dialect"],
                 ),
             ),
@@ -134,35 +137,35 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_tokens_issued_total",
-                    "Tokens issued",
+                    "Access tokens issued by the token endpoints, by dialect",
                     &["dialect"],
                 ),
             ),
             cache_hits: reg(
                 &r,
-                IntCounter::new("tollgate_token_cache_hits_total", "Hot-token map hits")
+                IntCounter::new("tollgate_token_cache_hits_total", "Token checks answered from the in-memory hot map (no store read)")
                     .expect("valid"),
             ),
             cache_misses: reg(
                 &r,
-                IntCounter::new("tollgate_token_cache_misses_total", "Hot-token map misses")
+                IntCounter::new("tollgate_token_cache_misses_total", "Token checks that had to verify the token or read the store")
                     .expect("valid"),
             ),
             hot_tokens: reg(
                 &r,
-                IntGauge::new("tollgate_hot_tokens", "Entries in the hot-token map")
+                IntGauge::new("tollgate_hot_tokens", "Verified tokens held in the in-memory hot map")
                     .expect("valid"),
             ),
             connections_active: reg(
                 &r,
-                IntGauge::new("tollgate_connections_active", "Open client connections")
+                IntGauge::new("tollgate_connections_active", "Client connections open on the public listener")
                     .expect("valid"),
             ),
             tls_handshake_errors: reg(
                 &r,
                 IntCounter::new(
                     "tollgate_tls_handshake_errors_total",
-                    "Failed TLS handshakes",
+                    "Client TLS handshakes that failed or timed out",
                 )
                 .expect("valid"),
             ),
@@ -170,7 +173,7 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_config_reloads_total",
-                    "Config reloads",
+                    "Config reloads (SIGHUP or a changed file), by result: ok (the new config is in force) or error (refused; the old one stays)",
                     &["result"],
                 ),
             ),
@@ -178,7 +181,7 @@ impl Metrics {
                 &r,
                 IntCounter::new(
                     "tollgate_store_unavailable_total",
-                    "Requests refused while the store was unreachable",
+                    "Requests refused with 503 because the token store could not be reached (the gateway fails closed)",
                 )
                 .expect("valid"),
             ),
@@ -186,7 +189,7 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_rate_limited_total",
-                    "Requests refused by a rate limit",
+                    "Requests refused with 429 by a rate limit, by route pattern",
                     &["route"],
                 ),
             ),
@@ -194,7 +197,7 @@ impl Metrics {
                 &r,
                 IntCounter::new(
                     "tollgate_store_rejected_entries_total",
-                    "Shared-store entries refused for a missing or wrong MAC",
+                    "Entries read from the shared store and refused for a missing or wrong MAC (someone wrote to the store without the master key)",
                 )
                 .expect("valid"),
             ),
@@ -202,7 +205,7 @@ impl Metrics {
                 &r,
                 prometheus::Gauge::new(
                     "tollgate_store_replication_lag_seconds",
-                    "How far behind the shared log this replica may be",
+                    "Seconds since this replica last read the shared store's change log to its end: how stale its view of revocations may be",
                 )
                 .expect("valid"),
             ),
@@ -211,7 +214,7 @@ impl Metrics {
                 prometheus::IntGaugeVec::new(
                     Opts::new(
                         "tollgate_upstream_healthy",
-                        "1 while the target is in rotation",
+                        "1 while the target is in rotation, 0 while health checks or failures keep it out, by upstream name and configured target",
                     ),
                     &["upstream", "target"],
                 )
@@ -221,7 +224,7 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_upstream_retries_total",
-                    "Upstream tries after the first",
+                    "Requests sent again to another target after a failed try, by upstream name",
                     &["upstream"],
                 ),
             ),
@@ -229,7 +232,7 @@ impl Metrics {
                 &r,
                 IntGauge::new(
                     "tollgate_tunnels_active",
-                    "Upgraded connections being spliced",
+                    "Upgraded connections (WebSocket and other HTTP/1.1 upgrades) being spliced between client and upstream",
                 )
                 .expect("valid"),
             ),
@@ -240,6 +243,22 @@ impl Metrics {
                     "Upstream tries that failed, by kind: connect (no connection), tls (handshake), timeout, refused_stream (HTTP/2 REFUSED_STREAM), broken (the exchange broke after sending), status_5xx (an answer of 502, 503 or 504)",
                     &["upstream", "kind"],
                 ),
+            ),
+            received_bytes: reg(
+                &r,
+                IntCounter::new(
+                    "tollgate_received_bytes_total",
+                    "Bytes read from client connections on the public listener (request heads and bodies; with TLS, the encrypted records)",
+                )
+                .expect("valid"),
+            ),
+            sent_bytes: reg(
+                &r,
+                IntCounter::new(
+                    "tollgate_sent_bytes_total",
+                    "Bytes written to client connections on the public listener (response heads and bodies; with TLS, the encrypted records)",
+                )
+                .expect("valid"),
             ),
             registry: r,
         }
@@ -276,18 +295,12 @@ impl Metrics {
 
     /// Handles for one route label, resolved once so requests take no lock on the metric vectors.
     pub fn route(&self, route: &str) -> RouteMetrics {
-        RouteMetrics {
-            label: route.into(),
-            duration: self.http_duration.with_label_values(&[route]),
-            decisions: (0..Decision::ALL.len() * DIALECT_LABELS.len())
-                .map(|_| OnceLock::new())
-                .collect(),
-            decisions_vec: self.auth_decisions.clone(),
-            requests: (0..METHOD_SLOTS * STATUS_SLOTS.len())
-                .map(|_| OnceLock::new())
-                .collect(),
-            requests_vec: self.http_requests.clone(),
-        }
+        RouteMetrics::new(
+            route,
+            self.http_duration.with_label_values(&[route]),
+            self.auth_decisions.clone(),
+            self.http_requests.clone(),
+        )
     }
 
     /// Counts a rate-limited request on `route` (a route pattern).
@@ -305,89 +318,5 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-const METHODS: [Method; 9] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::DELETE,
-    Method::HEAD,
-    Method::PATCH,
-    Method::OPTIONS,
-    Method::CONNECT,
-    Method::TRACE,
-];
-const METHOD_SLOTS: usize = METHODS.len();
-const STATUS_SLOTS: [u16; 20] = [
-    200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 502, 503,
-    504,
-];
-
-impl RouteMetrics {
-    /// The `route` label these handles carry.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-}
-
-/// Pre-resolved metric handles of one route.
-pub struct RouteMetrics {
-    label: Box<str>,
-    duration: Histogram,
-    decisions: Box<[OnceLock<IntCounter>]>,
-    decisions_vec: IntCounterVec,
-    requests: Box<[OnceLock<IntCounter>]>,
-    requests_vec: IntCounterVec,
-}
-
-impl std::fmt::Debug for RouteMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RouteMetrics({})", self.label)
-    }
-}
-
-impl RouteMetrics {
-    /// Counts one request and its duration.
-    pub fn observe(&self, method: &Method, status: u16, seconds: f64) {
-        self.duration.observe(seconds);
-        let m = METHODS.iter().position(|x| x == method);
-        let s = STATUS_SLOTS.iter().position(|&x| x == status);
-        match (m, s) {
-            (Some(m), Some(s)) => self.requests[m * STATUS_SLOTS.len() + s]
-                .get_or_init(|| {
-                    let status = status.to_string();
-                    self.requests_vec
-                        .with_label_values(&[&*self.label, method.as_str(), &status])
-                })
-                .inc(),
-            // Unusual methods share one label so a client cannot grow the label set.
-            _ => {
-                let method = if m.is_some() {
-                    method.as_str()
-                } else {
-                    "OTHER"
-                };
-                self.requests_vec
-                    .with_label_values(&[&*self.label, method, &status.to_string()])
-                    .inc()
-            }
-        }
-    }
-
-    /// Counts one decision for a token (or an issuing request) of `dialect`
-    /// (`none` when no token was verified).
-    pub fn decision(&self, decision: Decision, dialect: Option<Dialect>) {
-        let d = dialect.map_or(0, |d| 1 + d as usize);
-        self.decisions[decision as usize * DIALECT_LABELS.len() + d]
-            .get_or_init(|| {
-                self.decisions_vec.with_label_values(&[
-                    &*self.label,
-                    decision.as_str(),
-                    DIALECT_LABELS[d],
-                ])
-            })
-            .inc();
     }
 }
