@@ -1,6 +1,7 @@
 //! Hot-path benchmarks, each beside its baseline in the same run:
 //! normalise + match vs a `HashMap` lookup; token check on a hot hit vs a bare SHA-256 +
-//! dashmap lookup; header rewrite vs cloning the header map.
+//! dashmap lookup, and an external issuer's cached JWT vs tollgate's own; header rewrite vs
+//! cloning the header map.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -25,15 +26,33 @@ routes:
   - { path: /static/*rest, upstream: product, auth: none }
 "#;
 
-fn gateway() -> (Gateway, tempfile::TempDir) {
+const IDP_ISS: &str = "https://idp.bench";
+
+/// An external issuer's ES256 key: its JWKS (written to `dir`) and its encoding key.
+fn idp_key(dir: &std::path::Path) -> jsonwebtoken::EncodingKey {
+    use base64::Engine as _;
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = kp.public_key_raw();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = serde_json::json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": b64(&raw[1..33]), "y": b64(&raw[33..]) }] });
+    std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();
+    jsonwebtoken::EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap()
+}
+
+fn gateway() -> (Gateway, tempfile::TempDir, jsonwebtoken::EncodingKey) {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = format!("{YAML}store: {{ path: {}/db }}\n", dir.path().display());
+    let idp = idp_key(dir.path());
+    let yaml = format!(
+        "{YAML}store: {{ path: {d}/db }}\nissuers:\n  - {{ name: idp, issuer: \"{IDP_ISS}\", jwks_file: {d}/jwks.json, algorithms: [ES256] }}\n",
+        d = dir.path().display()
+    );
     let cfg = tollgate::config::load_str(&yaml, &dir.path().join("bench.yaml")).unwrap();
-    (Gateway::new(cfg).unwrap(), dir)
+    (Gateway::new(cfg).unwrap(), dir, idp)
 }
 
 fn bench(c: &mut Criterion) {
-    let (gw, _dir) = gateway();
+    let (gw, _dir, idp) = gateway();
     let rt = gw.runtime();
     let shared = &gw.shared;
 
@@ -101,6 +120,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("check_hot_hit", |b| {
         b.iter(|| black_box(guard::verify::principal(black_box(&token), &rt, shared).unwrap()))
     });
+    // The guard's hot path (key, map, generation, revocation and expiry checks) for tollgate's
+    // own cached JWT and for a cached JWT of an external issuer.
+    let ext = {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some("k1".into());
+        let exp = tollgate::token::now_secs() + 3600;
+        let claims = serde_json::json!({ "iss": IDP_ISS, "client_id": "billing",
+            "scope": "bailunApi", "exp": exp });
+        jsonwebtoken::encode(&h, &claims, &idp).unwrap()
+    };
+    let warm = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    warm.block_on(guard::resolve(&ext, None, &rt, shared))
+        .unwrap();
+    for (name, t) in [("guard_hot_own_jwt", &token), ("guard_hot_external_jwt", &ext)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let key = shared.hot.key(black_box(t));
+                black_box(guard::verify::hot(&key, &rt, shared).unwrap().unwrap())
+            })
+        });
+    }
     g.bench_function("check_cold_rs256_verify", |b| {
         b.iter(|| black_box(rt.keys.verify(black_box(&token)).unwrap()))
     });
@@ -148,7 +190,7 @@ fn bench(c: &mut Criterion) {
             let mut p = Request::new(());
             *p.headers_mut() = headers.clone();
             let (mut p, ()) = p.into_parts();
-            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid, false);
+            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid, &rt);
             black_box(p)
         })
     });

@@ -9,7 +9,7 @@
 //!    access-log line, one metrics observation.
 
 use crate::body::{self, Body};
-use crate::config::{Dialect, ErrorStyle};
+use crate::config::{ErrorStyle, Origin};
 use crate::guard::{self, principal::Principal};
 use crate::metrics::RouteMetrics;
 use crate::proxy::upstream::ServedBy;
@@ -31,7 +31,7 @@ struct RequestCtx {
     request_id: HeaderValue,
     style: ErrorStyle,
     principal: Option<Arc<Principal>>,
-    dialect: Option<Dialect>,
+    dialect: Option<Origin>,
     reason: Option<&'static str>,
     /// The app id an issuing request named (checked or not), for the access log.
     claimed_app: Option<Box<str>>,
@@ -270,7 +270,7 @@ async fn serve<'rt>(
         Target::Proxy(i) => &rt.routes[i],
         Target::Issue(ep) => {
             // Refusals of an issuing endpoint are decisions about its dialect's credentials.
-            ctx.dialect = Some(ep.dialect());
+            ctx.dialect = Some(Origin::Own(ep.dialect()));
             // Per client IP, before any body is read or any argon2 runs.
             let rate = rt.config.limits.token_rate;
             shared

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod grpc;
 pub mod guard;
 pub mod ident;
+pub mod idp;
 pub mod issue;
 pub mod limit;
 pub mod metrics;

@@ -253,6 +253,28 @@ fn check(path: &std::path::Path) -> ExitCode {
     for (path, ep) in tollgate::issue::endpoint::endpoints(&config) {
         let _ = writeln!(out, "issue  POST {path:<40} {}", ep.describe());
     }
+    for i in &config.issuers {
+        let mut how = Vec::new();
+        if let Some(j) = &i.jwt {
+            let keys = match &j.keys {
+                tollgate::config::KeySource::Url(u) => u.to_string(),
+                tollgate::config::KeySource::File(f) => f.display().to_string(),
+            };
+            let algs: Vec<String> = j.algorithms.iter().map(|a| format!("{a:?}")).collect();
+            how.push(format!(
+                "JWT iss={} keys={keys} algs={}",
+                j.issuer,
+                algs.join(",")
+            ));
+        }
+        if let Some(t) = &i.introspection {
+            how.push(format!("introspection {}", t.url));
+        }
+        if !i.audiences.is_empty() {
+            how.push(format!("aud {}", i.audiences.join(",")));
+        }
+        let _ = writeln!(out, "issuer {:<12} {}", i.name, how.join("; "));
+    }
     for r in &config.routes {
         let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {
             m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
@@ -283,7 +305,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                     ));
                 }
                 if let Some(d) = &r.dialects {
-                    let names: Vec<&str> = d.iter().map(|d| d.as_str()).collect();
+                    let names: Vec<&str> = d.iter().map(|&o| config.origin_name(o)).collect();
                     need.push(format!("dialects {}", names.join(",")));
                 }
                 need.join(", ")

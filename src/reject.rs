@@ -125,6 +125,8 @@ pub enum Reject {
     StoreUnavailable,
     /// The route's lookup could not say where the resource lives (fail closed).
     LookupUnavailable,
+    /// An external issuer's keys or introspection endpoint could not be reached.
+    IssuerUnavailable,
     /// The request target is longer than `limits.max_uri_bytes`.
     UriTooLong,
     /// The request head is bigger than `limits.max_header_bytes`.
@@ -166,6 +168,7 @@ impl Reject {
             | Reject::CredentialMissing(..) => StatusCode::BAD_GATEWAY,
             Reject::StoreUnavailable
             | Reject::LookupUnavailable
+            | Reject::IssuerUnavailable
             | Reject::NoHealthyUpstream(_)
             | Reject::TooManyTunnels => StatusCode::SERVICE_UNAVAILABLE,
             Reject::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -207,6 +210,7 @@ impl Reject {
             Reject::CredentialMissing(..) => "credential_missing",
             Reject::StoreUnavailable => "store_unavailable",
             Reject::LookupUnavailable => "lookup_unavailable",
+            Reject::IssuerUnavailable => "issuer_unavailable",
             Reject::UriTooLong => "uri_too_long",
             Reject::HeadersTooLarge => "headers_too_large",
             Reject::BadBody => "bad_body",
@@ -243,6 +247,9 @@ impl Reject {
             Reject::TooManyTunnels => "too many upgraded connections open; try again later".into(),
             Reject::StoreUnavailable => "the token store is unavailable; try again".into(),
             Reject::LookupUnavailable => "the resource lookup is unavailable; try again".into(),
+            Reject::IssuerUnavailable => {
+                "the token's identity provider cannot be reached; try again".into()
+            }
             Reject::UriTooLong => "request target too long".into(),
             Reject::HeadersTooLarge => "request header fields too large".into(),
             Reject::BadBody => "malformed request body framing".into(),
@@ -303,7 +310,10 @@ impl Reject {
         };
         let mut res = body::json(status, &body);
         match &self {
-            Reject::StoreUnavailable | Reject::LookupUnavailable | Reject::TooManyTunnels => {
+            Reject::StoreUnavailable
+            | Reject::LookupUnavailable
+            | Reject::IssuerUnavailable
+            | Reject::TooManyTunnels => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

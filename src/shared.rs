@@ -49,6 +49,8 @@ pub struct Shared {
     pub master: Arc<MasterKey>,
     /// The store.
     pub store: Store,
+    /// External issuers' keys and answers, kept across reloads.
+    pub issuers: crate::idp::Registry,
     /// Rate limits of the token endpoints.
     pub limits: crate::limit::TokenLimits,
     /// The gateway's clock (every expiry is judged by it).
@@ -188,6 +190,7 @@ impl Shared {
             credentials: Credentials::new(Arc::clone(&master)),
             master,
             store: Store::new(backend),
+            issuers: Default::default(),
             limits: Default::default(),
             clock: Default::default(),
             ring: std::sync::Mutex::new(ring),

@@ -78,6 +78,14 @@ pub struct Runtime {
     pub dummy_secret: Option<String>,
     /// The RFC 8414 metadata document, made from the config.
     pub metadata: bytes::Bytes,
+    /// External issuers, by index (`Origin::Issuer`).
+    pub issuers: Vec<Arc<crate::idp::Issuer>>,
+    /// External JWT issuers by their exact `iss`.
+    pub issuer_by_iss: HashMap<String, u16>,
+    /// Every claim a `claims_to_headers` mapping (an issuer's or a route's) forwards.
+    pub forwarded_claims: Vec<String>,
+    /// Every header those mappings fill: deleted from every client request.
+    pub claim_headers: Vec<http::HeaderName>,
 }
 
 fn builtin(
@@ -88,7 +96,7 @@ fn builtin(
     target: Target,
 ) {
     let pattern = Pattern::parse(path).expect("validated path");
-    let metrics = shared.metrics.route(path);
+    let metrics = shared.metrics.route(path, &[]);
     table.push(
         pattern,
         Some(vec![method]),
@@ -145,12 +153,24 @@ impl Runtime {
             Method::GET,
             Target::Metadata,
         );
+        let issuers = shared
+            .issuers
+            .sync(&config.issuers, &shared.metrics)
+            .map_err(|(name, e)| {
+                let i = config
+                    .issuers
+                    .iter()
+                    .position(|c| c.name == name)
+                    .unwrap_or(0);
+                ConfigError::single(&config.file, &format!("issuers[{i}]"), e)
+            })?;
+        let issuer_names: Vec<&str> = config.issuers.iter().map(|i| i.name.as_str()).collect();
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
             let handler = Handler {
                 target: Target::Proxy(i),
                 errors: r.errors,
-                metrics: shared.metrics.route(r.pattern.as_str()),
+                metrics: shared.metrics.route(r.pattern.as_str(), &issuer_names),
             };
             table.push(r.pattern.clone(), r.methods.clone(), handler);
             let lookup = match (&r.lookup, &r.resource) {
@@ -180,8 +200,27 @@ impl Runtime {
             .collect();
         let dummy_secret = crate::issue::verified::dummy_secret(&config.apps);
         let metadata = metadata(&config);
+        let issuer_by_iss = config
+            .issuers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.jwt.as_ref()?.issuer.clone(), i as u16)))
+            .collect();
+        let mappings = || {
+            config
+                .issuers
+                .iter()
+                .flat_map(|i| &i.claims_to_headers)
+                .chain(config.routes.iter().flat_map(|r| &r.claims_to_headers))
+        };
+        let mut forwarded_claims: Vec<String> = mappings().map(|(c, _)| c.clone()).collect();
+        forwarded_claims.sort();
+        forwarded_claims.dedup();
+        let mut claim_headers: Vec<http::HeaderName> = mappings().map(|(_, h)| h.clone()).collect();
+        claim_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        claim_headers.dedup();
         Ok(Runtime {
-            unmatched: shared.metrics.route("(unmatched)"),
+            unmatched: shared.metrics.route("(unmatched)", &issuer_names),
             config: Arc::new(config),
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             table,
@@ -192,6 +231,10 @@ impl Runtime {
             tls,
             dummy_secret,
             metadata,
+            issuers,
+            issuer_by_iss,
+            forwarded_claims,
+            claim_headers,
         })
     }
 }

@@ -257,7 +257,13 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
                 Ok(r) => r,
                 Err(r) => return refused(r),
             };
-            body::json(StatusCode::OK, &json!({ "revoked": revoked }))
+            // An external issuer's token is revoked at its IdP; here it leaves the caches.
+            let evicted = !revoked && crate::guard::external::evict(token, &rt, &gw.shared);
+            let mut answer = json!({ "revoked": revoked });
+            if evicted {
+                answer["evicted"] = true.into();
+            }
+            body::json(StatusCode::OK, &answer)
         }
         AdminRoute::Introspect => {
             let Some(token) = token_field(&bytes, false) else {
@@ -299,20 +305,36 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
     let lag = gw.shared.store.lag_seconds();
     gw.shared.metrics.replication_lag.set(lag);
     let ready = store && lag <= MAX_LAG_SECS;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     let state = match (store, lag <= MAX_LAG_SECS) {
         (false, _) => "unreachable",
         (true, false) => "catching up",
         (true, true) => "ok",
     };
-    body::json(
-        status,
-        &json!({ "ready": ready, "config": "loaded", "store": state, "replication_lag_seconds": lag }),
-    )
+    // An issuer whose keys were never fetched cannot check its tokens: not ready, and why.
+    let rt = gw.runtime();
+    let issuers: serde_json::Map<String, Value> = rt
+        .issuers
+        .iter()
+        .map(|i| {
+            let why = i.not_ready();
+            (
+                i.cfg.name.clone(),
+                why.map_or("ok".into(), |w| format!("no keys: {w}")).into(),
+            )
+        })
+        .collect();
+    let issuers_ready = rt.issuers.iter().all(|i| i.not_ready().is_none());
+    let ready = ready && issuers_ready;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut doc = json!({ "ready": ready, "config": "loaded", "store": state, "replication_lag_seconds": lag });
+    if !issuers.is_empty() {
+        doc["issuers"] = Value::Object(issuers);
+    }
+    body::json(status, &doc)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
     if shared.catch_up().await.is_err() {
         return json!({ "active": false });
     }
-    let Ok(p) = crate::guard::verify::principal(token, &rt, shared) else {
+    let Ok(p) = crate::guard::resolve(token, None, &rt, shared).await else {
         return json!({ "active": false });
     };
     let scope = match (&p.grant, p.level) {
@@ -47,7 +47,7 @@ pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
         (None, None) => p.scopes.join(" "),
     };
     let mut v = json!({
-        "active": true, "client_id": &*p.app, "dialect": p.dialect.as_str(), "exp": p.exp,
+        "active": true, "client_id": &*p.app, "dialect": p.identity.dialect.as_ref().and_then(|v| v.to_str().ok()), "exp": p.exp,
         "scope": scope, "token_type": "Bearer",
     });
     if crate::token::is_jwt(token) {
@@ -62,8 +62,8 @@ pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
             }
         }
     }
-    match p.dialect {
-        Dialect::Bkflow => {
+    match p.dialect() {
+        Some(Dialect::Bkflow) => {
             if let Some(g) = &p.grant {
                 v["space_id"] = json!(p.space);
                 v["user"] = json!(p.user.as_deref());
@@ -72,18 +72,18 @@ pub(super) async fn introspect(gw: &Gateway, token: &str) -> serde_json::Value {
                 v["permission_type"] = json!(g.perm.as_str());
             }
         }
-        Dialect::Feishu => {
+        Some(Dialect::Feishu) => {
             v["app_id"] = json!(&*p.app);
             if let Some(t) = &p.tenant {
                 v["tenant_key"] = json!(&**t);
             }
         }
-        Dialect::Hosecloud => {
+        Some(Dialect::Hosecloud) => {
             let corp = rt.apps.get(&*p.app).and_then(|a| a.corp_id.clone());
             v["corp_id"] = json!(corp.unwrap_or_else(|| p.app.to_string()));
             v["level"] = json!(p.level.map(|l| l.as_str()));
         }
-        Dialect::Oauth => {}
+        Some(Dialect::Oauth) | None => {}
     }
     v
 }

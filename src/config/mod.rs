@@ -4,6 +4,7 @@
 //! collected and reported at once, each with file, line and key.
 
 pub mod duration;
+mod issuer;
 mod limits;
 pub mod locate;
 mod model;
@@ -13,6 +14,7 @@ mod route;
 mod upstream;
 mod validate;
 
+pub use issuer::{Introspection, IssuerConfig, JwtIssuer, KeySource, Origin};
 pub use limits::{Limits, Rate, TokenRate};
 pub use model::{
     Admin, App, AppSecret, BkflowDialect, Config, Dialect, Dialects, FeishuDialect,

@@ -25,6 +25,8 @@ pub struct Config {
     pub apps: Vec<App>,
     /// Issuing dialects.
     pub dialects: Dialects,
+    /// Trusted external issuers, referred to by index from `Origin::Issuer`.
+    pub issuers: Vec<super::IssuerConfig>,
     /// Upstream pools, referred to by index from routes.
     pub upstreams: Vec<UpstreamConfig>,
     /// Proxied routes in order; first match wins.

@@ -1,8 +1,10 @@
 //! Serde structs mirroring the YAML one to one; unknown keys are refused.
 
+mod issuer;
 mod sections;
 mod upstream;
 
+pub use issuer::{OneOrMany, RawClaims, RawIssuer};
 pub use sections::{
     RawBkflow, RawCredentialRef, RawDialects, RawFeishu, RawHosecloud, RawLookup, RawOauth,
     RawRequire, RawRoute,
@@ -32,6 +34,9 @@ pub struct RawConfig {
     /// Clients allowed to ask for tokens.
     #[serde(default)]
     pub apps: Vec<RawApp>,
+    /// Trusted external identity providers.
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
     /// Issuing dialects, each enabled by its presence.
     #[serde(default)]
     pub dialects: RawDialects,

@@ -1,6 +1,6 @@
 //! `routes:`: patterns, auth, requirements and lookups.
 
-use super::{Dialect, Level};
+use super::{Level, Origin};
 use crate::permission::{Perm, Resource};
 use crate::route::Pattern;
 use http::Method;
@@ -61,8 +61,10 @@ pub struct RouteConfig {
     pub level: Option<Level>,
     /// BKFlow resource permission the token must hold.
     pub resource: Option<ResourceRequirement>,
-    /// Dialects whose tokens are accepted; all when `None`.
-    pub dialects: Option<Vec<Dialect>>,
+    /// Dialects and issuers whose tokens are accepted; all when `None`.
+    pub dialects: Option<Vec<Origin>>,
+    /// Claims of an external issuer's token forwarded as headers on this route.
+    pub claims_to_headers: Vec<(String, http::HeaderName)>,
     /// Keep the presented credential when forwarding.
     pub forward_token: bool,
     /// Stored bkflow credential (space, name) sent upstream as `X-Bkapi-Authorization`.

@@ -2,6 +2,7 @@
 //! module can make one, so an unchecked request cannot be forwarded.
 
 pub mod bearer;
+pub mod external;
 pub mod lookup;
 pub mod principal;
 pub mod require;
@@ -10,7 +11,7 @@ pub mod verify;
 #[cfg(test)]
 mod reload_tests;
 
-use crate::config::{AuthMode, Dialect};
+use crate::config::{AuthMode, Origin};
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::{CompiledRoute, Runtime};
@@ -51,7 +52,7 @@ pub async fn check(
     route: &CompiledRoute,
     rt: &Runtime,
     shared: &Shared,
-    seen: &mut Option<Dialect>,
+    seen: &mut Option<Origin>,
 ) -> Result<Permit, Reject> {
     if route.config.auth == AuthMode::None {
         return Ok(Permit {
@@ -60,20 +61,24 @@ pub async fn check(
         });
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
-    let principal = match verify::principal(&token, rt, shared) {
-        // Another replica may have issued it a moment ago: read the shared stream, then look again.
-        Err(Reject::InvalidToken(Invalid::Bad))
-            if shared.store.is_shared() && !crate::token::is_jwt(&token) =>
-        {
-            // Boxed, as is the lookup below: the rare paths keep the usual request's future small.
-            Box::pin(shared.catch_up()).await?;
-            verify::settle(&token, rt, shared)?
+    let key = shared.hot.key(&token);
+    let principal = match verify::hot(&key, rt, shared) {
+        Some(r) => r?,
+        // Boxed, as is the lookup below: the rare paths keep the usual request's future small.
+        None => {
+            Box::pin(resolve_cold(
+                &token,
+                key,
+                route.config.dialects.as_deref(),
+                rt,
+                shared,
+            ))
+            .await?
         }
-        other => other?,
     };
-    *seen = Some(principal.dialect);
+    *seen = Some(principal.origin);
     if let Some(allowed) = &route.config.dialects {
-        if !allowed.contains(&principal.dialect) {
+        if !allowed.contains(&principal.origin) {
             return Err(Reject::InvalidToken(Invalid::WrongDialect));
         }
     }
@@ -115,4 +120,52 @@ pub async fn check(
         principal: Some(principal),
         source: Some(source),
     })
+}
+
+/// Who `token` stands for, whoever issued it, as the guard judges it on a route admitting
+/// `admitted` (all origins when `None`); what `POST /admin/introspect` reports.
+pub async fn resolve(
+    token: &str,
+    admitted: Option<&[Origin]>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Arc<Principal>, Reject> {
+    let key = shared.hot.key(token);
+    match verify::hot(&key, rt, shared) {
+        Some(r) => r,
+        None => resolve_cold(token, key, admitted, rt, shared).await,
+    }
+}
+
+/// A hot-map miss: an external issuer's JWT goes to its keys; anything else is looked up as
+/// tollgate's own (after a catch-up with a shared store), then, when still unknown and
+/// opaque, asked about at the admitted introspection endpoints.
+async fn resolve_cold(
+    token: &str,
+    key: crate::store::hot::HotKey,
+    admitted: Option<&[Origin]>,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Arc<Principal>, Reject> {
+    shared.metrics.cache_misses.inc();
+    let jwt = crate::token::is_jwt(token);
+    if jwt {
+        if let Some(i) = external::jwt_issuer(token, rt) {
+            return external::from_jwt(i, token, key, rt, shared).await;
+        }
+    }
+    let own = match verify::own(token, key, rt, shared) {
+        // Another replica may have issued it a moment ago: read the shared stream, then look again.
+        Err(Reject::InvalidToken(Invalid::Bad)) if shared.store.is_shared() && !jwt => {
+            shared.catch_up().await?;
+            verify::settle(token, rt, shared)
+        }
+        other => other,
+    };
+    match own {
+        Err(Reject::InvalidToken(Invalid::Bad)) if !jwt && external::introspects(admitted, rt) => {
+            external::introspected(token, key, admitted, rt, shared).await
+        }
+        other => other,
+    }
 }

@@ -2,7 +2,7 @@
 //! values made once per token. What a token holds (`Holding`) is shared by every token of
 //! the same app that holds the same, so a million hot tokens of one app keep one copy of it.
 
-use crate::config::{App, Dialect, Level};
+use crate::config::{App, Dialect, Level, Origin};
 use crate::permission::{grant_covers, Grant};
 use crate::reject::Invalid;
 use std::hash::{Hash, Hasher};
@@ -29,8 +29,8 @@ pub struct Principal {
 pub struct Holding {
     /// App the token was issued to.
     pub app: Box<str>,
-    /// Dialect that issued it.
-    pub dialect: Dialect,
+    /// Who issued it: one of tollgate's dialects or an external issuer.
+    pub origin: Origin,
     /// oauth scopes it holds.
     pub scopes: Box<[Box<str>]>,
     /// hosecloud level it holds.
@@ -43,6 +43,8 @@ pub struct Holding {
     pub user: Option<Box<str>>,
     /// feishu: the tenant of a tenant token.
     pub tenant: Option<Box<str>>,
+    /// External tokens: the claims a `claims_to_headers` mapping forwards, as header values.
+    pub claims: Box<[(Box<str>, http::HeaderValue)]>,
     /// Identity header values, made once, not per request.
     pub identity: Identity,
 }
@@ -51,13 +53,14 @@ pub struct Holding {
 impl PartialEq for Holding {
     fn eq(&self, o: &Self) -> bool {
         self.app == o.app
-            && self.dialect == o.dialect
+            && self.origin == o.origin
             && self.scopes == o.scopes
             && self.level == o.level
             && self.grant == o.grant
             && self.space == o.space
             && self.user == o.user
             && self.tenant == o.tenant
+            && self.claims == o.claims
     }
 }
 
@@ -70,6 +73,14 @@ impl Hash for Holding {
         self.space.hash(state);
         self.user.hash(state);
         self.tenant.hash(state);
+        self.origin.hash(state);
+    }
+}
+
+impl Holding {
+    /// The dialect, for tollgate's own tokens.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.origin.dialect()
     }
 }
 
@@ -84,6 +95,8 @@ impl Deref for Principal {
 /// Identity header values of a principal, ready to send.
 #[derive(Debug, Default, Clone)]
 pub struct Identity {
+    /// `X-Tollgate-Dialect`: the dialect's or the external issuer's name.
+    pub dialect: Option<http::HeaderValue>,
     /// `X-Tollgate-App`.
     pub app: Option<http::HeaderValue>,
     /// `X-Tollgate-Scope` (space-separated oauth scopes, or the hosecloud level, or the bkflow grant).
@@ -125,19 +138,36 @@ impl Holdings {
 }
 
 impl Principal {
-    /// A principal holding nothing beyond its app and dialect; add with the `with_*` methods.
+    /// A principal of one of tollgate's dialects holding nothing beyond its app; add with the
+    /// `with_*` methods.
     pub fn new(app: Box<str>, dialect: Dialect, exp: u64, jti: Box<str>) -> Self {
+        let name = http::HeaderValue::from_static(dialect.as_str());
+        Self::of(app, Origin::Own(dialect), name, exp, jti)
+    }
+
+    /// A principal of the external issuer `index` (named `name`); valid for caching until
+    /// `exp`.
+    pub fn external(app: Box<str>, index: u16, name: &str, exp: u64, jti: Box<str>) -> Self {
+        let name = http::HeaderValue::from_str(name).unwrap_or(http::HeaderValue::from_static(""));
+        Self::of(app, Origin::Issuer(index), name, exp, jti)
+    }
+
+    fn of(app: Box<str>, origin: Origin, name: http::HeaderValue, exp: u64, jti: Box<str>) -> Self {
         Principal {
             held: Arc::new(Holding {
                 app,
-                dialect,
+                origin,
                 scopes: Box::default(),
                 level: None,
                 grant: None,
                 space: None,
                 user: None,
                 tenant: None,
-                identity: Identity::default(),
+                claims: Box::default(),
+                identity: Identity {
+                    dialect: Some(name),
+                    ..Identity::default()
+                },
             }),
             exp,
             jti,
@@ -145,6 +175,18 @@ impl Principal {
             revoked: AtomicBool::new(false),
         }
         .sealed()
+    }
+
+    /// With the claims forwarded as headers (external tokens).
+    pub fn with_claims(mut self, claims: Box<[(Box<str>, http::HeaderValue)]>) -> Self {
+        self.holding().claims = claims;
+        self
+    }
+
+    /// Held to the current runtime's generation (external tokens: nothing else to hold to).
+    pub fn at_generation(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
     }
 
     /// The holding, to change before the principal is shared.
@@ -233,6 +275,7 @@ impl Principal {
             None
         };
         let identity = Identity {
+            dialect: self.identity.dialect.clone(),
             app: value(&self.app),
             scope: scope.as_deref().and_then(value),
             space: self.space.and_then(|s| value(&s.to_string())),

@@ -4,10 +4,11 @@
 //! treated as a miss, so a reload reaches cached and uncached tokens alike.
 
 use super::principal::Principal;
-use crate::config::{Dialect, Level};
+use crate::config::{Dialect, Level, Origin};
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
+use crate::store::hot::HotKey;
 use crate::token::jwt::{JwtKeys, Scope, VerifyError};
 use crate::token::opaque;
 use std::sync::Arc;
@@ -26,35 +27,66 @@ pub fn settle(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principa
     r
 }
 
-/// Verifies `token` and returns who it stands for.
+/// Verifies `token` and returns who it stands for (tollgate's own tokens; the guard also
+/// asks external issuers, see `guard::resolve`).
 pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Principal>, Reject> {
     let key = shared.hot.key(token);
-    if let Some(p) = shared
-        .hot
-        .get(&key)
-        .filter(|p| p.generation == rt.generation)
-    {
-        shared.metrics.cache_hits.inc();
-        if p.is_revoked() {
-            return Err(Reject::InvalidToken(Invalid::Revoked));
+    match hot(&key, rt, shared) {
+        Some(r) => r,
+        None => {
+            shared.metrics.cache_misses.inc();
+            own(token, key, rt, shared)
         }
-        // Opaque tokens expire exactly; JWTs get the configured clock skew.
-        // (The leeway comes from the config: a hot hit touches no key.)
-        let grace = if matches!(p.dialect, Dialect::Bkflow | Dialect::Feishu) {
-            0
-        } else {
-            rt.config.signing.leeway.as_secs()
-        };
-        // The recent clock lags by ~20 ms; only a token within `EXACT_NEAR_END` of its end is
-        // checked against the exact time (a starved clock thread stays well inside that).
-        let end = p.exp + grace;
-        if end <= shared.clock.recent_secs() + EXACT_NEAR_END && end <= shared.clock.now_secs() {
-            shared.hot.remove(&key);
-            return Err(Reject::InvalidToken(Invalid::Expired));
-        }
-        return Ok(p);
     }
-    shared.metrics.cache_misses.inc();
+}
+
+/// The hot map's answer for the token keyed `key`, `None` on a miss (a principal held to an
+/// older config, or an external one past the time it may be cached, is a miss).
+pub fn hot(key: &HotKey, rt: &Runtime, shared: &Shared) -> Option<Result<Arc<Principal>, Reject>> {
+    let p = shared
+        .hot
+        .get(key)
+        .filter(|p| p.generation == rt.generation)?;
+    shared.metrics.cache_hits.inc();
+    if p.is_revoked() {
+        return Some(Err(Reject::InvalidToken(Invalid::Revoked)));
+    }
+    let external = match p.origin {
+        Origin::Issuer(i) => rt.issuers.get(i as usize),
+        Origin::Own(_) => None,
+    };
+    // Opaque tokens expire exactly; our JWTs get the configured clock skew; an external
+    // principal's `exp` already says until when it may be cached.
+    // (The leeway comes from the config: a hot hit touches no key.)
+    let grace = match p.origin {
+        Origin::Own(Dialect::Bkflow | Dialect::Feishu) | Origin::Issuer(_) => 0,
+        Origin::Own(_) => rt.config.signing.leeway.as_secs(),
+    };
+    // The recent clock lags by ~20 ms; only a token within `EXACT_NEAR_END` of its end is
+    // checked against the exact time (a starved clock thread stays well inside that).
+    let end = p.exp + grace;
+    if end <= shared.clock.recent_secs() + EXACT_NEAR_END && end <= shared.clock.now_secs() {
+        shared.hot.remove(key);
+        // An external token is checked again (its issuer says whether it still holds).
+        return match external {
+            Some(_) => None,
+            None => Some(Err(Reject::InvalidToken(Invalid::Expired))),
+        };
+    }
+    if let Some(i) = external {
+        i.count_hit();
+    }
+    Some(Ok(p))
+}
+
+/// One of tollgate's own tokens, on a hot-map miss: signature or store record, held to the
+/// current config, remembered.
+pub fn own(
+    token: &str,
+    key: HotKey,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Arc<Principal>, Reject> {
     // A miss: the SHA-256 names the token in the negative set and the stores.
     let hash = opaque::hash(token);
     if shared.bad.contains(&hash, shared.clock.now_millis()) {
@@ -103,12 +135,13 @@ pub fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Arc<Princ
 }
 
 fn still_revoked(p: &Principal, hash: &opaque::TokenHash, shared: &Shared) -> bool {
-    match p.dialect {
-        Dialect::Bkflow => shared
+    match p.origin {
+        Origin::Issuer(_) => false,
+        Origin::Own(Dialect::Bkflow) => shared
             .bkflow
             .lookup(hash, shared.clock.now_millis())
             .is_none(),
-        Dialect::Feishu => shared
+        Origin::Own(Dialect::Feishu) => shared
             .feishu
             .lookup(hash, shared.clock.now_millis())
             .is_none(),

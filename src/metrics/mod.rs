@@ -55,6 +55,12 @@ pub struct Metrics {
     /// Failed upstream tries, by upstream and kind (connect, tls, timeout, refused_stream,
     /// broken, status_5xx).
     pub upstream_errors: IntCounterVec,
+    /// JWKS fetches by issuer and result (ok, error).
+    pub issuer_jwks_fetches: IntCounterVec,
+    /// Introspection calls by issuer and result (active, inactive, error).
+    pub issuer_introspections: IntCounterVec,
+    /// Hot-map hits of external tokens, by issuer.
+    pub issuer_cache_hits: IntCounterVec,
     /// Bytes read from client connections.
     pub received_bytes: IntCounter,
     /// Bytes written to client connections.
@@ -244,6 +250,30 @@ impl Metrics {
                     &["upstream", "kind"],
                 ),
             ),
+            issuer_jwks_fetches: reg(
+                &r,
+                counter(
+                    "tollgate_issuer_jwks_fetches_total",
+                    "Fetches of an external issuer's signing keys (at start, on its refresh schedule, and for an unknown kid at most once per cooldown), by issuer name and result (ok, error)",
+                    &["issuer", "result"],
+                ),
+            ),
+            issuer_introspections: reg(
+                &r,
+                counter(
+                    "tollgate_issuer_introspections_total",
+                    "RFC 7662 calls to an external issuer (one per token however many requests carry it at once; cached answers not counted), by issuer name and result (active, inactive, error)",
+                    &["issuer", "result"],
+                ),
+            ),
+            issuer_cache_hits: reg(
+                &r,
+                counter(
+                    "tollgate_issuer_cache_hits_total",
+                    "Token checks of an external issuer's tokens answered from the hot map (no signature check, no introspection), by issuer name",
+                    &["issuer"],
+                ),
+            ),
             received_bytes: reg(
                 &r,
                 IntCounter::new(
@@ -294,9 +324,11 @@ impl Metrics {
     }
 
     /// Handles for one route label, resolved once so requests take no lock on the metric vectors.
-    pub fn route(&self, route: &str) -> RouteMetrics {
+    /// `issuers` are the names of the external issuers, the `dialect` label of their tokens.
+    pub fn route(&self, route: &str, issuers: &[&str]) -> RouteMetrics {
         RouteMetrics::new(
             route,
+            issuers,
             self.http_duration.with_label_values(&[route]),
             self.auth_decisions.clone(),
             self.http_requests.clone(),

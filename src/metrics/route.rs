@@ -1,7 +1,7 @@
 //! Pre-resolved metric handles of one route: a request takes no lock on the metric vectors.
 
 use super::DIALECT_LABELS;
-use crate::config::Dialect;
+use crate::config::Origin;
 use crate::reject::Decision;
 use http::Method;
 use prometheus::{Histogram, IntCounter, IntCounterVec};
@@ -36,6 +36,8 @@ pub struct RouteMetrics {
     label: Box<str>,
     duration: Histogram,
     decisions: Box<[OnceLock<IntCounter>]>,
+    /// `dialect` label values past [`DIALECT_LABELS`]: the external issuers' names.
+    issuers: Box<[Box<str>]>,
     decisions_vec: IntCounterVec,
     requests: Box<[OnceLock<IntCounter>]>,
     requests_vec: IntCounterVec,
@@ -51,6 +53,7 @@ impl RouteMetrics {
     /// Handles for the route labelled `label`; the per-label counters resolve on first use.
     pub(super) fn new(
         label: &str,
+        issuers: &[&str],
         duration: Histogram,
         decisions_vec: IntCounterVec,
         requests_vec: IntCounterVec,
@@ -58,9 +61,10 @@ impl RouteMetrics {
         RouteMetrics {
             label: label.into(),
             duration,
-            decisions: (0..Decision::ALL.len() * DIALECT_LABELS.len())
+            decisions: (0..Decision::ALL.len() * (DIALECT_LABELS.len() + issuers.len()))
                 .map(|_| OnceLock::new())
                 .collect(),
+            issuers: issuers.iter().map(|&n| n.into()).collect(),
             decisions_vec,
             requests: (0..METHOD_SLOTS * STATUS_SLOTS.len())
                 .map(|_| OnceLock::new())
@@ -96,18 +100,26 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one decision for a token (or an issuing request) of `dialect`
-    /// (`none` when no token was verified).
-    pub fn decision(&self, decision: Decision, dialect: Option<Dialect>) {
-        let d = dialect.map_or(0, |d| 1 + d as usize);
-        self.decisions[decision as usize * DIALECT_LABELS.len() + d]
-            .get_or_init(|| {
-                self.decisions_vec.with_label_values(&[
-                    &*self.label,
-                    decision.as_str(),
-                    DIALECT_LABELS[d],
-                ])
-            })
-            .inc();
+    /// Counts one decision for a token (or an issuing request) of `origin` (`none` when no
+    /// token was verified).
+    pub fn decision(&self, decision: Decision, origin: Option<Origin>) {
+        let d = match origin {
+            None => 0,
+            Some(Origin::Own(d)) => 1 + d as usize,
+            Some(Origin::Issuer(i)) => DIALECT_LABELS.len() + i as usize,
+        };
+        let per = DIALECT_LABELS.len() + self.issuers.len();
+        let Some(slot) = self.decisions.get(decision as usize * per + d) else {
+            return;
+        };
+        slot.get_or_init(|| {
+            let name = DIALECT_LABELS
+                .get(d)
+                .copied()
+                .unwrap_or_else(|| &self.issuers[d - DIALECT_LABELS.len()]);
+            self.decisions_vec
+                .with_label_values(&[&*self.label, decision.as_str(), name])
+        })
+        .inc();
     }
 }

@@ -2,6 +2,7 @@
 //! `Connection` dropped, forged identity headers deleted before ours are set, the presented
 //! credential removed, `X-Forwarded-*` and `X-Request-Id` set.
 
+use crate::config::Origin;
 use crate::guard::bearer::{is_token_key, BKFLOW_TOKEN};
 use crate::guard::Permit;
 use crate::proxy::ConnInfo;
@@ -98,12 +99,15 @@ fn is_forged(name: &str) -> bool {
     identity || (name.contains('_') && OURS.iter().any(|o| folds_to(name, o)))
 }
 
-/// Deletes every field an upstream could read as one tollgate sets, and with
-/// `allow_underscores` false (the default, as nginx does) every name containing `_`.
-fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool) {
+/// Deletes every field an upstream could read as one tollgate sets (its own and those a
+/// `claims_to_headers` mapping fills, under any `_` spelling), and with `allow_underscores`
+/// false (the default, as nginx does) every name containing `_`.
+fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool, claim_headers: &[HeaderName]) {
     let drop = |k: &HeaderName| {
         let n = k.as_str();
-        (!allow_underscores && n.contains('_')) || is_forged(n)
+        (!allow_underscores && n.contains('_'))
+            || is_forged(n)
+            || claim_headers.iter().any(|c| folds_to(n, c.as_str()))
     };
     if headers.keys().any(drop) {
         let names: Vec<HeaderName> = headers.keys().filter(|k| drop(k)).cloned().collect();
@@ -120,7 +124,7 @@ pub fn prepare(
     permit: &Permit,
     conn: ConnInfo,
     request_id: &HeaderValue,
-    allow_underscores: bool,
+    rt: &crate::state::Runtime,
 ) {
     let original_host = parts
         .uri
@@ -129,7 +133,7 @@ pub fn prepare(
         .or_else(|| parts.headers.get(header::HOST).cloned());
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
-    strip_forged(h, allow_underscores);
+    strip_forged(h, rt.config.underscore_headers, &rt.claim_headers);
     if permit.principal().is_some() && !route.config.forward_token {
         // Every carrier goes, not only the one the token came from: the upstream must not
         // read a second credential the guard never checked (the query is cleaned by dispatch).
@@ -140,10 +144,9 @@ pub fn prepare(
         if let Some(v) = &p.identity.app {
             h.insert(X_TOLLGATE_APP.clone(), v.clone());
         }
-        h.insert(
-            X_TOLLGATE_DIALECT.clone(),
-            HeaderValue::from_static(p.dialect.as_str()),
-        );
+        if let Some(v) = &p.identity.dialect {
+            h.insert(X_TOLLGATE_DIALECT.clone(), v.clone());
+        }
         if let Some(v) = &p.identity.scope {
             h.insert(X_TOLLGATE_SCOPE.clone(), v.clone());
         }
@@ -155,6 +158,21 @@ pub fn prepare(
         }
         if let Some(v) = &p.identity.tenant {
             h.insert(X_TOLLGATE_TENANT.clone(), v.clone());
+        }
+        if let Origin::Issuer(i) = p.origin {
+            let issuer = rt
+                .issuers
+                .get(i as usize)
+                .map(|s| &s.cfg.claims_to_headers[..]);
+            let mappings = issuer
+                .unwrap_or(&[])
+                .iter()
+                .chain(&route.config.claims_to_headers);
+            for (claim, name) in mappings {
+                if let Some((_, v)) = p.claims.iter().find(|(c, _)| **c == **claim) {
+                    h.insert(name.clone(), v.clone());
+                }
+            }
         }
     }
     let mut xff = String::with_capacity(64);
@@ -223,15 +241,22 @@ mod tests {
         h.insert("x-other_thing", HeaderValue::from_static("1"));
         h.insert("x-request-id", HeaderValue::from_static("mine"));
         h.insert("x-other", HeaderValue::from_static("1"));
+        h.insert("x_user_email", HeaderValue::from_static("forged"));
+        h.insert("x-user-email", HeaderValue::from_static("forged"));
+        let claims = [HeaderName::from_static("x-user-email")];
         let mut allowed = h.clone();
-        strip_forged(&mut h, false);
+        strip_forged(&mut h, false, &claims);
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["x-other", "x-request-id"]);
-        strip_forged(&mut allowed, true);
+        strip_forged(&mut allowed, true, &claims);
         assert!(
             allowed.contains_key("x-other_thing"),
             "allow keeps other underscore names"
+        );
+        assert!(
+            !allowed.contains_key("x_user_email") && !allowed.contains_key("x-user-email"),
+            "a header a claim fills is deleted under any spelling"
         );
         assert!(!allowed.contains_key("x_request_id") && !allowed.contains_key("x_tollgate_scope"));
     }

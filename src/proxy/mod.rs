@@ -63,14 +63,7 @@ pub async fn forward(
             .get(header::TE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let (mut parts, body) = req.into_parts();
-    headers::prepare(
-        &mut parts,
-        route,
-        permit,
-        conn,
-        request_id,
-        rt.config.underscore_headers,
-    );
+    headers::prepare(&mut parts, route, permit, conn, request_id, rt);
     if let Some(proto) = &upgrade {
         tunnel::mark_upgrade(&mut parts.headers, proto.clone());
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod bin;
+pub mod idp;
 pub mod redis;
 pub mod servers;
 
@@ -572,11 +573,7 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
 
 /// The value of the first unlabelled sample `name` in a Prometheus text exposition.
 pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
-    exposition.lines().find_map(|l| {
-        l.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 
-async fn listen() -> (TcpListener, SocketAddr) {
+pub async fn listen() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap();
     (l, a)
@@ -65,9 +65,8 @@ impl Drop for WsEcho {
     }
 }
 
-/// An echo upstream over TLS with a certificate from `ca` (ALPN h2 and http/1.1); the JSON
-/// also says which HTTP version the request came in.
-pub async fn tls_echo(ca: &TestCa) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+/// A TLS acceptor serving `ca`'s localhost certificate (ALPN h2 and http/1.1).
+pub fn tls_acceptor(ca: &TestCa) -> tokio_rustls::TlsAcceptor {
     use rustls_pki_types::pem::PemObject as _;
     let certs = rustls_pki_types::CertificateDer::pem_file_iter(&ca.cert)
         .unwrap()
@@ -83,7 +82,13 @@ pub async fn tls_echo(ca: &TestCa) -> (SocketAddr, tokio::task::JoinHandle<()>) 
     .with_single_cert(certs, key)
     .unwrap();
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+/// An echo upstream over TLS with a certificate from `ca` (ALPN h2 and http/1.1); the JSON
+/// also says which HTTP version the request came in.
+pub async fn tls_echo(ca: &TestCa) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let acceptor = tls_acceptor(ca);
     let (l, addr) = listen().await;
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {

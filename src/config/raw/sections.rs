@@ -137,6 +137,9 @@ pub struct RawRoute {
     /// Where the facts about the resource (space, scope, template) are read.
     #[serde(default)]
     pub lookup: Option<RawLookup>,
+    /// Claims of an external issuer's token forwarded as headers: `{ claim: header-name }`.
+    #[serde(default)]
+    pub claims_to_headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `routes[].lookup:`

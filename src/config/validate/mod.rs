@@ -3,6 +3,7 @@
 
 mod apps;
 mod dialects;
+mod issuers;
 mod limits;
 mod listen;
 mod routes;
@@ -109,13 +110,15 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     let apps = apps::check_apps(&raw, &mut c);
     let dialects = dialects::check_dialects(&raw, &mut c);
     let (upstreams, by_name) = upstreams::check_upstreams(&raw, &mut c);
+    let issuers = issuers::check_issuers(&raw, &mut c);
     let routes = raw
         .routes
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &mut c))
+        .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &issuers, &mut c))
         .collect::<Vec<_>>();
     shadow::warn_shadowed(&routes, &mut c);
+    issuers::warn_shared_introspection(&issuers, &routes, &mut c);
     let limits = limits::check_limits(&raw, &mut c);
     let (paths, underscore_headers) = limits::check_edge(&raw, &mut c);
     let runtime = limits::check_runtime(&raw, &mut c);
@@ -134,6 +137,7 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         signing,
         apps,
         dialects,
+        issuers,
         upstreams,
         routes,
         limits,

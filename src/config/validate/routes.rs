@@ -14,6 +14,7 @@ pub(super) fn check_route(
     i: usize,
     r: &RawRoute,
     by_name: &HashMap<String, usize>,
+    issuers: &[IssuerConfig],
     c: &mut Checker,
 ) -> Option<RouteConfig> {
     let key = format!("routes[{i}]");
@@ -67,16 +68,23 @@ pub(super) fn check_route(
         ds.iter()
             .enumerate()
             .filter_map(|(d, name)| {
-                Dialect::parse(name).or_else(|| {
+                let found = Dialect::parse(name).map(Origin::Own).or_else(|| {
+                    issuers
+                        .iter()
+                        .position(|i| i.name == *name)
+                        .map(|i| Origin::Issuer(i as u16))
+                });
+                found.or_else(|| {
                     c.fail(
                         format!("{key}.dialects[{d}]"),
-                        format!("{name:?} is not a dialect"),
+                        format!("{name:?} is neither a dialect (oauth, hosecloud, feishu, bkflow) nor the name of an entry of issuers:"),
                     );
                     None
                 })
             })
             .collect()
     });
+    let claims_to_headers = super::issuers::check_claim_headers(&key, &r.claims_to_headers, c);
     let mut oauth_scope = None;
     let mut level = None;
     let mut resource = None;
@@ -169,6 +177,7 @@ pub(super) fn check_route(
         level,
         resource,
         dialects,
+        claims_to_headers,
         forward_token: r.forward_token,
         upstream_credential,
         lookup,

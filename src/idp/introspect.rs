@@ -1,0 +1,156 @@
+//! RFC 7662 introspection of opaque tokens: one call in flight per token however many
+//! requests carry it, active answers reused until `min(exp, cache_ttl)`, inactive ones for
+//! `negative_ttl`, failures never reused.
+
+use super::fetch::IdpClient;
+use crate::config::{Introspection, IssuerConfig};
+use crate::token::opaque::TokenHash;
+use dashmap::DashMap;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// The most answers kept per issuer; past it, the expired go, then (if need be) all.
+const MAX_CACHED: usize = 100_000;
+
+/// What the IdP said about a token.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Active, with its claims; reusable until `until_ms`.
+    Active {
+        /// The answer's members.
+        claims: Map<String, Value>,
+        /// When the answer stops being reused (ms).
+        until_ms: u64,
+    },
+    /// Not active (unknown, expired, revoked, or not for this audience).
+    Inactive,
+}
+
+type Call = Arc<OnceCell<Result<(Arc<Verdict>, u64), String>>>;
+
+/// The introspection side of one issuer.
+#[derive(Debug, Default)]
+pub struct Introspector {
+    cache: DashMap<TokenHash, (Arc<Verdict>, u64)>,
+    inflight: DashMap<TokenHash, Call>,
+}
+
+/// Why an introspection answer cannot be used.
+fn refuse(claims: &Map<String, Value>, cfg: &IssuerConfig, now_s: u64) -> bool {
+    let exp = claims.get("exp").and_then(Value::as_u64);
+    if exp.is_some_and(|e| e + cfg.leeway.as_secs() < now_s) {
+        return true;
+    }
+    if let (Some(want), Some(iss)) = (&cfg.issuer, claims.get("iss").and_then(Value::as_str)) {
+        if want != iss {
+            return true;
+        }
+    }
+    if !cfg.audiences.is_empty() {
+        let ok = match claims.get("aud") {
+            Some(Value::String(a)) => cfg.audiences.iter().any(|w| w == a),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| cfg.audiences.iter().any(|w| w == a)),
+            _ => false,
+        };
+        if !ok {
+            return true;
+        }
+    }
+    false
+}
+
+impl Introspector {
+    /// The verdict on `token` (whose SHA-256 is `hash`) at `now_ms`, from the cache or one
+    /// call to the IdP shared by every request asking at the same time. `Err` when the IdP
+    /// could not answer; `Ok((verdict, fresh))` says whether this call reached the IdP.
+    pub async fn verdict(
+        &self,
+        token: &str,
+        hash: &TokenHash,
+        cfg: &IssuerConfig,
+        spec: &Introspection,
+        client: &IdpClient,
+        now_ms: u64,
+    ) -> Result<(Arc<Verdict>, bool), String> {
+        if let Some(e) = self.cache.get(hash) {
+            if e.1 > now_ms {
+                return Ok((Arc::clone(&e.0), false));
+            }
+        }
+        let call = Arc::clone(self.inflight.entry(*hash).or_default().value());
+        let mut ran = false;
+        let result = call
+            .get_or_init(|| {
+                ran = true;
+                async {
+                    let r = ask(token, cfg, spec, client, now_ms).await;
+                    if let Ok((v, until)) = &r {
+                        self.keep(*hash, Arc::clone(v), *until, now_ms);
+                    }
+                    r
+                }
+            })
+            .await
+            .clone();
+        if ran {
+            self.inflight.remove(hash);
+        }
+        result.map(|(v, _)| (v, ran))
+    }
+
+    fn keep(&self, hash: TokenHash, v: Arc<Verdict>, until_ms: u64, now_ms: u64) {
+        if self.cache.len() >= MAX_CACHED {
+            self.cache.retain(|_, e| e.1 > now_ms);
+            if self.cache.len() >= MAX_CACHED {
+                self.cache.clear();
+            }
+        }
+        self.cache.insert(hash, (v, until_ms));
+    }
+
+    /// Forgets what the IdP said about a token (`POST /admin/tokens/revoke`).
+    pub fn evict(&self, hash: &TokenHash) -> bool {
+        self.cache.remove(hash).is_some()
+    }
+}
+
+/// One RFC 7662 call: the verdict and until when it may be reused (ms).
+async fn ask(
+    token: &str,
+    cfg: &IssuerConfig,
+    spec: &Introspection,
+    client: &IdpClient,
+    now_ms: u64,
+) -> Result<(Arc<Verdict>, u64), String> {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .append_pair("token_type_hint", "access_token")
+        .finish();
+    let answer = client
+        .post_form(&spec.url, &spec.client_id, &spec.client_secret, form)
+        .await?;
+    if !answer.status.is_success() {
+        return Err(format!("introspection answered {}", answer.status));
+    }
+    let doc: Map<String, Value> = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("introspection answer is not a JSON object: {e}"))?;
+    let negative = now_ms + spec.negative_ttl.as_millis() as u64;
+    if doc.get("active") != Some(&Value::Bool(true)) || refuse(&doc, cfg, now_ms / 1000) {
+        return Ok((Arc::new(Verdict::Inactive), negative));
+    }
+    let mut until = now_ms + spec.cache_ttl.as_millis() as u64;
+    if let Some(exp) = doc.get("exp").and_then(Value::as_u64) {
+        until = until.min(exp.saturating_mul(1000));
+    }
+    Ok((
+        Arc::new(Verdict::Active {
+            claims: doc,
+            until_ms: until,
+        }),
+        until,
+    ))
+}
