@@ -139,7 +139,10 @@ fn bench(c: &mut Criterion) {
     warm.block_on(guard::resolve(&ext, None, &rt, shared))
         .unwrap();
     println!("token lengths: own {} external {}", token.len(), ext.len());
-    for (name, t) in [("guard_hot_own_jwt", &token), ("guard_hot_external_jwt", &ext)] {
+    for (name, t) in [
+        ("guard_hot_own_jwt", &token),
+        ("guard_hot_external_jwt", &ext),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let key = shared.hot.key(black_box(t));

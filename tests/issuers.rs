@@ -63,7 +63,8 @@ async fn setup(extra_issuer: &str) -> Setup {
   api: {{ targets: ["{up}"] }}
 routes:
   - {{ path: /open, upstream: api }}
-  - {{ path: /scoped, upstream: api, require: {{ oauth_scope: read }} }}
+  - {{ path: /scoped, upstream: api, require: {{ oauth_scope: read }}, claims_to_headers: {{ sub: x-subject }} }}
+  - {{ path: /kc-only, upstream: api, dialects: [kc] }}
   - {{ path: /admin, upstream: api, require: {{ oauth_scope: admin }} }}
   - {{ path: /own, upstream: api, dialects: [oauth] }}
 "#,
