@@ -36,15 +36,21 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-/// A gateway with issuer `kc` (JWKS + introspection at the stand-in), routes `/open`
-/// (any token), `/scoped` (scope `read`), `/admin` (scope `admin`), `/own` (oauth tokens only).
-async fn setup(extra_issuer: &str) -> Setup {
+/// A temp dir, the IdP's CA written in it, the IdP's key `k1`, and the IdP serving it.
+async fn idp_with_key() -> (tempfile::TempDir, std::path::PathBuf, IdpKey, Idp) {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path());
     let ca_file = dir.path().join("idp-ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap();
     let key = IdpKey::es256("k1");
     let idp = Idp::start(&ca, &[&key]).await;
+    (dir, ca_file, key, idp)
+}
+
+/// A gateway with issuer `kc` (JWKS + introspection at the stand-in), routes `/open`
+/// (any token), `/scoped` (scope `read`), `/admin` (scope `admin`), `/own` (oauth tokens only).
+async fn setup() -> Setup {
+    let (dir, ca_file, key, idp) = idp_with_key().await;
     let up = Upstream::echo().await;
     let yaml = format!(
         r#"{apps}issuers:
@@ -59,7 +65,7 @@ async fn setup(extra_issuer: &str) -> Setup {
     algorithms: [ES256]
     leeway: 0s
     claims_to_headers: {{ email: x-user-email }}
-{extra_issuer}upstreams:
+upstreams:
   api: {{ targets: ["{up}"] }}
 routes:
   - {{ path: /open, upstream: api }}
@@ -116,7 +122,7 @@ async fn metrics(gw: &Gateway) -> String {
 
 #[tokio::test]
 async fn an_idp_token_passes_a_scoped_route_with_its_identity_and_gets_403_without_the_scope() {
-    let s = setup("").await;
+    let s = setup().await;
     let token = s.key.sign(&claims("read write"));
     let r = call(
         &s.gw,
@@ -157,7 +163,7 @@ async fn an_idp_token_passes_a_scoped_route_with_its_identity_and_gets_403_witho
 
 #[tokio::test]
 async fn tokens_wrong_in_any_way_are_401() {
-    let s = setup("").await;
+    let s = setup().await;
     let mut wrong_iss = claims("read");
     wrong_iss["iss"] = "https://other.test".into();
     let mut wrong_aud = claims("read");
@@ -204,7 +210,7 @@ async fn tokens_wrong_in_any_way_are_401() {
 
 #[tokio::test]
 async fn a_rotated_key_is_fetched_once_and_made_up_kids_do_not_hammer_the_idp() {
-    let s = setup("").await;
+    let s = setup().await;
     assert_eq!(s.idp.fetches(), 1, "one fetch at start");
     let k2 = IdpKey::es256("k2");
     s.idp.publish(&[&s.key, &k2]);
@@ -223,7 +229,7 @@ async fn a_rotated_key_is_fetched_once_and_made_up_kids_do_not_hammer_the_idp() 
 
 #[tokio::test]
 async fn known_keys_keep_working_while_the_idp_is_down() {
-    let s = setup("").await;
+    let s = setup().await;
     s.idp.down.store(true, std::sync::atomic::Ordering::SeqCst);
     // A new kid makes the gateway try (and fail) to fetch; the held keys stay.
     let k2 = IdpKey::es256("k2");
@@ -244,12 +250,7 @@ async fn known_keys_keep_working_while_the_idp_is_down() {
 
 #[tokio::test]
 async fn a_start_with_the_idp_down_is_503_for_its_tokens_until_the_keys_come() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path());
-    let ca_file = dir.path().join("idp-ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
-    let key = IdpKey::es256("k1");
-    let idp = Idp::start(&ca, &[&key]).await;
+    let (_dir, ca_file, key, idp) = idp_with_key().await;
     idp.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let up = Upstream::echo().await;
     let yaml = format!(
@@ -286,7 +287,7 @@ async fn a_start_with_the_idp_down_is_503_for_its_tokens_until_the_keys_come() {
 
 #[tokio::test]
 async fn one_introspection_serves_a_thousand_requests_and_its_answer_ends_with_the_token() {
-    let s = setup("").await;
+    let s = setup().await;
     let exp = now() + 5;
     s.idp.answers.lock().unwrap().insert(
         "opaque-123".into(),
@@ -338,7 +339,7 @@ async fn one_introspection_serves_a_thousand_requests_and_its_answer_ends_with_t
 
 #[tokio::test]
 async fn a_token_cached_on_one_route_does_not_pass_a_stricter_one() {
-    let s = setup("").await;
+    let s = setup().await;
     let token = s.key.sign(&claims("read"));
     assert_eq!(call(&s.gw, "/open", &token, &[]).await.status, 200);
     assert_eq!(call(&s.gw, "/scoped", &token, &[]).await.status, 200);
@@ -358,7 +359,7 @@ async fn a_token_cached_on_one_route_does_not_pass_a_stricter_one() {
 
 #[tokio::test]
 async fn revoking_an_external_token_evicts_it_from_the_caches() {
-    let s = setup("").await;
+    let s = setup().await;
     s.idp.answers.lock().unwrap().insert(
         "opaque-r".into(),
         json!({"active": true, "client_id": "billing", "aud": "orders-api"}),
