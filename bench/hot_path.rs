@@ -174,6 +174,11 @@ fn bench(c: &mut Criterion) {
     let one_shot = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let conn = ConnInfo {
+        peer: "127.0.0.1:5555".parse().unwrap(),
+        tls: true,
+        client_cert: None,
+    };
     let permit = one_shot
         .block_on(guard::check(
             &parts,
@@ -181,13 +186,10 @@ fn bench(c: &mut Criterion) {
             route,
             &rt,
             shared,
+            &conn,
             &mut None,
         ))
         .unwrap();
-    let conn = ConnInfo {
-        peer: "127.0.0.1:5555".parse().unwrap(),
-        tls: true,
-    };
     let rid = HeaderValue::from_static("0123456789abcdef0123456789abcdef");
     let mut g = c.benchmark_group("headers");
     let headers: HeaderMap = parts.headers.clone();
@@ -197,7 +199,7 @@ fn bench(c: &mut Criterion) {
             let mut p = Request::new(());
             *p.headers_mut() = headers.clone();
             let (mut p, ()) = p.into_parts();
-            tollgate::proxy::headers::prepare(&mut p, route, &permit, conn, &rid, &rt);
+            tollgate::proxy::headers::prepare(&mut p, route, &permit, &conn, &rid, &rt);
             black_box(p)
         })
     });

@@ -68,6 +68,9 @@ pub fn self_signed(dir: &Path) -> anyhow::Result<RawTls> {
     Ok(RawTls {
         cert: cert_path,
         key: key_path,
+        certificates: Vec::new(),
+        sni_strict: false,
+        client_auth: None,
     })
 }
 

@@ -75,7 +75,7 @@ pub async fn handle(
         .then(|| req.headers().get(header::USER_AGENT).cloned())
         .flatten();
     let mut handler: Option<&Handler> = None;
-    let result = serve(req, conn, &rt, &gw, &mut ctx, &mut handler).await;
+    let result = serve(req, &conn, &rt, &gw, &mut ctx, &mut handler).await;
     let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);
     let mut res = match result {
         Ok(res) => res,
@@ -237,7 +237,7 @@ fn upstream_path(uri: &Uri, path: &str, strip_token: bool) -> Result<PathAndQuer
 
 async fn serve<'rt>(
     req: Request<Incoming>,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     rt: &'rt Runtime,
     gw: &Gateway,
     ctx: &mut RequestCtx,
@@ -283,7 +283,8 @@ async fn serve<'rt>(
                     Instant::now(),
                 )
                 .map_err(Reject::RateLimited)?;
-            let (reply, claimed) = crate::issue::serve(ep, req, &path, rt, shared).await;
+            let cert = conn.client_cert.clone();
+            let (reply, claimed) = crate::issue::serve(ep, req, &path, rt, shared, cert).await;
             ctx.claimed_app = claimed;
             return reply;
         }
@@ -305,7 +306,7 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
-    let permit = guard::check(&parts, &path, route, rt, shared, &mut ctx.dialect).await?;
+    let permit = guard::check(&parts, &path, route, rt, shared, conn, &mut ctx.dialect).await?;
     if permit.principal().is_some() {
         handler.metrics.decision(Decision::Allowed, ctx.dialect);
         ctx.principal = permit.principal_arc();

@@ -206,12 +206,14 @@ fn check(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Some(files) = &config.listen.tls {
-        if let Err(e) = tollgate::tls::server_config(files) {
+    let served = match config.listen.tls.as_ref().map(tollgate::tls::server_config) {
+        Some(Err(e)) => {
             eprintln!("{}: listen.tls: {e}", path.display());
             return ExitCode::from(1);
         }
-    }
+        Some(Ok(tls)) => tls.served,
+        None => Vec::new(),
+    };
     if let Some(key) = &config.signing.key_file {
         let text = std::fs::read_to_string(key).unwrap_or_default();
         if let Err(e) = tollgate::token::jwt::JwtKeys::from_material(&config.signing, &text) {
@@ -248,6 +250,22 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         None => {
             let _ = writeln!(out, "admin  none (no /metrics, /healthz, /readyz)");
+        }
+    }
+    let now = tollgate::token::now_secs() as i64;
+    for (i, c) in served.iter().enumerate() {
+        let days = (c.not_after - now) / 86_400;
+        let which = if i == 0 { "default" } else { "sni" };
+        let _ = writeln!(
+            out,
+            "tls    {which:<7} {} (expires in {days} days)",
+            c.names.join(", ")
+        );
+        if c.not_after - now < 30 * 86_400 {
+            eprintln!(
+                "warning: listen.tls: the certificate for {} expires in {days} days",
+                c.names.join(", ")
+            );
         }
     }
     for (path, ep) in tollgate::issue::endpoint::endpoints(&config) {
@@ -288,8 +306,14 @@ fn check(path: &std::path::Path) -> ExitCode {
             .collect();
         let auth = match r.auth {
             tollgate::config::AuthMode::None => "none".to_owned(),
+            tollgate::config::AuthMode::ClientCert => {
+                let mut need = vec!["client_cert".to_owned()];
+                need.extend(r.client_cert.as_ref().map(|q| format!("cert {q:?}")));
+                need.join(", ")
+            }
             tollgate::config::AuthMode::Bearer => {
                 let mut need = vec!["bearer".to_owned()];
+                need.extend(r.client_cert.as_ref().map(|q| format!("cert {q:?}")));
                 if let Some(s) = &r.oauth_scope {
                     need.push(format!("oauth_scope {s}"));
                 }

@@ -88,6 +88,8 @@ pub enum Invalid {
     WrongDialect,
     /// Its app is no longer configured, or no longer owns the token's space.
     Withdrawn,
+    /// Bound to a client certificate (RFC 8705) this connection did not present.
+    WrongCertificate,
 }
 
 /// A refusal.
@@ -103,6 +105,8 @@ pub enum Reject {
     MethodNotAllowed(HeaderValue),
     /// No token presented.
     MissingToken,
+    /// The route needs a client certificate and the connection presented none.
+    MissingClientCert,
     /// A token that is not accepted.
     InvalidToken(Invalid),
     /// A valid token lacking what the route requires (named).
@@ -160,7 +164,9 @@ impl Reject {
             Reject::Refused(r) => r.response.status(),
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Reject::MissingToken | Reject::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Reject::MissingToken | Reject::MissingClientCert | Reject::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Reject::Forbidden(_) => StatusCode::FORBIDDEN,
             Reject::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::UpstreamUnavailable
@@ -178,7 +184,7 @@ impl Reject {
     /// The auth decision this refusal is, if any.
     pub fn decision(&self) -> Option<Decision> {
         match self {
-            Reject::MissingToken => Some(Decision::Missing),
+            Reject::MissingToken | Reject::MissingClientCert => Some(Decision::Missing),
             Reject::InvalidToken(Invalid::Expired) => Some(Decision::Expired),
             Reject::InvalidToken(Invalid::Revoked) => Some(Decision::Revoked),
             Reject::InvalidToken(_) => Some(Decision::Invalid),
@@ -218,6 +224,7 @@ impl Reject {
             Reject::RateLimited(_) => "rate_limited",
             // Each has a decision, answered above.
             Reject::MissingToken
+            | Reject::MissingClientCert
             | Reject::InvalidToken(_)
             | Reject::Forbidden(_)
             | Reject::Refused(_) => "refused",
@@ -235,6 +242,12 @@ impl Reject {
             Reject::InvalidToken(Invalid::Bad) => "access token invalid".into(),
             Reject::InvalidToken(Invalid::Expired) => "access token expired".into(),
             Reject::InvalidToken(Invalid::Revoked) => "access token revoked".into(),
+            Reject::MissingClientCert => {
+                "a client certificate is required: connect with one the gateway trusts".into()
+            }
+            Reject::InvalidToken(Invalid::WrongCertificate) => {
+                "access token bound to another client certificate".into()
+            }
             Reject::InvalidToken(Invalid::WrongDialect) => {
                 "access token of a dialect this route does not accept".into()
             }

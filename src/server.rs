@@ -1,6 +1,8 @@
 //! Listeners: bind, accept with a connection cap and backoff, TLS with a handshake deadline,
 //! HTTP/1.1 + HTTP/2 through hyper-util's auto builder, graceful drain, SIGHUP / file reload.
 
+mod reload;
+
 use crate::admin;
 use crate::config::{Config, ConfigError, Limits};
 use crate::counted::Counted;
@@ -12,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use reload::{reload_on_change, reload_on_sighup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -283,21 +286,19 @@ async fn serve_conn(
     let gauge = gw.shared.metrics.connections_active.clone();
     gauge.inc();
     let _gauge = ConnGauge(gauge);
-    let conn = ConnInfo {
-        peer,
-        tls: rt.tls.is_some(),
-    };
-    let gw2 = Arc::clone(&gw);
-    let svc = service_fn(move |req| dispatch::handle(req, conn, Arc::clone(&gw2)));
     let metrics = &gw.shared.metrics;
     let tcp = Counted::new(
         tcp,
         metrics.received_bytes.clone(),
         metrics.sent_bytes.clone(),
     );
+    let service = |conn: ConnInfo| {
+        let gw = Arc::clone(&gw);
+        service_fn(move |req| dispatch::handle(req, conn.clone(), Arc::clone(&gw)))
+    };
     let result = match &rt.tls {
-        Some(cfg) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
             let stream = match tokio::time::timeout(
                 rt.config.limits.tls_handshake_timeout,
                 acceptor.accept(tcp),
@@ -316,15 +317,33 @@ async fn serve_conn(
                     return;
                 }
             };
+            // A certificate the handshake verified against `client_auth.ca_file`.
+            let client_cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
+                .map(Arc::new);
             drop(rt);
+            let conn = ConnInfo {
+                peer,
+                tls: true,
+                client_cert,
+            };
             watcher
-                .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc))
+                .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service(conn)))
                 .await
         }
         None => {
             drop(rt);
+            let conn = ConnInfo {
+                peer,
+                tls: false,
+                client_cert: None,
+            };
             watcher
-                .watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc))
+                .watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service(conn)))
                 .await
         }
     };
@@ -358,33 +377,5 @@ pub async fn wait_for_stop() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
-    }
-}
-
-async fn reload_on_sighup(gw: Arc<Gateway>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading configuration");
-        let _ = gw.reload();
-    }
-}
-
-fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
-async fn reload_on_change(gw: Arc<Gateway>, path: PathBuf) {
-    let mut last = stamp(&path);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let now = stamp(&path);
-        if now.is_some() && now != last {
-            last = now;
-            tracing::info!(file = %path.display(), "config file changed: reloading");
-            let _ = gw.reload();
-        }
     }
 }

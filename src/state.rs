@@ -72,8 +72,8 @@ pub struct Runtime {
     pub apps: HashMap<String, Arc<App>>,
     /// Upstream pools by index.
     pub upstreams: Vec<Arc<UpstreamPool>>,
-    /// TLS settings of the public listener.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS settings of the public listener and the certificates they serve.
+    pub tls: Option<crate::tls::ServerTls>,
     /// An argon2 hash checked for unknown app ids (as costly as a real one).
     pub dummy_secret: Option<String>,
     /// The RFC 8414 metadata document, made from the config.
@@ -283,6 +283,9 @@ impl Gateway {
 
     fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Self, ConfigError> {
         let rt = Runtime::build(config, &shared)?;
+        shared
+            .metrics
+            .certificates(rt.tls.as_ref().map_or(&[], |t| &t.served[..]));
         shared.install_keys(&rt.config.signing, Arc::clone(&rt.keys));
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),
@@ -324,7 +327,9 @@ impl Gateway {
                 self.shared
                     .install_keys(&rt.config.signing, Arc::clone(&rt.keys));
                 let gone = gone_targets(&current, &rt);
+                let served = rt.tls.as_ref().map_or(Vec::new(), |t| t.served.clone());
                 self.runtime.store(Arc::new(rt));
+                self.shared.metrics.certificates(&served);
                 for (upstream, target) in gone {
                     let m = &self.shared.metrics.upstream_healthy;
                     let _ = m.remove_label_values(&[upstream.as_str(), target.as_str()]);

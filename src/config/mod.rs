@@ -11,6 +11,7 @@ mod model;
 mod parse;
 pub mod raw;
 mod route;
+mod tls;
 mod upstream;
 mod validate;
 
@@ -19,12 +20,14 @@ pub use limits::{Limits, Rate, TokenRate};
 pub use model::{
     Admin, App, AppSecret, BkflowDialect, Config, Dialect, Dialects, FeishuDialect,
     HosecloudDialect, Level, Listen, OauthDialect, RuntimeConfig, RuntimeFlavour, Signing,
-    SigningAlg, StoreConfig, TimeFormat, TlsFiles,
+    SigningAlg, StoreConfig, TimeFormat,
 };
 pub use parse::parse_raw;
 pub use route::{
-    AuthMode, ErrorStyle, LookupConfig, PathPart, ResourceRequirement, RouteConfig, ValueRef,
+    AuthMode, CertRequirement, ErrorStyle, LookupConfig, PathPart, ResourceRequirement,
+    RouteConfig, ValueRef,
 };
+pub use tls::{CertFiles, ClientAuth, ClientAuthMode, TlsFiles};
 pub use upstream::{Health, Passive, Protocol, Retries, RetryOn, UpstreamConfig, UpstreamTls};
 pub use validate::validate;
 

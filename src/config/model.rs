@@ -1,6 +1,7 @@
 //! The validated config: the whole file, its `listen:`, `admin:`, `store:`, `signing:`,
 //! `apps:` and `dialects:` sections, and the dialect a token comes from.
 
+use super::TlsFiles;
 use super::{Limits, RouteConfig, UpstreamConfig};
 use crate::permission::Grant;
 use crate::secret::Secret;
@@ -68,15 +69,6 @@ pub struct Listen {
     pub address: SocketAddr,
     /// TLS files; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
-}
-
-/// Certificate chain and key files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// PEM chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
 }
 
 /// `admin:`
@@ -338,4 +330,7 @@ pub struct OauthDialect {
     pub revoke_path: String,
     /// Token lifetime.
     pub ttl: Duration,
+    /// Tokens issued over a connection with a verified client certificate are bound to it
+    /// (RFC 8705 `cnf.x5t#S256`).
+    pub certificate_bound: bool,
 }

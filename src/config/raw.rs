@@ -6,8 +6,8 @@ mod upstream;
 
 pub use issuer::{OneOrMany, RawClaims, RawIssuer};
 pub use sections::{
-    RawBkflow, RawCredentialRef, RawDialects, RawFeishu, RawHosecloud, RawLookup, RawOauth,
-    RawRequire, RawRoute,
+    RawBkflow, RawCertRequirement, RawCredentialRef, RawDialects, RawFeishu, RawHosecloud,
+    RawLookup, RawOauth, RawRequire, RawRoute,
 };
 pub use upstream::{RawHealth, RawPassive, RawRetries, RawUpstream, RawUpstreamTls};
 
@@ -96,10 +96,46 @@ pub struct RawListen {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
+    /// PEM certificate chain (the default certificate).
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// More certificates, picked by the name the client asks for (SNI).
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    /// Refuse the handshake of a client that names no served name (or none).
+    #[serde(default)]
+    pub sni_strict: bool,
+    /// Client certificates (mutual TLS).
+    #[serde(default)]
+    pub client_auth: Option<RawClientAuth>,
+}
+
+/// `listen.tls.certificates[]:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
     /// PEM certificate chain.
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// Names served (default: the certificate's DNS names).
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+/// `listen.tls.client_auth:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAuth {
+    /// PEM roots client certificates must chain to.
+    pub ca_file: PathBuf,
+    /// `optional` (default) or `required`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// PEM certificate revocation lists.
+    #[serde(default)]
+    pub crl_file: Option<PathBuf>,
 }
 
 /// `admin:`

@@ -13,6 +13,17 @@ pub enum AuthMode {
     None,
     /// A valid bearer token needed.
     Bearer,
+    /// A verified client certificate alone authenticates (mutual TLS).
+    ClientCert,
+}
+
+/// `require.client_cert`: what the verified client certificate must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRequirement {
+    /// Its subject (as forwarded) or the subject's CN.
+    pub subject: Option<String>,
+    /// One of its SAN DNS names or URIs.
+    pub san: Option<String>,
 }
 
 /// Body style of 401/403 answers.
@@ -61,6 +72,8 @@ pub struct RouteConfig {
     pub level: Option<Level>,
     /// BKFlow resource permission the token must hold.
     pub resource: Option<ResourceRequirement>,
+    /// What the client certificate must say (with a token, or alone on `auth: client_cert`).
+    pub client_cert: Option<CertRequirement>,
     /// Dialects and issuers whose tokens are accepted; all when `None`.
     pub dialects: Option<Vec<Origin>>,
     /// Claims of an external issuer's token forwarded as headers on this route.

@@ -2,6 +2,7 @@
 //! module can make one, so an unchecked request cannot be forwarded.
 
 pub mod bearer;
+pub mod client_cert;
 pub mod external;
 pub mod lookup;
 pub mod principal;
@@ -52,13 +53,25 @@ pub async fn check(
     route: &CompiledRoute,
     rt: &Runtime,
     shared: &Shared,
+    conn: &crate::proxy::ConnInfo,
     seen: &mut Option<Origin>,
 ) -> Result<Permit, Reject> {
-    if route.config.auth == AuthMode::None {
-        return Ok(Permit {
-            principal: None,
-            source: None,
-        });
+    match route.config.auth {
+        AuthMode::None => {
+            return Ok(Permit {
+                principal: None,
+                source: None,
+            })
+        }
+        // The certificate alone authenticates; its identity goes upstream in headers.
+        AuthMode::ClientCert => {
+            client_cert::check(conn, route.config.client_cert.as_ref())?;
+            return Ok(Permit {
+                principal: None,
+                source: None,
+            });
+        }
+        AuthMode::Bearer => {}
     }
     let (token, source) = bearer::extract(parts)?.ok_or(Reject::MissingToken)?;
     let key = shared.hot.key(&token);
@@ -77,6 +90,10 @@ pub async fn check(
         }
     };
     *seen = Some(principal.origin);
+    client_cert::check_binding(&principal, conn)?;
+    if let Some(req) = &route.config.client_cert {
+        client_cert::check(conn, Some(req))?;
+    }
     if let Some(allowed) = &route.config.dialects {
         if !allowed.contains(&principal.origin) {
             return Err(Reject::InvalidToken(Invalid::WrongDialect));

@@ -21,6 +21,8 @@ pub struct Principal {
     pub jti: Box<str>,
     /// The `Runtime::generation` whose config this principal was held to.
     pub generation: u64,
+    /// RFC 8705: the SHA-256 of the client certificate the token is bound to.
+    pub bound_to: Option<[u8; 32]>,
     revoked: AtomicBool,
 }
 
@@ -172,6 +174,7 @@ impl Principal {
             exp,
             jti,
             generation: 0,
+            bound_to: None,
             revoked: AtomicBool::new(false),
         }
         .sealed()
@@ -180,6 +183,12 @@ impl Principal {
     /// With the claims forwarded as headers (external tokens).
     pub fn with_claims(mut self, claims: Box<[(Box<str>, http::HeaderValue)]>) -> Self {
         self.holding().claims = claims;
+        self
+    }
+
+    /// Bound to the client certificate whose SHA-256 is `thumbprint`.
+    pub fn with_binding(mut self, thumbprint: Option<[u8; 32]>) -> Self {
+        self.bound_to = thumbprint;
         self
     }
 

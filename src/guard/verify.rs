@@ -168,6 +168,11 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
         Scope::List(v) => (v.into_iter().map(String::into_boxed_str).collect(), None),
         Scope::Level(l) => (Box::default(), Level::parse(&l)),
     };
+    let bound = claims
+        .extra
+        .get("cnf")
+        .map(|c| thumbprint(c.get("x5t#S256")).ok_or(Reject::InvalidToken(Invalid::Bad)))
+        .transpose()?;
     Ok(Principal::new(
         claims.client_id.into(),
         dialect,
@@ -175,7 +180,19 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
         claims.jti.into(),
     )
     .with_scopes(scopes)
-    .with_level(level))
+    .with_level(level)
+    .with_binding(bound))
+}
+
+/// The SHA-256 an `x5t#S256` value names (base64url, 32 bytes); a `cnf` it cannot read makes
+/// the token unusable rather than unbound.
+fn thumbprint(v: Option<&serde_json::Value>) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let text = v?.as_str()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 /// An opaque token we issued but is past its expiry (revocation sets it to now) is `Expired`;

@@ -186,6 +186,17 @@ impl JwtSpec {
             extra: Default::default(),
         }
     }
+
+    /// Bound to `cert` (RFC 8705: `cnf.x5t#S256`, its SHA-256 thumbprint), when there is one.
+    pub fn bound_to(mut self, cert: Option<&crate::tls::cert_info::ClientCert>) -> Self {
+        if let Some(c) = cert {
+            self.extra.insert(
+                "cnf".into(),
+                serde_json::json!({ "x5t#S256": c.x5t_s256() }),
+            );
+        }
+        self
+    }
 }
 
 /// Signs a JWT for `app` as `spec` says, and counts it.

@@ -30,6 +30,8 @@ pub struct Call<'a> {
     pub rt: &'a Runtime,
     /// Process-wide state.
     pub shared: &'a Shared,
+    /// The client certificate the connection's handshake verified.
+    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
 }
 
 impl Call<'_> {
@@ -67,12 +69,14 @@ pub async fn serve(
     path: &str,
     rt: &Runtime,
     shared: &Shared,
+    client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
 ) -> (Reply, Option<Box<str>>) {
     let call = Call {
         req,
         path,
         rt,
         shared,
+        client_cert,
     };
     CLAIMED_APP
         .scope(std::cell::RefCell::new(None), async move {

@@ -31,6 +31,7 @@ fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Reject {
 pub async fn seed(call: Call<'_>) -> Reply {
     let (rt, shared) = (call.rt, call.shared);
     let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
+    let cert = bound_cert(dialect, &call);
     let (_, bytes) = call.read().await?;
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(seed_error(
@@ -78,7 +79,7 @@ pub async fn seed(call: Call<'_>) -> Reply {
         rt,
         shared,
         &app,
-        JwtSpec::oauth(dialect.ttl, app.oauth_scopes.clone()),
+        JwtSpec::oauth(dialect.ttl, app.oauth_scopes.clone()).bound_to(cert.as_deref()),
     ) {
         Ok(m) => m,
         Err(e) => {
@@ -102,6 +103,18 @@ pub async fn seed(call: Call<'_>) -> Reply {
     );
     no_store(&mut res);
     Ok(res)
+}
+
+/// The client certificate a token issued on this call is bound to (RFC 8705), when the
+/// dialect binds and the connection presented a verified one.
+fn bound_cert(
+    dialect: &crate::config::OauthDialect,
+    call: &Call<'_>,
+) -> Option<std::sync::Arc<crate::tls::cert_info::ClientCert>> {
+    dialect
+        .certificate_bound
+        .then(|| call.client_cert.clone())
+        .flatten()
 }
 
 fn no_store(res: &mut Response<Body>) {
@@ -255,6 +268,7 @@ fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, Str
 pub async fn rfc(call: Call<'_>) -> Reply {
     let (rt, shared) = (call.rt, call.shared);
     let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
+    let cert = bound_cert(dialect, &call);
     let (parts, bytes) = call.read().await?;
     let mut grant = None;
     let mut scope = None;
@@ -317,7 +331,8 @@ pub async fn rfc(call: Call<'_>) -> Reply {
             asked
         }
     };
-    let minted = match mint_jwt(rt, shared, &app, JwtSpec::oauth(dialect.ttl, scopes)) {
+    let spec = JwtSpec::oauth(dialect.ttl, scopes).bound_to(cert.as_deref());
+    let minted = match mint_jwt(rt, shared, &app, spec) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "signing failed");

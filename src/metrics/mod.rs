@@ -61,6 +61,8 @@ pub struct Metrics {
     pub issuer_introspections: IntCounterVec,
     /// Hot-map hits of external tokens, by issuer.
     pub issuer_cache_hits: IntCounterVec,
+    /// `notAfter` of each served certificate, by name.
+    pub certificate_expiry: prometheus::IntGaugeVec,
     /// Bytes read from client connections.
     pub received_bytes: IntCounter,
     /// Bytes written to client connections.
@@ -274,6 +276,17 @@ impl Metrics {
                     &["issuer"],
                 ),
             ),
+            certificate_expiry: reg(
+                &r,
+                prometheus::IntGaugeVec::new(
+                    Opts::new(
+                        "tollgate_tls_certificate_expiry_seconds",
+                        "When each certificate the public listener serves expires (its notAfter, seconds since the Unix epoch; subtract time() for what is left), by the name it serves (\"(default)\" for a default certificate without DNS names)",
+                    ),
+                    &["name"],
+                )
+                .expect("valid"),
+            ),
             received_bytes: reg(
                 &r,
                 IntCounter::new(
@@ -314,6 +327,18 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
         self
+    }
+
+    /// Sets the expiry series to the certificates served now (names no longer served go).
+    pub fn certificates(&self, served: &[crate::tls::Served]) {
+        self.certificate_expiry.reset();
+        for c in served {
+            for n in &c.names {
+                self.certificate_expiry
+                    .with_label_values(&[n.as_str()])
+                    .set(c.not_after);
+            }
+        }
     }
 
     /// Prometheus text exposition.

@@ -23,6 +23,12 @@ pub static X_TOLLGATE_USER: HeaderName = HeaderName::from_static("x-tollgate-use
 pub static X_TOLLGATE_DIALECT: HeaderName = HeaderName::from_static("x-tollgate-dialect");
 /// `X-Tollgate-Tenant` (feishu tenant tokens).
 pub static X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
+/// The verified client certificate: subject, SANs, SHA-256 fingerprint.
+pub static X_TOLLGATE_CLIENT_CERT: [HeaderName; 3] = [
+    HeaderName::from_static("x-tollgate-client-cert-subject"),
+    HeaderName::from_static("x-tollgate-client-cert-san"),
+    HeaderName::from_static("x-tollgate-client-cert-fingerprint"),
+];
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -122,7 +128,7 @@ pub fn prepare(
     parts: &mut Parts,
     route: &CompiledRoute,
     permit: &Permit,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     request_id: &HeaderValue,
     rt: &crate::state::Runtime,
 ) {
@@ -172,6 +178,13 @@ pub fn prepare(
                 if let Some((_, v)) = p.claims.iter().find(|(c, _)| **c == **claim) {
                     h.insert(name.clone(), v.clone());
                 }
+            }
+        }
+    }
+    if let Some(cert) = &conn.client_cert {
+        for (name, value) in X_TOLLGATE_CLIENT_CERT.iter().zip(&cert.headers) {
+            if let Some(v) = value {
+                h.insert(name.clone(), v.clone());
             }
         }
     }

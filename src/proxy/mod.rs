@@ -17,12 +17,14 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 
 /// What the connection tells about the client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// Peer address.
     pub peer: std::net::SocketAddr,
     /// Whether it came over TLS.
     pub tls: bool,
+    /// The client certificate the TLS handshake verified, if any.
+    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
 }
 
 /// Sends the request to the route's upstream and returns its response; an upgrade the
@@ -36,7 +38,7 @@ pub async fn forward(
     route: &CompiledRoute,
     permit: &Permit,
     rt: &Runtime,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     request_id: &HeaderValue,
     tunnels: &tunnel::Tunnels,
 ) -> Result<Response<Body>, Reject> {

@@ -32,6 +32,7 @@ pub struct TestCa {
     pub ca_pem: String,
     pub cert: PathBuf,
     pub key: PathBuf,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
 }
 
 impl TestCa {
@@ -59,8 +60,79 @@ impl TestCa {
             ca_pem: ca.pem(),
             cert: cert_path,
             key: key_path,
+            issuer: ca,
         }
     }
+
+    /// A server certificate for `names` written as `{stem}.pem` / `{stem}.key` in `dir`.
+    pub fn issue(&self, names: &[&str], dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
+        self.issue_for_days(names, None, dir, stem)
+    }
+
+    /// As `issue`, valid for `days` from today when given (rcgen's default otherwise).
+    pub fn issue_for_days(
+        &self,
+        names: &[&str],
+        days: Option<u64>,
+        dir: &std::path::Path,
+        stem: &str,
+    ) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut p = rcgen::CertificateParams::new(names).unwrap();
+        if let Some(days) = days {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let (y, m, d) = civil_date((now / 86_400 + days) as i64);
+            p.not_after = rcgen::date_time_ymd(y, m, d);
+        }
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        write_pair(dir, stem, &cert.pem(), &key.serialize_pem())
+    }
+
+    /// A client certificate with subject `CN={cn}` and SAN URI `uri`, as `{stem}.pem`/`.key`.
+    pub fn client(
+        &self,
+        cn: &str,
+        uri: &str,
+        dir: &std::path::Path,
+        stem: &str,
+    ) -> (PathBuf, PathBuf) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        write_pair(dir, stem, &cert.pem(), &key.serialize_pem())
+    }
+}
+
+/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_date(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+fn write_pair(dir: &std::path::Path, stem: &str, cert: &str, key: &str) -> (PathBuf, PathBuf) {
+    let (c, k) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    (c, k)
 }
 
 /// What the echo upstream saw, sent back as JSON.

@@ -40,6 +40,9 @@ pub struct RawOauth {
     /// Token lifetime.
     #[serde(default)]
     pub ttl: Option<ConfigDuration>,
+    /// Bind tokens issued over mutual TLS to the client certificate (RFC 8705).
+    #[serde(default)]
+    pub certificate_bound: bool,
 }
 
 /// `dialects.hosecloud:`
@@ -183,6 +186,9 @@ pub struct RawRequire {
     /// oauth scope name.
     #[serde(default)]
     pub oauth_scope: Option<String>,
+    /// The client certificate's subject or SAN.
+    #[serde(default)]
+    pub client_cert: Option<RawCertRequirement>,
 }
 
 /// `routes[].upstream_credential:`
@@ -193,4 +199,16 @@ pub struct RawCredentialRef {
     pub space: u64,
     /// Credential name.
     pub name: String,
+}
+
+/// `routes[].require.client_cert:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertRequirement {
+    /// The subject (as `X-Tollgate-Client-Cert-Subject` writes it) or its CN.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// One of its SAN DNS names or URIs.
+    #[serde(default)]
+    pub san: Option<String>,
 }

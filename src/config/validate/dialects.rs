@@ -36,6 +36,7 @@ pub(super) fn check_dialects(raw: &RawConfig, c: &mut Checker) -> Dialects {
                 .clone()
                 .unwrap_or_else(|| "/oauth/revoke".to_owned()),
             ttl: o.ttl.map_or(Duration::from_secs(3600), |d| d.0),
+            certificate_bound: o.certificate_bound,
         };
         check_path(c, "dialects.oauth.path", &d.path);
         check_path(c, "dialects.oauth.rfc_path", &d.rfc_path);

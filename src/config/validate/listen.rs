@@ -9,13 +9,52 @@ use crate::secret::Secret;
 pub(super) fn check_listen(raw: &RawConfig, c: &mut Checker) -> Option<Listen> {
     let listen_addr = c.addr("listen.address", &raw.listen.address);
     let tls = raw.listen.tls.as_ref().map(|t| {
-        let files = TlsFiles {
-            cert: c.path(&t.cert),
-            key: c.path(&t.key),
+        let mut file = |key: &str, p: &std::path::Path| {
+            let p = c.path(p);
+            c.readable(key, &p);
+            p
         };
-        c.readable("listen.tls.cert", &files.cert);
-        c.readable("listen.tls.key", &files.key);
-        files
+        let cert = file("listen.tls.cert", &t.cert);
+        let key = file("listen.tls.key", &t.key);
+        let certificates = t
+            .certificates
+            .iter()
+            .enumerate()
+            .map(|(i, x)| CertFiles {
+                cert: file(&format!("listen.tls.certificates[{i}].cert"), &x.cert),
+                key: file(&format!("listen.tls.certificates[{i}].key"), &x.key),
+                names: x.names.clone(),
+            })
+            .collect();
+        let client_auth = t.client_auth.as_ref().map(|a| ClientAuth {
+            ca_file: file("listen.tls.client_auth.ca_file", &a.ca_file),
+            crl_file: a
+                .crl_file
+                .as_ref()
+                .map(|f| file("listen.tls.client_auth.crl_file", f)),
+            mode: ClientAuthMode::Optional,
+        });
+        let mode = t.client_auth.as_ref().map(|a| {
+            c.choice(
+                "listen.tls.client_auth.mode",
+                a.mode.as_deref(),
+                ClientAuthMode::Optional,
+                &[
+                    ("optional", ClientAuthMode::Optional),
+                    ("required", ClientAuthMode::Required),
+                ],
+            )
+        });
+        TlsFiles {
+            cert,
+            key,
+            certificates,
+            sni_strict: t.sni_strict,
+            client_auth: client_auth.map(|a| ClientAuth {
+                mode: mode.unwrap_or(ClientAuthMode::Optional),
+                ..a
+            }),
+        }
     });
 
     Some(Listen {

@@ -111,11 +111,16 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
     let dialects = dialects::check_dialects(&raw, &mut c);
     let (upstreams, by_name) = upstreams::check_upstreams(&raw, &mut c);
     let issuers = issuers::check_issuers(&raw, &mut c);
+    let mtls = raw
+        .listen
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_auth.is_some());
     let routes = raw
         .routes
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &issuers, &mut c))
+        .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &issuers, mtls, &mut c))
         .collect::<Vec<_>>();
     shadow::warn_shadowed(&routes, &mut c);
     issuers::warn_shared_introspection(&issuers, &routes, &mut c);

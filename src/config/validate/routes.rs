@@ -15,6 +15,7 @@ pub(super) fn check_route(
     r: &RawRoute,
     by_name: &HashMap<String, usize>,
     issuers: &[IssuerConfig],
+    mtls: bool,
     c: &mut Checker,
 ) -> Option<RouteConfig> {
     let key = format!("routes[{i}]");
@@ -46,14 +47,37 @@ pub(super) fn check_route(
     let auth = match r.auth.as_deref().unwrap_or("bearer") {
         "none" => AuthMode::None,
         "bearer" => AuthMode::Bearer,
+        "client_cert" => AuthMode::ClientCert,
         other => {
             c.fail(
                 format!("{key}.auth"),
-                format!("{other:?} is not none or bearer"),
+                format!("{other:?} is not none, bearer or client_cert"),
             );
             AuthMode::Bearer
         }
     };
+    let client_cert = r
+        .require
+        .as_ref()
+        .and_then(|q| q.client_cert.as_ref())
+        .map(|q| {
+            if q.subject.is_none() && q.san.is_none() {
+                c.fail(
+                    format!("{key}.require.client_cert"),
+                    "name a subject or a san",
+                );
+            }
+            CertRequirement {
+                subject: q.subject.clone(),
+                san: q.san.clone(),
+            }
+        });
+    if (auth == AuthMode::ClientCert || client_cert.is_some()) && !mtls {
+        c.fail(
+            format!("{key}.auth"),
+            "client certificates need listen.tls.client_auth: { ca_file, mode }",
+        );
+    }
     let errors = match r.errors.as_deref() {
         None => ErrorStyle::Oauth,
         Some(s) => ErrorStyle::parse(s).unwrap_or_else(|| {
@@ -177,6 +201,7 @@ pub(super) fn check_route(
         level,
         resource,
         dialects,
+        client_cert,
         claims_to_headers,
         forward_token: r.forward_token,
         upstream_credential,
