@@ -354,6 +354,39 @@ async fn required_client_certificates_pass_only_when_they_chain_to_the_ca() {
 }
 
 #[tokio::test]
+async fn a_client_certificate_in_the_crl_fails_the_handshake() {
+    let e = edge(
+        |ca, dir| {
+            let ca_file = dir.join("clients-ca.pem");
+            std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+            let crl = dir.join("clients.crl");
+            ca.revoke(&[666], &crl);
+            format!(
+                "    client_auth: {{ ca_file: {}, mode: required, crl_file: {} }}\n",
+                ca_file.display(),
+                crl.display()
+            )
+        },
+        "  - { path: /p, upstream: api, auth: none }\n",
+    )
+    .await;
+    let d = e.dir.path();
+    let revoked =
+        e.ca.client_serial("gone", "spiffe://acme/gone", Some(666), d, "gone");
+    let kept =
+        e.ca.client_serial("kept", "spiffe://acme/kept", Some(667), d, "kept");
+    let refused = match connect(e.addr, "localhost", client(Some(&e.ca), Some(&revoked))).await {
+        Err(_) => true,
+        Ok(mut c) => c.get("/p").await.is_err(),
+    };
+    assert!(refused, "a revoked client certificate got through");
+    let mut c = connect(e.addr, "localhost", client(Some(&e.ca), Some(&kept)))
+        .await
+        .unwrap();
+    assert_eq!(c.get("/p").await.unwrap().0, 200);
+}
+
+#[tokio::test]
 async fn optional_client_certificates_let_routes_decide() {
     let routes = "  - { path: /svc, upstream: api, auth: client_cert }\n  - { path: /billing-only, upstream: api, auth: client_cert, require: { client_cert: { san: \"spiffe://acme/billing\" } } }\n  - { path: /p, upstream: api, require: { client_cert: { subject: billing } } }\n";
     let e = edge(mtls("optional"), routes).await;

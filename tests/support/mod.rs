@@ -45,6 +45,7 @@ impl TestCa {
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::CrlSign,
         ];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
@@ -100,9 +101,22 @@ impl TestCa {
         dir: &std::path::Path,
         stem: &str,
     ) -> (PathBuf, PathBuf) {
+        self.client_serial(cn, uri, None, dir, stem)
+    }
+
+    /// As `client`, with the serial number `serial` when given.
+    pub fn client_serial(
+        &self,
+        cn: &str,
+        uri: &str,
+        serial: Option<u64>,
+        dir: &std::path::Path,
+        stem: &str,
+    ) -> (PathBuf, PathBuf) {
         use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.serial_number = serial.map(rcgen::SerialNumber::from);
         p.distinguished_name.push(DnType::CommonName, cn);
         p.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -123,6 +137,31 @@ fn civil_date(days: i64) -> (i32, u8, u8) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
     let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
     (y, m, d)
+}
+
+impl TestCa {
+    /// A CRL signed by this CA revoking `serials`, written as PEM to `path`.
+    pub fn revoke(&self, serials: &[u64], path: &std::path::Path) {
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|&s| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(s),
+                    revocation_time: rcgen::date_time_ymd(2024, 6, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer)
+        .unwrap();
+        std::fs::write(path, crl.pem().unwrap()).unwrap();
+    }
 }
 
 fn write_pair(dir: &std::path::Path, stem: &str, cert: &str, key: &str) -> (PathBuf, PathBuf) {
