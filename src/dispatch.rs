@@ -145,6 +145,32 @@ pub async fn handle(
     Ok(res)
 }
 
+/// Counts and logs what a shadow rule would have decided (the request goes on either way).
+fn record_shadow(
+    outcome: Result<(), &Reject>,
+    metrics: &RouteMetrics,
+    ctx: &RequestCtx,
+    route: &str,
+) {
+    let decision = match outcome {
+        Ok(()) => Decision::Allowed,
+        Err(r) => r.decision().unwrap_or(Decision::Invalid),
+    };
+    metrics.shadow_decision(decision, ctx.dialect);
+    if let Err(r) = outcome {
+        tracing::info!(
+            target: "tollgate::shadow",
+            route,
+            shadow_decision = decision.as_str(),
+            status = r.status().as_u16(),
+            reason = %r.message(),
+            request_id = ctx.request_id.to_str().unwrap_or(""),
+            app = ctx.principal.as_ref().map_or("", |p| &*p.app),
+            "shadow_decision: the enforced rule would have refused this request"
+        );
+    }
+}
+
 /// The `route` label of a handler's metrics (an issuing endpoint's own path pattern).
 fn metrics_label<'a>(rt: &'a Runtime, h: &'a Handler) -> &'a str {
     match h.target {
@@ -307,9 +333,16 @@ async fn serve<'rt>(
     };
     let (parts, body) = req.into_parts();
     let permit = guard::check(&parts, &path, route, rt, shared, conn, &mut ctx.dialect).await?;
+    let shadow_route = route.config.mode == crate::config::RouteMode::Shadow;
     if permit.principal().is_some() {
-        handler.metrics.decision(Decision::Allowed, ctx.dialect);
+        // A shadow route enforces nothing: its decisions are counted as shadow ones only.
+        if !shadow_route {
+            handler.metrics.decision(Decision::Allowed, ctx.dialect);
+        }
         ctx.principal = permit.principal_arc();
+    }
+    if let Some(outcome) = permit.shadow() {
+        record_shadow(outcome, &handler.metrics, ctx, route_label(rt, handler));
     }
     let mut parts = parts;
     proxy::credential::attach(&mut parts.headers, route, shared)?;

@@ -45,9 +45,9 @@ async fn metrics_count_requests_by_route_pattern_and_never_carry_tokens() {
     for needle in [
         r#"tollgate_http_requests_total{method="GET",route="/product/get",status="200"} 2"#,
         r#"tollgate_http_requests_total{method="GET",route="/product/get",status="401"} 2"#,
-        r#"tollgate_auth_decisions_total{decision="allowed",dialect="oauth",route="/product/get"} 2"#,
-        r#"tollgate_auth_decisions_total{decision="missing",dialect="none",route="/product/get"} 1"#,
-        r#"tollgate_auth_decisions_total{decision="invalid",dialect="none",route="/product/get"} 1"#,
+        r#"tollgate_auth_decisions_total{decision="allowed",dialect="oauth",mode="enforce",route="/product/get"} 2"#,
+        r#"tollgate_auth_decisions_total{decision="missing",dialect="none",mode="enforce",route="/product/get"} 1"#,
+        r#"tollgate_auth_decisions_total{decision="invalid",dialect="none",mode="enforce",route="/product/get"} 1"#,
         r#"tollgate_tokens_issued_total{dialect="oauth"} 1"#,
         r#"tollgate_token_cache_hits_total 1"#,
         "tollgate_http_request_duration_seconds_bucket",

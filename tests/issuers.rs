@@ -151,7 +151,7 @@ async fn an_idp_token_passes_a_scoped_route_with_its_identity_and_gets_403_witho
     let m = metrics(&s.gw).await;
     assert!(
         m.contains(
-            r#"tollgate_auth_decisions_total{decision="allowed",dialect="kc",route="/scoped"} 1"#
+            r#"tollgate_auth_decisions_total{decision="allowed",dialect="kc",mode="enforce",route="/scoped"} 1"#
         ),
         "{m}"
     );

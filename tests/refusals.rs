@@ -43,7 +43,7 @@ async fn dialect_refusals_are_counted_as_decisions() {
         ("/auth/openApi/v3/getAccessToken", "hosecloud"),
     ] {
         let line = format!(
-            r#"tollgate_auth_decisions_total{{decision="invalid",dialect="{dialect}",route="{route}"}} 1"#
+            r#"tollgate_auth_decisions_total{{decision="invalid",dialect="{dialect}",mode="enforce",route="{route}"}} 1"#
         );
         assert!(m.contains(&line), "{line}\n{m}");
     }

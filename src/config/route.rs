@@ -17,6 +17,28 @@ pub enum AuthMode {
     ClientCert,
 }
 
+/// `mode:` of a route: its auth decision enforced, or only logged and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteMode {
+    /// Refusals are answered.
+    #[default]
+    Enforce,
+    /// Every request the guard would refuse for its token is forwarded as if allowed; the
+    /// decision is logged (`shadow_decision`) and counted with `mode="shadow"`.
+    Shadow,
+}
+
+/// Token requirements: an oauth scope, a hosecloud level, a bkflow resource permission.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    /// oauth scope the token must hold.
+    pub oauth_scope: Option<String>,
+    /// Hosecloud level the token must hold.
+    pub level: Option<Level>,
+    /// BKFlow resource permission the token must hold.
+    pub resource: Option<ResourceRequirement>,
+}
+
 /// `require.client_cert`: what the verified client certificate must say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertRequirement {
@@ -72,6 +94,11 @@ pub struct RouteConfig {
     pub level: Option<Level>,
     /// BKFlow resource permission the token must hold.
     pub resource: Option<ResourceRequirement>,
+    /// Enforced or shadow.
+    pub mode: RouteMode,
+    /// `require_shadow`: a stricter requirement tried beside the enforced one, its outcome
+    /// only logged and counted.
+    pub shadow: Option<Requirements>,
     /// What the client certificate must say (with a token, or alone on `auth: client_cert`).
     pub client_cert: Option<CertRequirement>,
     /// Dialects and issuers whose tokens are accepted; all when `None`.

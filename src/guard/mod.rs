@@ -12,7 +12,7 @@ pub mod verify;
 #[cfg(test)]
 mod reload_tests;
 
-use crate::config::{AuthMode, Origin};
+use crate::config::{AuthMode, Origin, RouteMode};
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::{CompiledRoute, Runtime};
@@ -26,9 +26,24 @@ use std::sync::Arc;
 pub struct Permit {
     principal: Option<Arc<Principal>>,
     source: Option<Source>,
+    shadow: Option<Result<(), Reject>>,
 }
 
 impl Permit {
+    fn new() -> Self {
+        Permit {
+            principal: None,
+            source: None,
+            shadow: None,
+        }
+    }
+
+    /// What a shadow rule (`mode: shadow` or `require_shadow`) would have decided: `None`
+    /// when the route has none, else the refusal it would have answered, if any.
+    pub fn shadow(&self) -> Option<Result<(), &Reject>> {
+        self.shadow.as_ref().map(|r| r.as_ref().map(|_| ()))
+    }
+
     /// The principal, on `auth: bearer` routes.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_deref()
@@ -46,7 +61,9 @@ impl Permit {
 }
 
 /// Decides whether the request in `parts` (whose normalised path is `path`) may use `route`.
-/// `seen` receives the dialect of a verified token, allowed or not (the metric's label).
+/// `seen` receives the dialect of a verified token, allowed or not (the metric's label). On a
+/// shadow route a refusal for the token is kept in the permit instead of answered; a
+/// `require_shadow` is tried on what passes.
 pub async fn check(
     parts: &Parts,
     path: &str,
@@ -56,20 +73,48 @@ pub async fn check(
     conn: &crate::proxy::ConnInfo,
     seen: &mut Option<Origin>,
 ) -> Result<Permit, Reject> {
-    match route.config.auth {
-        AuthMode::None => {
-            return Ok(Permit {
-                principal: None,
-                source: None,
-            })
+    let mut permit = Permit::new();
+    match decide(parts, path, route, rt, shared, conn, seen, &mut permit).await {
+        Ok(()) => {
+            if let (Some(reqs), Some(p)) = (&route.config.shadow, &permit.principal) {
+                let p = Arc::clone(p);
+                let reqs = (
+                    reqs.oauth_scope.as_deref(),
+                    reqs.level,
+                    reqs.resource.as_ref(),
+                );
+                permit.shadow =
+                    Some(Box::pin(meets(reqs, parts, path, route, rt, shared, &p)).await);
+            } else if route.config.mode == RouteMode::Shadow {
+                permit.shadow = Some(Ok(()));
+            }
+            Ok(permit)
         }
+        Err(rej) if route.config.mode == RouteMode::Shadow && rej.decision().is_some() => {
+            permit.shadow = Some(Err(rej));
+            Ok(permit)
+        }
+        Err(rej) => Err(rej),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    parts: &Parts,
+    path: &str,
+    route: &CompiledRoute,
+    rt: &Runtime,
+    shared: &Shared,
+    conn: &crate::proxy::ConnInfo,
+    seen: &mut Option<Origin>,
+    permit: &mut Permit,
+) -> Result<(), Reject> {
+    match route.config.auth {
+        AuthMode::None => return Ok(()),
         // The certificate alone authenticates; its identity goes upstream in headers.
         AuthMode::ClientCert => {
             client_cert::check(conn, route.config.client_cert.as_ref())?;
-            return Ok(Permit {
-                principal: None,
-                source: None,
-            });
+            return Ok(());
         }
         AuthMode::Bearer => {}
     }
@@ -90,6 +135,9 @@ pub async fn check(
         }
     };
     *seen = Some(principal.origin);
+    // Known from here on: a shadow route forwards a refused request with its identity.
+    permit.principal = Some(Arc::clone(&principal));
+    permit.source = Some(source);
     client_cert::check_binding(&principal, conn)?;
     if let Some(req) = &route.config.client_cert {
         client_cert::check(conn, Some(req))?;
@@ -99,12 +147,31 @@ pub async fn check(
             return Err(Reject::InvalidToken(Invalid::WrongDialect));
         }
     }
-    if let Some(scope) = &route.config.oauth_scope {
-        if !principal.scopes.iter().any(|s| **s == **scope) {
+    let c = &route.config;
+    let enforced = (c.oauth_scope.as_deref(), c.level, c.resource.as_ref());
+    meets(enforced, parts, path, route, rt, shared, &principal).await
+}
+
+/// `Ok` when `principal` meets `reqs` on this request, else the refusal naming what is missing.
+async fn meets(
+    (oauth_scope, level, resource_req): (
+        Option<&str>,
+        Option<crate::config::Level>,
+        Option<&crate::config::ResourceRequirement>,
+    ),
+    parts: &Parts,
+    path: &str,
+    route: &CompiledRoute,
+    rt: &Runtime,
+    shared: &Shared,
+    principal: &Principal,
+) -> Result<(), Reject> {
+    if let Some(scope) = oauth_scope {
+        if !principal.scopes.iter().any(|s| **s == *scope) {
             return Err(Reject::Forbidden(format!("oauth scope {scope}")));
         }
     }
-    if let Some(need) = route.config.level {
+    if let Some(need) = level {
         if !principal.level.is_some_and(|held| held.satisfies(need)) {
             return Err(Reject::Forbidden(format!(
                 "hosecloud level {}",
@@ -112,31 +179,41 @@ pub async fn check(
             )));
         }
     }
-    if let Some(req) = &route.config.resource {
-        let id = require::resource_id(req, parts, path, &route.config.pattern)?;
-        // Facts are fetched only for a token that holds a grant at all.
-        let facts = match (&route.lookup, &principal.grant) {
-            (Some(l), Some(_)) => {
-                let credential = crate::proxy::credential::header(route, shared)?;
-                let pool = &rt.upstreams[l.upstream()];
-                Some(Box::pin(l.facts(&route.config.pattern, path, pool, credential)).await?)
-            }
-            _ => None,
-        };
-        require::check(
-            req,
-            &principal,
-            &id,
-            path,
-            &route.config.pattern,
-            facts.as_deref(),
-        )
-        .map_err(Reject::Forbidden)?;
+    if let Some(req) = resource_req {
+        resource(req, parts, path, route, rt, shared, principal).await?;
     }
-    Ok(Permit {
-        principal: Some(principal),
-        source: Some(source),
-    })
+    Ok(())
+}
+
+/// A bkflow resource permission, its facts read from the route's lookup when it has one.
+async fn resource(
+    req: &crate::config::ResourceRequirement,
+    parts: &Parts,
+    path: &str,
+    route: &CompiledRoute,
+    rt: &Runtime,
+    shared: &Shared,
+    principal: &Principal,
+) -> Result<(), Reject> {
+    let id = require::resource_id(req, parts, path, &route.config.pattern)?;
+    // Facts are fetched only for a token that holds a grant at all.
+    let facts = match (&route.lookup, &principal.grant) {
+        (Some(l), Some(_)) => {
+            let credential = crate::proxy::credential::header(route, shared)?;
+            let pool = &rt.upstreams[l.upstream()];
+            Some(Box::pin(l.facts(&route.config.pattern, path, pool, credential)).await?)
+        }
+        _ => None,
+    };
+    require::check(
+        req,
+        principal,
+        &id,
+        path,
+        &route.config.pattern,
+        facts.as_deref(),
+    )
+    .map_err(Reject::Forbidden)
 }
 
 /// Who `token` stands for, whoever issued it, as the guard judges it on a route admitting

@@ -137,8 +137,8 @@ impl Metrics {
                 &r,
                 counter(
                     "tollgate_auth_decisions_total",
-                    "Token checks on proxied routes and credential checks on issuing endpoints, by route, decision (allowed, missing, invalid, expired, revoked, forbidden) and the dialect of the token (`none` when no token was verified)",
-                    &["route", "decision", "dialect"],
+                    "Token checks on proxied routes and credential checks on issuing endpoints, by route, decision (allowed, missing, invalid, expired, revoked, forbidden), the dialect or issuer of the token (`none` when no token was verified) and mode (enforce; shadow: what a shadow route or require_shadow would have decided, the request forwarded either way)",
+                    &["route", "decision", "dialect", "mode"],
                 ),
             ),
             tokens_issued: reg(

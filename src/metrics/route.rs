@@ -61,7 +61,7 @@ impl RouteMetrics {
         RouteMetrics {
             label: label.into(),
             duration,
-            decisions: (0..Decision::ALL.len() * (DIALECT_LABELS.len() + issuers.len()))
+            decisions: (0..2 * Decision::ALL.len() * (DIALECT_LABELS.len() + issuers.len()))
                 .map(|_| OnceLock::new())
                 .collect(),
             issuers: issuers.iter().map(|&n| n.into()).collect(),
@@ -103,13 +103,24 @@ impl RouteMetrics {
     /// Counts one decision for a token (or an issuing request) of `origin` (`none` when no
     /// token was verified).
     pub fn decision(&self, decision: Decision, origin: Option<Origin>) {
+        self.count_decision(decision, origin, false);
+    }
+
+    /// Counts what a shadow rule would have decided (`mode="shadow"`).
+    pub fn shadow_decision(&self, decision: Decision, origin: Option<Origin>) {
+        self.count_decision(decision, origin, true);
+    }
+
+    fn count_decision(&self, decision: Decision, origin: Option<Origin>, shadow: bool) {
         let d = match origin {
             None => 0,
             Some(Origin::Own(d)) => 1 + d as usize,
             Some(Origin::Issuer(i)) => DIALECT_LABELS.len() + i as usize,
         };
         let per = DIALECT_LABELS.len() + self.issuers.len();
-        let Some(slot) = self.decisions.get(decision as usize * per + d) else {
+        let half = Decision::ALL.len() * per;
+        let at = usize::from(shadow) * half + decision as usize * per + d;
+        let Some(slot) = self.decisions.get(at) else {
             return;
         };
         slot.get_or_init(|| {
@@ -117,8 +128,9 @@ impl RouteMetrics {
                 .get(d)
                 .copied()
                 .unwrap_or_else(|| &self.issuers[d - DIALECT_LABELS.len()]);
+            let mode = if shadow { "shadow" } else { "enforce" };
             self.decisions_vec
-                .with_label_values(&[&*self.label, decision.as_str(), name])
+                .with_label_values(&[&*self.label, decision.as_str(), name, mode])
         })
         .inc();
     }

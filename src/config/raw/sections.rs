@@ -143,6 +143,12 @@ pub struct RawRoute {
     /// Claims of an external issuer's token forwarded as headers: `{ claim: header-name }`.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// `enforce` (default) or `shadow`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// A stricter requirement tried beside `require`, only logged and counted.
+    #[serde(default)]
+    pub require_shadow: Option<RawRequire>,
 }
 
 /// `routes[].lookup:`

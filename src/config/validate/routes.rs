@@ -109,16 +109,11 @@ pub(super) fn check_route(
             .collect()
     });
     let claims_to_headers = super::issuers::check_claim_headers(&key, &r.claims_to_headers, c);
-    let mut oauth_scope = None;
-    let mut level = None;
-    let mut resource = None;
-    if let Some(req) = &r.require {
-        let rk = format!("{key}.require");
+    let check_reqs = |rk: String, req: &crate::config::raw::RawRequire, c: &mut Checker| {
         if auth == AuthMode::None {
             c.fail(rk.clone(), "a requirement needs auth: bearer");
         }
-        oauth_scope = req.oauth_scope.clone();
-        level = req.level.as_deref().and_then(|l| {
+        let level = req.level.as_deref().and_then(|l| {
             Level::parse(l).or_else(|| {
                 c.fail(
                     format!("{rk}.level"),
@@ -127,7 +122,36 @@ pub(super) fn check_route(
                 None
             })
         });
-        resource = check_requirement(&rk, req, pattern.as_ref(), c);
+        Requirements {
+            oauth_scope: req.oauth_scope.clone(),
+            level,
+            resource: check_requirement(&rk, req, pattern.as_ref(), c),
+        }
+    };
+    let enforced = r
+        .require
+        .as_ref()
+        .map(|req| check_reqs(format!("{key}.require"), req, c))
+        .unwrap_or_default();
+    let (oauth_scope, level, resource) = (enforced.oauth_scope, enforced.level, enforced.resource);
+    let shadow = r
+        .require_shadow
+        .as_ref()
+        .map(|req| check_reqs(format!("{key}.require_shadow"), req, c));
+    let mode = c.choice(
+        &format!("{key}.mode"),
+        r.mode.as_deref(),
+        RouteMode::Enforce,
+        &[
+            ("enforce", RouteMode::Enforce),
+            ("shadow", RouteMode::Shadow),
+        ],
+    );
+    if mode == RouteMode::Shadow && auth == AuthMode::None {
+        c.fail(
+            format!("{key}.mode"),
+            "shadow mode needs a route that checks something (auth: bearer or client_cert)",
+        );
     }
     let lookup = r.lookup.as_ref().and_then(|l| {
         let lk = format!("{key}.lookup");
@@ -201,6 +225,8 @@ pub(super) fn check_route(
         level,
         resource,
         dialects,
+        mode,
+        shadow,
         client_cert,
         claims_to_headers,
         forward_token: r.forward_token,
