@@ -71,6 +71,22 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Explain offline what a request would get from the gateway this config describes, and
+    /// why (the route, the token, each requirement), with the keys and tokens in its store.
+    Explain {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The request's method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request's path and query.
+        #[arg(long)]
+        path: String,
+        /// A header field, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+    },
     /// Print a shell completion script (`tollgate completions bash > /etc/bash_completion.d/tollgate`).
     Completions {
         /// The shell.

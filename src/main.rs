@@ -43,6 +43,29 @@ fn main() -> ExitCode {
         Some(Command::HashSecret) => hash_secret(),
         Some(Command::Healthcheck { config }) => healthcheck(&config),
         Some(Command::Check { config }) => check(&config),
+        Some(Command::Explain {
+            config,
+            method,
+            path,
+            headers,
+        }) => match load(&config) {
+            Ok(cfg) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                match rt.block_on(tollgate::admin::explain::offline(
+                    cfg, method, path, &headers,
+                )) {
+                    Ok(v) => emit(&format!("{v:#}\n")),
+                    Err(e) => {
+                        eprintln!("{}: {e}", config.display());
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(code) => code,
+        },
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut out);

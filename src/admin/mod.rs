@@ -25,6 +25,8 @@ pub enum AdminRoute<'a> {
     Revoke,
     /// `POST /admin/introspect`.
     Introspect,
+    /// `POST /admin/explain`.
+    Explain,
     /// `POST /admin/keys/rotate`.
     RotateKeys,
     /// `/admin/spaces/{space_id}/credentials[/{id}]` (the segments as sent).
@@ -52,6 +54,7 @@ impl<'a> AdminRoute<'a> {
             (&Method::GET, "/readyz") => AdminRoute::Readyz,
             (&Method::POST, "/admin/tokens/revoke") => AdminRoute::Revoke,
             (&Method::POST, "/admin/introspect") => AdminRoute::Introspect,
+            (&Method::POST, "/admin/explain") => AdminRoute::Explain,
             (&Method::POST, "/admin/keys/rotate") => AdminRoute::RotateKeys,
             (_, p) if p.starts_with("/admin/spaces/") => {
                 AdminRoute::Credentials(&p["/admin/spaces/".len()..])
@@ -205,6 +208,7 @@ fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Bo
 }
 
 mod credentials;
+pub mod explain;
 pub mod probe;
 mod tokens;
 
@@ -265,6 +269,16 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             }
             body::json(StatusCode::OK, &answer)
         }
+        AdminRoute::Explain => match serde_json::from_slice::<explain::Ask>(&bytes) {
+            Ok(ask) => body::json(
+                StatusCode::OK,
+                &explain::explain(&ask, &rt, &gw.shared).await,
+            ),
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                &format!("body must be {{\"method\", \"path\", \"headers\", \"token\"}}: {e}"),
+            ),
+        },
         AdminRoute::Introspect => {
             let Some(token) = token_field(&bytes, false) else {
                 return error(StatusCode::BAD_REQUEST, "form field token is required");

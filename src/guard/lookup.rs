@@ -94,6 +94,13 @@ impl RouteLookup {
         Some(out)
     }
 
+    /// The facts held for `path` (matched by `pattern`), if fresh; asks nobody (`explain`).
+    pub fn cached(&self, pattern: &Pattern, path: &str) -> Option<Arc<Facts>> {
+        let target = self.resolve(pattern, path)?;
+        let hit = self.cache.get(target.as_str())?;
+        (hit.0.elapsed() < self.config.ttl).then(|| Arc::clone(&hit.1))
+    }
+
     /// The facts about the resource `path` (matched by `pattern`) names: cached, else asked of
     /// `pool` with the route's upstream credential header, if it has one.
     pub async fn facts(

@@ -112,6 +112,14 @@ impl Introspector {
         self.cache.insert(hash, (v, until_ms));
     }
 
+    /// The answer held for a token at `now_ms`, if any (no call).
+    pub fn cached(&self, hash: &TokenHash, now_ms: u64) -> Option<Arc<Verdict>> {
+        self.cache
+            .get(hash)
+            .filter(|e| e.1 > now_ms)
+            .map(|e| Arc::clone(&e.0))
+    }
+
     /// Forgets what the IdP said about a token (`POST /admin/tokens/revoke`).
     pub fn evict(&self, hash: &TokenHash) -> bool {
         self.cache.remove(hash).is_some()

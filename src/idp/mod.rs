@@ -147,6 +147,15 @@ impl Issuer {
     /// right type (refetched once per cooldown for an unknown `kid`), signature, `iss`,
     /// `aud`, `exp` and `nbf` with the leeway.
     pub async fn check_jwt(&self, token: &str, now: u64) -> JwtCheck {
+        self.check_jwt_with(token, now, true).await
+    }
+
+    /// As `check_jwt` with the keys held now, never fetching (`explain`: no side effects).
+    pub async fn check_jwt_held(&self, token: &str, now: u64) -> JwtCheck {
+        self.check_jwt_with(token, now, false).await
+    }
+
+    async fn check_jwt_with(&self, token: &str, now: u64, fetch: bool) -> JwtCheck {
         let Some(jwt) = &self.cfg.jwt else {
             return JwtCheck::Refused(Invalid::Bad);
         };
@@ -158,7 +167,7 @@ impl Issuer {
         }
         let kid = header.kid.as_deref();
         let mut keys = self.keys.load_full();
-        if keys.is_none() {
+        if keys.is_none() && fetch {
             // The first fetch has not succeeded: try now (within the cooldown), else 503.
             if self.schedule.may_try(wall_ms(), jwt.cooldown) {
                 let _ = self.fetch_keys(wall_ms()).await;
@@ -168,7 +177,8 @@ impl Issuer {
         let Some(mut set) = keys else {
             return JwtCheck::NoKeys;
         };
-        if matches!(set.find(kid, header.alg), Found::UnknownKid)
+        if fetch
+            && matches!(set.find(kid, header.alg), Found::UnknownKid)
             && self.schedule.may_try(wall_ms(), jwt.cooldown)
         {
             // A rotation: fetch once, then look again.
