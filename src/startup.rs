@@ -23,6 +23,8 @@ pub fn log_start(path: &Path, config: &Config) {
         routes = config.routes.len(),
         apps = config.apps.len(),
         upstreams = config.upstreams.len(),
+        issuers = config.issuers.len(),
+        certificates = config.listen.tls.as_ref().map_or(0, |t| 1 + t.certificates.len()),
         "starting"
     );
 }

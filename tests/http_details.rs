@@ -175,6 +175,7 @@ async fn logs_say_what_started_and_each_request_names_its_upstream_and_client() 
     assert_eq!(start["config"], path.display().to_string(), "{start}");
     assert!(start["store"].as_str().unwrap().ends_with("/db"), "{start}");
     assert_eq!(start["routes"], 1);
+    assert_eq!(start["issuers"], 0);
     assert!(start["version"].is_string() && start["revision"].is_string());
     let r = TestClient::plain()
         .send(
