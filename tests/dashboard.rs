@@ -40,7 +40,8 @@ fn parse(expr: &str) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
     let mut i = 0;
     while i < expr.len() {
         let rest = &expr[i..];
-        let starts_word = i == 0 || !expr.as_bytes()[i - 1].is_ascii_alphanumeric() && expr.as_bytes()[i - 1] != b'_';
+        let starts_word = i == 0
+            || !expr.as_bytes()[i - 1].is_ascii_alphanumeric() && expr.as_bytes()[i - 1] != b'_';
         if starts_word && (rest.starts_with("tollgate_") || rest.starts_with("process_")) {
             let end = ident_end(rest);
             let name = rest[..end].to_owned();
@@ -74,7 +75,10 @@ fn parse(expr: &str) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
 /// Metric family → labels seen on its samples, from a text exposition.
 fn exposed(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let end = ident_end(line);
         let labels = out.entry(line[..end].to_owned()).or_default();
         if let Some(sel) = line[end..].strip_prefix('{') {
@@ -91,8 +95,11 @@ fn exposed(text: &str) -> BTreeMap<String, BTreeSet<String>> {
 #[tokio::test]
 async fn the_dashboard_queries_only_what_metrics_exposes() {
     let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/tollgate.json"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/grafana/tollgate.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let mut all = Vec::new();
@@ -113,7 +120,11 @@ async fn the_dashboard_queries_only_what_metrics_exposes() {
     assert_eq!(gw.get("/dead", &[]).await.status, 502);
     gw.token().await; // the burst's second
     let limited = gw
-        .post("/oauth/token/get", &[], r#"{"app_id":"coupang","app_secret":"x"}"#)
+        .post(
+            "/oauth/token/get",
+            &[],
+            r#"{"app_id":"coupang","app_secret":"x"}"#,
+        )
         .await;
     assert_eq!(limited.status, 429, "{}", limited.body);
     support::raw(gw.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await; // not TLS
@@ -131,8 +142,14 @@ async fn the_dashboard_queries_only_what_metrics_exposes() {
             let got = have
                 .get(name)
                 .unwrap_or_else(|| panic!("{expr}: {name} is not in /metrics:\n{text}"));
-            for l in labels.iter().filter(|l| !SCRAPE_LABELS.contains(&l.as_str())) {
-                assert!(got.contains(l), "{expr}: {name} has no label {l} (it has {got:?})");
+            for l in labels
+                .iter()
+                .filter(|l| !SCRAPE_LABELS.contains(&l.as_str()))
+            {
+                assert!(
+                    got.contains(l),
+                    "{expr}: {name} has no label {l} (it has {got:?})"
+                );
             }
             seen_labels.extend(got.iter().cloned());
         }

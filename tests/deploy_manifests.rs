@@ -32,7 +32,12 @@ fn s(v: &Value) -> &str {
 }
 
 fn port_of(addr: &str) -> u64 {
-    addr.rsplit(':').next().unwrap().trim_matches('"').parse().unwrap()
+    addr.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -51,14 +56,23 @@ async fn the_sidecar_example_matches_the_gateway_it_configures() {
     let pod = &d["Deployment"]["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], Value::Bool(true));
     let containers = pod["containers"].as_sequence().unwrap();
-    assert!(containers.len() >= 2, "a sidecar sits beside an app container");
+    assert!(
+        containers.len() >= 2,
+        "a sidecar sits beside an app container"
+    );
     let tg = containers
         .iter()
-        .find(|c| c["name"] == Value::from("tollgate"))
+        .find(|c| c["name"].as_str() == Some("tollgate"))
         .unwrap();
     for c in containers {
-        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], Value::Bool(true));
-        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], Value::Bool(false));
+        assert_eq!(
+            c["securityContext"]["readOnlyRootFilesystem"],
+            Value::Bool(true)
+        );
+        assert_eq!(
+            c["securityContext"]["allowPrivilegeEscalation"],
+            Value::Bool(false)
+        );
     }
     let ports: BTreeMap<&str, u64> = tg["ports"]
         .as_sequence()
@@ -92,7 +106,10 @@ async fn the_sidecar_example_matches_the_gateway_it_configures() {
         .collect();
     let mount = |name: &str| mounts.iter().find(|m| m.0 == name).unwrap().1;
     assert_eq!(mount("config"), config_path);
-    assert!(store.starts_with(mount("state")), "{store} is not on the state volume");
+    assert!(
+        store.starts_with(mount("state")),
+        "{store} is not on the state volume"
+    );
     assert!(token_file.starts_with(mount("secrets")));
     let secret_keys: Vec<&str> = d["Secret"]["stringData"]
         .as_mapping()
@@ -103,7 +120,11 @@ async fn the_sidecar_example_matches_the_gateway_it_configures() {
     let env = tg["env"].as_sequence().unwrap();
     for e in env {
         let key = s(&e["valueFrom"]["secretKeyRef"]["key"]);
-        assert!(secret_keys.contains(&key), "env {:?} names a missing key {key}", e["name"]);
+        assert!(
+            secret_keys.contains(&key),
+            "env {:?} names a missing key {key}",
+            e["name"]
+        );
     }
     let vols = pod["volumes"].as_sequence().unwrap();
     for v in vols {
@@ -119,7 +140,10 @@ async fn the_sidecar_example_matches_the_gateway_it_configures() {
     std::fs::write(&token, "t0ken").unwrap();
     let local = config
         .replace(&token_file, &token.display().to_string())
-        .replace(&store, &dir.path().join("tollgate.db").display().to_string())
+        .replace(
+            &store,
+            &dir.path().join("tollgate.db").display().to_string(),
+        )
         .replace(&format!("0.0.0.0:{public}"), "127.0.0.1:0")
         .replace(&format!("0.0.0.0:{admin}"), "127.0.0.1:0");
     let file = dir.path().join("tollgate.yaml");
@@ -149,9 +173,16 @@ fn the_systemd_unit_runs_the_gateway_hardened() {
         .filter_map(|l| l.split_once('='))
         .collect();
     let get = |k: &str| keys.iter().find(|(x, _)| *x == k).map(|(_, v)| *v);
-    assert!(get("ExecStart").unwrap().contains(" run --config /etc/tollgate/tollgate.yaml"));
-    assert!(get("ExecStartPre").unwrap().contains(" check --config /etc/tollgate/tollgate.yaml"));
-    assert!(get("ExecReload").unwrap().contains("-HUP"), "reload is SIGHUP");
+    assert!(get("ExecStart")
+        .unwrap()
+        .contains(" run --config /etc/tollgate/tollgate.yaml"));
+    assert!(get("ExecStartPre")
+        .unwrap()
+        .contains(" check --config /etc/tollgate/tollgate.yaml"));
+    assert!(
+        get("ExecReload").unwrap().contains("-HUP"),
+        "reload is SIGHUP"
+    );
     assert_eq!(get("KillSignal"), Some("SIGTERM"), "stop is a drain");
     assert_eq!(get("StateDirectory"), Some("tollgate"));
     for (k, v) in [
