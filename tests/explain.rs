@@ -146,15 +146,7 @@ async fn explain_says_what_the_real_request_gets_and_why() {
 #[test]
 fn tollgate_explain_answers_offline_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    let path = support::bin::write(
-        dir.path(),
-        "gw.yaml",
-        &format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n{}",
-            dir.path().display(),
-            yaml("http://127.0.0.1:9")
-        ),
-    );
+    let path = support::bin::config_in(dir.path(), &yaml("http://127.0.0.1:9"));
     let out = std::process::Command::new(support::bin::exe())
         .args(["explain", "--config"])
         .arg(&path)

@@ -208,15 +208,7 @@ async fn logs_say_what_started_and_each_request_names_its_upstream_and_client() 
 #[test]
 fn a_refused_token_request_logs_the_app_it_named_and_why() {
     let dir = tempfile::tempdir().unwrap();
-    let path = support::bin::write(
-        dir.path(),
-        "gw.yaml",
-        &format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n{}",
-            dir.path().display(),
-            app_yaml()
-        ),
-    );
+    let path = support::bin::config_in(dir.path(), &app_yaml());
     let gw = support::bin::Proc::start(&path);
     let url = format!("http://{}/oauth/token/get", gw.addr);
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use support::{Gateway, TestClient, Upstream};
+use support::{Gateway, Resp, TestClient, Upstream};
 
 struct Spec {
     doc: Value,
@@ -70,6 +70,17 @@ impl Spec {
         );
     }
 
+    /// Sends `method url` (`content-type: ct` when a body is given), checks the answer against
+    /// the documented `path`, and returns it.
+    async fn send(&mut self, method: &str, url: &str, path: &str, ct: &str, body: &str) -> Resp {
+        let h = [("content-type", ct)];
+        let h: &[(&str, &str)] = if ct.is_empty() { &[] } else { &h };
+        let r = TestClient::plain().send(method, url, h, body).await;
+        let m = method.to_ascii_lowercase();
+        self.check(path, &m, r.status.as_u16(), &r.body);
+        r
+    }
+
     fn operations(&self) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         for (p, ops) in self.doc["paths"].as_object().unwrap() {
@@ -102,298 +113,155 @@ routes:
     )
 }
 
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
 #[tokio::test]
 async fn every_endpoint_answers_as_openapi_yaml_says() {
     let up = Upstream::echo().await;
     let gw = Gateway::start(&yaml(&up.url())).await;
     let mut spec = Spec::load();
-    let c = TestClient::plain();
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-    let post =
-        |path: &'static str, headers: &'static [(&'static str, &'static str)], body: String| {
-            let url = gw.url(path);
-            let c = TestClient::plain();
-            async move { c.send("POST", &url, headers, &body).await }
-        };
-    let json_h: &'static [(&str, &str)] = &[("content-type", "application/json")];
-    let form_h: &'static [(&str, &str)] = &[("content-type", "application/x-www-form-urlencoded")];
+    let secret = support::SECRET;
+    let public = |p: &str| gw.url(p);
+    let admin = |p: &str| gw.admin_url(p);
+    let j = |v: Value| v.to_string();
 
-    // oauth, both envelopes, success and refusal.
-    let ok = post(
-        "/oauth/token/get",
-        json_h,
-        json!({"app_id": "coupang", "app_secret": support::SECRET}).to_string(),
-    )
-    .await;
-    spec.check("/oauth/token/get", "post", ok.status.as_u16(), &ok.body);
+    // oauth, both envelopes, successes and refusals.
+    let p = "/oauth/token/get";
+    let ok = spec
+        .send(
+            "POST",
+            &public(p),
+            p,
+            JSON,
+            &j(json!({"app_id": "coupang", "app_secret": secret})),
+        )
+        .await;
     let jwt = ok.json()["accessToken"]
         .as_str()
         .unwrap()
         .trim_start_matches("Bearer ")
         .to_owned();
-    let bad = post(
-        "/oauth/token/get",
-        json_h,
-        json!({"app_id": "coupang", "app_secret": "no"}).to_string(),
+    spec.send(
+        "POST",
+        &public(p),
+        p,
+        JSON,
+        &j(json!({"app_id": "coupang", "app_secret": "no"})),
     )
     .await;
-    spec.check("/oauth/token/get", "post", bad.status.as_u16(), &bad.body);
-    let none = post("/oauth/token/get", json_h, "{}".into()).await;
-    spec.check("/oauth/token/get", "post", none.status.as_u16(), &none.body);
-    let rfc = post(
-        "/oauth/token",
-        form_h,
-        format!(
-            "grant_type=client_credentials&client_id=coupang&client_secret={}",
-            support::SECRET
-        ),
-    )
-    .await;
-    spec.check("/oauth/token", "post", rfc.status.as_u16(), &rfc.body);
-    let rfc_bad = post(
-        "/oauth/token",
-        form_h,
+    spec.send("POST", &public(p), p, JSON, "{}").await;
+    let p = "/oauth/token";
+    for body in [
+        format!("grant_type=client_credentials&client_id=coupang&client_secret={secret}"),
         "grant_type=client_credentials&client_id=coupang&client_secret=no".into(),
-    )
-    .await;
-    spec.check(
-        "/oauth/token",
-        "post",
-        rfc_bad.status.as_u16(),
-        &rfc_bad.body,
-    );
-    let rfc_grant = post("/oauth/token", form_h, "grant_type=password".into()).await;
-    spec.check(
-        "/oauth/token",
-        "post",
-        rfc_grant.status.as_u16(),
-        &rfc_grant.body,
-    );
+        "grant_type=password".into(),
+    ] {
+        spec.send("POST", &public(p), p, FORM, &body).await;
+    }
 
-    // hosecloud: a pair, a refusal, a rotation.
-    let pair = post(
-        "/auth/openApi/v3/getAccessToken",
-        json_h,
-        json!({"appKey": "coupang", "appSecurity": support::SECRET}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/auth/openApi/v3/getAccessToken",
-        "post",
-        pair.status.as_u16(),
-        &pair.body,
-    );
-    let refused = post(
-        "/auth/openApi/v3/getAccessToken",
-        json_h,
-        json!({"appKey": "coupang", "appSecurity": "no"}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/auth/openApi/v3/getAccessToken",
-        "post",
-        refused.status.as_u16(),
-        &refused.body,
-    );
-    let refresh = pair.json()["data"]["refreshToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let rotated = post(
-        "/auth/openApi/v3/refreshToken",
-        json_h,
-        json!({"refreshToken": refresh}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/auth/openApi/v3/refreshToken",
-        "post",
-        rotated.status.as_u16(),
-        &rotated.body,
-    );
-    let reused = post(
-        "/auth/openApi/v3/refreshToken",
-        json_h,
-        json!({"refreshToken": refresh}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/auth/openApi/v3/refreshToken",
-        "post",
-        reused.status.as_u16(),
-        &reused.body,
-    );
-
-    // feishu: internal, ticket-based, and a refusal.
-    let internal = post(
-        "/open-apis/auth/v3/app_access_token/internal",
-        json_h,
-        json!({"app_id": "cli_a", "app_secret": "fs-secret"}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/open-apis/auth/v3/app_access_token/internal",
-        "post",
-        internal.status.as_u16(),
-        &internal.body,
-    );
-    let wrong = post(
-        "/open-apis/auth/v3/app_access_token/internal",
-        json_h,
-        json!({"app_id": "cli_a", "app_secret": "no"}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/open-apis/auth/v3/app_access_token/internal",
-        "post",
-        wrong.status.as_u16(),
-        &wrong.body,
-    );
-    let admin_base = format!("http://{}", gw.admin.unwrap());
-    let public_base = gw.url("");
-    let public_base = public_base.trim_end_matches('/');
-    support::feishu_app_token(&c, public_base, &admin_base, "cli_a", "fs-secret").await;
-    let ticket = c
+    // hosecloud: a pair, a refusal, a rotation and a reused refresh token.
+    let p = "/auth/openApi/v3/getAccessToken";
+    let pair = spec
         .send(
-            "GET",
-            &gw.admin_url("/admin/apps/cli_a/app_ticket"),
-            &[],
-            "",
+            "POST",
+            &public(p),
+            p,
+            JSON,
+            &j(json!({"appKey": "coupang", "appSecurity": secret})),
         )
+        .await;
+    spec.send(
+        "POST",
+        &public(p),
+        p,
+        JSON,
+        &j(json!({"appKey": "coupang", "appSecurity": "no"})),
+    )
+    .await;
+    let refresh = j(json!({"refreshToken": pair.json()["data"]["refreshToken"]}));
+    let p = "/auth/openApi/v3/refreshToken";
+    spec.send("POST", &public(p), p, JSON, &refresh).await;
+    spec.send("POST", &public(p), p, JSON, &refresh).await;
+
+    // feishu: internal, a refusal, and with the app's current ticket.
+    let p = "/open-apis/auth/v3/app_access_token/internal";
+    spec.send(
+        "POST",
+        &public(p),
+        p,
+        JSON,
+        &j(json!({"app_id": "cli_a", "app_secret": "fs-secret"})),
+    )
+    .await;
+    spec.send(
+        "POST",
+        &public(p),
+        p,
+        JSON,
+        &j(json!({"app_id": "cli_a", "app_secret": "no"})),
+    )
+    .await;
+    let ticket = TestClient::plain()
+        .send("GET", &admin("/admin/apps/cli_a/app_ticket"), &[], "")
         .await
         .json()["app_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let with_ticket = post(
-        "/open-apis/auth/v3/app_access_token",
-        json_h,
-        json!({"app_id": "cli_a", "app_secret": "fs-secret", "app_ticket": ticket}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/open-apis/auth/v3/app_access_token",
-        "post",
-        with_ticket.status.as_u16(),
-        &with_ticket.body,
-    );
+        .clone();
+    let p = "/open-apis/auth/v3/app_access_token";
+    let t = spec
+        .send(
+            "POST",
+            &public(p),
+            p,
+            JSON,
+            &j(json!({"app_id": "cli_a", "app_secret": "fs-secret", "app_ticket": ticket})),
+        )
+        .await;
+    assert_eq!(t.json()["code"], 0, "{}", t.body);
 
     // bkflow: a token and a refusal.
-    let bk = post("/bkflow/space/3/apply_token/", json_h, json!({"bk_app_code": "coupang", "bk_app_secret": support::SECRET, "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "VIEW"}).to_string()).await;
-    spec.check(
+    let (p, url) = (
         "/bkflow/space/{space_id}/apply_token/",
-        "post",
-        bk.status.as_u16(),
-        &bk.body,
+        public("/bkflow/space/3/apply_token/"),
     );
-    let bk_bad = post("/bkflow/space/3/apply_token/", json_h, json!({"bk_app_code": "coupang", "bk_app_secret": "no", "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "VIEW"}).to_string()).await;
-    spec.check(
-        "/bkflow/space/{space_id}/apply_token/",
-        "post",
-        bk_bad.status.as_u16(),
-        &bk_bad.body,
-    );
+    for s in [secret, "no"] {
+        let body = json!({"bk_app_code": "coupang", "bk_app_secret": s, "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "VIEW"});
+        spec.send("POST", &url, p, JSON, &j(body)).await;
+    }
 
-    // Keys and metadata.
+    // Keys and metadata; the admin listener.
     for p in [
         "/.well-known/jwks.json",
         "/.well-known/oauth-authorization-server",
     ] {
-        let r = gw.get(p, &[]).await;
-        spec.check(p, "get", r.status.as_u16(), &r.body);
+        spec.send("GET", &public(p), p, "", "").await;
     }
-
-    // The admin listener.
     for p in ["/healthz", "/readyz", "/metrics"] {
-        let r = c.send("GET", &gw.admin_url(p), &[], "").await;
-        spec.check(p, "get", r.status.as_u16(), &r.body);
+        spec.send("GET", &admin(p), p, "", "").await;
     }
-    let admin_post = |p: &str, h: &[(&str, &str)], b: &str| {
-        let url = gw.admin_url(p);
-        let h: Vec<(String, String)> = h
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let b = b.to_owned();
-        async move {
-            let hr: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            TestClient::plain().send("POST", &url, &hr, &b).await
-        }
-    };
-    let active = admin_post("/admin/introspect", &form, &format!("token={jwt}")).await;
-    spec.check(
-        "/admin/introspect",
-        "post",
-        active.status.as_u16(),
-        &active.body,
-    );
-    let inactive = admin_post("/admin/introspect", &form, "token=nope").await;
-    spec.check(
-        "/admin/introspect",
-        "post",
-        inactive.status.as_u16(),
-        &inactive.body,
-    );
-    let explained = admin_post(
-        "/admin/explain",
-        json_h,
-        &json!({"path": "/p", "token": jwt}).to_string(),
+    let p = "/admin/introspect";
+    spec.send("POST", &admin(p), p, FORM, &format!("token={jwt}"))
+        .await;
+    spec.send("POST", &admin(p), p, FORM, "token=nope").await;
+    let p = "/admin/explain";
+    spec.send(
+        "POST",
+        &admin(p),
+        p,
+        JSON,
+        &j(json!({"path": "/p", "token": jwt})),
     )
     .await;
-    spec.check(
-        "/admin/explain",
-        "post",
-        explained.status.as_u16(),
-        &explained.body,
-    );
-    let unexplained = admin_post("/admin/explain", json_h, "{}").await;
-    spec.check(
-        "/admin/explain",
-        "post",
-        unexplained.status.as_u16(),
-        &unexplained.body,
-    );
-    let rotated = admin_post("/admin/keys/rotate", json_h, "").await;
-    spec.check(
-        "/admin/keys/rotate",
-        "post",
-        rotated.status.as_u16(),
-        &rotated.body,
-    );
-    let revoked = admin_post(
-        "/admin/tokens/revoke",
-        json_h,
-        &json!({"token": jwt}).to_string(),
-    )
-    .await;
-    spec.check(
-        "/admin/tokens/revoke",
-        "post",
-        revoked.status.as_u16(),
-        &revoked.body,
-    );
-    let no_token = admin_post("/admin/tokens/revoke", json_h, "{}").await;
-    spec.check(
-        "/admin/tokens/revoke",
-        "post",
-        no_token.status.as_u16(),
-        &no_token.body,
-    );
-    let rfc_revoke = post(
-        "/oauth/revoke",
-        form_h,
-        format!(
-            "token={jwt}&client_id=coupang&client_secret={}",
-            support::SECRET
-        ),
-    )
-    .await;
-    spec.check(
-        "/oauth/revoke",
-        "post",
-        rfc_revoke.status.as_u16(),
-        &rfc_revoke.body,
-    );
+    spec.send("POST", &admin(p), p, JSON, "{}").await;
+    let p = "/admin/keys/rotate";
+    spec.send("POST", &admin(p), p, JSON, "").await;
+    let p = "/admin/tokens/revoke";
+    spec.send("POST", &admin(p), p, JSON, &j(json!({"token": jwt})))
+        .await;
+    spec.send("POST", &admin(p), p, JSON, "{}").await;
+    let p = "/oauth/revoke";
+    let body = format!("token={jwt}&client_id=coupang&client_secret={secret}");
+    spec.send("POST", &public(p), p, FORM, &body).await;
 
     let missing: Vec<_> = spec.operations().difference(&spec.seen).cloned().collect();
     assert!(

@@ -82,15 +82,7 @@ fn a_shadow_refusal_is_logged_as_shadow_decision() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let up = rt.block_on(Upstream::echo());
     let dir = tempfile::tempdir().unwrap();
-    let path = support::bin::write(
-        dir.path(),
-        "gw.yaml",
-        &format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n{}",
-            dir.path().display(),
-            yaml(&up.url(), "shadow")
-        ),
-    );
+    let path = support::bin::config_in(dir.path(), &yaml(&up.url(), "shadow"));
     let gw = support::bin::Proc::start(&path);
     let r = rt.block_on(TestClient::plain().send("GET", &format!("http://{}/s", gw.addr), &[], ""));
     assert_eq!(r.status, 200);

@@ -110,3 +110,12 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// `dir/gw.yaml`: a public listener on a free loopback port, the store in `dir`, then `body`.
+pub fn config_in(dir: &Path, body: &str) -> PathBuf {
+    let text = format!(
+        "listen: {{ address: \"127.0.0.1:0\" }}\nstore: {{ path: {}/db }}\n{body}",
+        dir.display()
+    );
+    write(dir, "gw.yaml", &text)
+}
