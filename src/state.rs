@@ -173,8 +173,14 @@ impl Runtime {
                 metrics: shared.metrics.route(r.pattern.as_str(), &issuer_names),
             };
             table.push(r.pattern.clone(), r.methods.clone(), handler);
-            let lookup = match (&r.lookup, &r.resource) {
-                (Some(l), Some(req)) => Some(RouteLookup::new(l.clone(), req)),
+            // The facts both the enforced and the shadow requirement read.
+            let reqs: Vec<_> = r
+                .resource
+                .iter()
+                .chain(r.shadow.as_ref().and_then(|s| s.resource.as_ref()))
+                .collect();
+            let lookup = match &r.lookup {
+                Some(l) if !reqs.is_empty() => Some(RouteLookup::new(l.clone(), &reqs)),
                 _ => None,
             };
             routes.push(CompiledRoute {

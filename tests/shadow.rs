@@ -92,3 +92,62 @@ fn a_shadow_refusal_is_logged_as_shadow_decision() {
     assert_eq!(line["route"], "/s");
     assert_eq!(line["status"], 401);
 }
+
+#[tokio::test]
+async fn require_shadow_reads_the_routes_lookup_for_its_own_facts() {
+    let meta: support::Meta = [(
+        "/internal/templates/42".to_owned(),
+        serde_json::json!({ "space_id": 4 }),
+    )]
+    .into_iter()
+    .collect();
+    let up = Upstream::with_meta(meta).await;
+    let yaml = format!(
+        r#"apps:
+  - {{ id: coupang, secret: "{}", space_id: 3, user: admin, grants: [ {{ resource: TEMPLATE, id: "*", permission: EDIT }} ] }}
+dialects: {{ bkflow: {{}} }}
+upstreams:
+  api: {{ targets: ["{}"] }}
+routes:
+  - {{ path: "/tpl/{{template_id}}", upstream: api, errors: bkflow,
+       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW }},
+       require_shadow: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW, space: "{{lookup:space_id}}" }},
+       lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
+"#,
+        tollgate::issue::core::hash_secret(support::SECRET),
+        up.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    let bk = gw
+        .post(
+            "/bkflow/space/3/apply_token/",
+            &[],
+            &serde_json::json!({ "bk_app_code": "coupang", "bk_app_secret": support::SECRET,
+                "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "VIEW" })
+            .to_string(),
+        )
+        .await
+        .json();
+    let token = bk["data"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{bk}"))
+        .to_owned();
+    // Enforced: passes. Shadow: the template lives in space 4, not the token's 3.
+    assert_eq!(
+        gw.get("/tpl/42", &[("bkflow-token", &token)]).await.status,
+        200
+    );
+    assert_eq!(
+        up.lookup_count(),
+        1,
+        "the shadow rule read the route's lookup"
+    );
+    let m = metrics(&gw).await;
+    assert_series(
+        &m,
+        &[
+            r#"tollgate_auth_decisions_total{decision="allowed",dialect="bkflow",mode="enforce",route="/tpl/{template_id}"} 1"#,
+            r#"tollgate_auth_decisions_total{decision="forbidden",dialect="bkflow",mode="shadow",route="/tpl/{template_id}"} 1"#,
+        ],
+    );
+}

@@ -60,16 +60,19 @@ pub struct RouteLookup {
 }
 
 impl RouteLookup {
-    /// For a route whose requirement reads `{lookup:field}`s.
-    pub fn new(config: LookupConfig, req: &ResourceRequirement) -> Self {
-        let fields = [&req.space, &req.scope, &req.template]
-            .into_iter()
+    /// For a route whose requirements (`require` and `require_shadow`) read `{lookup:field}`s.
+    pub fn new(config: LookupConfig, reqs: &[&ResourceRequirement]) -> Self {
+        let mut fields: Vec<String> = reqs
+            .iter()
+            .flat_map(|req| [&req.space, &req.scope, &req.template])
             .flatten()
             .filter_map(|v| match v {
                 ValueRef::Lookup(f) => Some(f.clone()),
                 _ => None,
             })
             .collect();
+        fields.sort();
+        fields.dedup();
         RouteLookup {
             config,
             fields,

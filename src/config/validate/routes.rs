@@ -194,14 +194,19 @@ pub(super) fn check_route(
             ttl,
         })
     });
-    if let Some(req) = &resource {
+    let shadow_resource = shadow.as_ref().and_then(|s| s.resource.as_ref());
+    for (req, which) in [
+        (resource.as_ref(), "require"),
+        (shadow_resource, "require_shadow"),
+    ] {
+        let Some(req) = req else { continue };
         let uses_lookup = [&req.space, &req.scope, &req.template]
             .into_iter()
             .flatten()
             .any(|v| matches!(v, ValueRef::Lookup(_)));
         if uses_lookup && r.lookup.is_none() {
             c.fail(
-                format!("{key}.require"),
+                format!("{key}.{which}"),
                 "a {lookup:field} reference needs the route's lookup: { upstream, path, ttl }",
             );
         }
