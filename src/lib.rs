@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod permission;
 pub mod proxy;
 pub mod reject;
+pub mod report;
 pub mod request_id;
 pub mod route;
 pub mod secret;

@@ -27,6 +27,11 @@ fn the_example_config_checks_clean() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("/product/get"), "{out}");
     assert!(out.contains("/oauth/token/get"), "{out}");
+    // Requirements read as written in the YAML.
+    assert!(
+        out.contains("OPERATE TASK on {task_id} space {lookup:space_id} scope {lookup:scope}"),
+        "{out}"
+    );
     assert!(
         !err.contains("plain secret"),
         "the example uses an argon2 hash: {err}"

@@ -206,6 +206,19 @@ impl ValueRef {
     }
 }
 
+/// As written in the config: `literal`, `{param}`, `{query:name}`, `{header:Name}`, `{lookup:field}`.
+impl std::fmt::Display for ValueRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueRef::Literal(s) => f.write_str(s),
+            ValueRef::Path(p) => write!(f, "{{{p}}}"),
+            ValueRef::Query(q) => write!(f, "{{query:{q}}}"),
+            ValueRef::Header(h) => write!(f, "{{header:{h}}}"),
+            ValueRef::Lookup(l) => write!(f, "{{lookup:{l}}}"),
+        }
+    }
+}
+
 /// `require: { resource, id, permission, space, scope, template }`.
 #[derive(Debug, Clone)]
 pub struct ResourceRequirement {

@@ -1,0 +1,147 @@
+//! What `tollgate check` prints for a valid config: listeners, certificates (warning on
+//! stderr when one ends within 30 days), issuing endpoints, issuers and every route with
+//! what it requires.
+
+use crate::config::Config;
+use crate::tls::Served;
+use std::path::Path;
+
+/// The report for `config` (read from `path`) whose listener serves `served`.
+pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: ok", path.display());
+    let scheme = if config.listen.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = writeln!(out, "listen {scheme}://{}", config.listen.address);
+    match &config.admin {
+        Some(a) => {
+            let guarded = if a.token.is_some() {
+                "admin API needs the token_file's bearer token"
+            } else {
+                "admin API open to whoever reaches it"
+            };
+            let _ = writeln!(out, "admin  http://{} ({guarded})", a.address);
+        }
+        None => {
+            let _ = writeln!(out, "admin  none (no /metrics, /healthz, /readyz)");
+        }
+    }
+    let now = crate::token::now_secs() as i64;
+    for (i, c) in served.iter().enumerate() {
+        let days = (c.not_after - now) / 86_400;
+        let which = if i == 0 { "default" } else { "sni" };
+        let _ = writeln!(
+            out,
+            "tls    {which:<7} {} (expires in {days} days)",
+            c.names.join(", ")
+        );
+        if c.not_after - now < 30 * 86_400 {
+            eprintln!(
+                "warning: listen.tls: the certificate for {} expires in {days} days",
+                c.names.join(", ")
+            );
+        }
+    }
+    for (path, ep) in crate::issue::endpoint::endpoints(config) {
+        let _ = writeln!(out, "issue  POST {path:<40} {}", ep.describe());
+    }
+    for i in &config.issuers {
+        let mut how = Vec::new();
+        if let Some(j) = &i.jwt {
+            let keys = match &j.keys {
+                crate::config::KeySource::Url(u) => u.to_string(),
+                crate::config::KeySource::File(f) => f.display().to_string(),
+            };
+            let algs: Vec<String> = j.algorithms.iter().map(|a| format!("{a:?}")).collect();
+            how.push(format!(
+                "JWT iss={} keys={keys} algs={}",
+                j.issuer,
+                algs.join(",")
+            ));
+        }
+        if let Some(t) = &i.introspection {
+            how.push(format!("introspection {}", t.url));
+        }
+        if !i.audiences.is_empty() {
+            how.push(format!("aud {}", i.audiences.join(",")));
+        }
+        let _ = writeln!(out, "issuer {:<12} {}", i.name, how.join("; "));
+    }
+    for r in &config.routes {
+        let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {
+            m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
+        });
+        let up = &config.upstreams[r.upstream];
+        let scheme = if up.https { "https" } else { "http" };
+        let targets: Vec<String> = up
+            .targets
+            .iter()
+            .map(|t| format!("{scheme}://{t}"))
+            .collect();
+        let auth = match r.auth {
+            crate::config::AuthMode::None => "none".to_owned(),
+            crate::config::AuthMode::ClientCert => {
+                let mut need = vec!["client_cert".to_owned()];
+                need.extend(r.client_cert.as_ref().map(|q| format!("cert {q:?}")));
+                need.join(", ")
+            }
+            crate::config::AuthMode::Bearer => {
+                let mut need = vec!["bearer".to_owned()];
+                need.extend(r.client_cert.as_ref().map(|q| format!("cert {q:?}")));
+                if let Some(s) = &r.oauth_scope {
+                    need.push(format!("oauth_scope {s}"));
+                }
+                if let Some(l) = r.level {
+                    need.push(format!("level {}", l.as_str()));
+                }
+                if let Some(req) = &r.resource {
+                    let mut what = format!(
+                        "{} {} on {}",
+                        req.perm.as_str(),
+                        req.resource.as_str(),
+                        req.id
+                    );
+                    for (k, v) in [
+                        ("space", &req.space),
+                        ("scope", &req.scope),
+                        ("template", &req.template),
+                    ] {
+                        if let Some(v) = v {
+                            what.push_str(&format!(" {k} {v}"));
+                        }
+                    }
+                    need.push(what);
+                }
+                if r.mode == crate::config::RouteMode::Shadow {
+                    need.push("mode shadow (nothing enforced)".into());
+                }
+                if let Some(s) = &r.shadow {
+                    let mut what = vec![];
+                    what.extend(s.oauth_scope.as_ref().map(|o| format!("oauth_scope {o}")));
+                    what.extend(s.level.map(|l| format!("level {}", l.as_str())));
+                    what.extend(s.resource.as_ref().map(|q| {
+                        format!("{} {} on {}", q.perm.as_str(), q.resource.as_str(), q.id)
+                    }));
+                    need.push(format!("require_shadow {}", what.join(" ")));
+                }
+                if let Some(d) = &r.dialects {
+                    let names: Vec<&str> = d.iter().map(|&o| config.origin_name(o)).collect();
+                    need.push(format!("dialects {}", names.join(",")));
+                }
+                need.join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "route  {methods:<4} {:<40} -> {} [{}] auth={auth}",
+            r.pattern.as_str(),
+            up.name,
+            targets.join(" ")
+        );
+    }
+    out
+}
