@@ -92,41 +92,12 @@ pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
             crate::config::AuthMode::Bearer => {
                 let mut need = vec!["bearer".to_owned()];
                 need.extend(r.client_cert.as_ref().map(|q| format!("cert {q:?}")));
-                if let Some(s) = &r.oauth_scope {
-                    need.push(format!("oauth_scope {s}"));
-                }
-                if let Some(l) = r.level {
-                    need.push(format!("level {}", l.as_str()));
-                }
-                if let Some(req) = &r.resource {
-                    let mut what = format!(
-                        "{} {} on {}",
-                        req.perm.as_str(),
-                        req.resource.as_str(),
-                        req.id
-                    );
-                    for (k, v) in [
-                        ("space", &req.space),
-                        ("scope", &req.scope),
-                        ("template", &req.template),
-                    ] {
-                        if let Some(v) = v {
-                            what.push_str(&format!(" {k} {v}"));
-                        }
-                    }
-                    need.push(what);
-                }
+                need.extend(requirements(&r.require));
                 if r.mode == crate::config::RouteMode::Shadow {
                     need.push("mode shadow (nothing enforced)".into());
                 }
                 if let Some(s) = &r.shadow {
-                    let mut what = vec![];
-                    what.extend(s.oauth_scope.as_ref().map(|o| format!("oauth_scope {o}")));
-                    what.extend(s.level.map(|l| format!("level {}", l.as_str())));
-                    what.extend(s.resource.as_ref().map(|q| {
-                        format!("{} {} on {}", q.perm.as_str(), q.resource.as_str(), q.id)
-                    }));
-                    need.push(format!("require_shadow {}", what.join(" ")));
+                    need.push(format!("require_shadow {}", requirements(s).join(" ")));
                 }
                 if let Some(d) = &r.dialects {
                     let names: Vec<&str> = d.iter().map(|&o| config.origin_name(o)).collect();
@@ -142,6 +113,27 @@ pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
             up.name,
             targets.join(" ")
         );
+    }
+    out
+}
+
+/// A route's requirements as the YAML writes them.
+fn requirements(r: &crate::config::Requirements) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(r.oauth_scope.as_ref().map(|s| format!("oauth_scope {s}")));
+    out.extend(r.level.map(|l| format!("level {}", l.as_str())));
+    if let Some(q) = &r.resource {
+        let mut what = format!("{} {} on {}", q.perm.as_str(), q.resource.as_str(), q.id);
+        for (k, v) in [
+            ("space", &q.space),
+            ("scope", &q.scope),
+            ("template", &q.template),
+        ] {
+            if let Some(v) = v {
+                what.push_str(&format!(" {k} {v}"));
+            }
+        }
+        out.push(what);
     }
     out
 }

@@ -175,6 +175,7 @@ impl Runtime {
             table.push(r.pattern.clone(), r.methods.clone(), handler);
             // The facts both the enforced and the shadow requirement read.
             let reqs: Vec<_> = r
+                .require
                 .resource
                 .iter()
                 .chain(r.shadow.as_ref().and_then(|s| s.resource.as_ref()))

@@ -112,20 +112,7 @@ async fn explain_says_what_the_real_request_gets_and_why() {
         .unwrap_or_else(|| panic!("{e}"));
     assert_eq!(scope["met"], false, "{e}");
     // 5. The lattice: a TEMPLATE EDIT grant implies VIEW, and explain names the grant.
-    let bk = gw
-        .post(
-            "/bkflow/space/3/apply_token/",
-            &[],
-            &json!({ "bk_app_code": "coupang", "bk_app_secret": support::SECRET,
-                     "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "EDIT" })
-            .to_string(),
-        )
-        .await
-        .json();
-    let bk = bk["data"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{bk}"))
-        .to_owned();
+    let bk = gw.bkflow_template_token("42", "EDIT").await;
     let e = compare(&gw, "/tpl/42", &[("bkflow-token", &bk)]).await;
     assert_eq!(e["decision"], "allowed", "{e}");
     let last = e["requirements"]

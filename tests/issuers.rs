@@ -40,8 +40,7 @@ struct Setup {
 async fn idp_with_key() -> (tempfile::TempDir, std::path::PathBuf, IdpKey, Idp) {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path());
-    let ca_file = dir.path().join("idp-ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let ca_file = ca.ca_file.clone();
     let key = IdpKey::es256("k1");
     let idp = Idp::start(&ca, &[&key]).await;
     (dir, ca_file, key, idp)

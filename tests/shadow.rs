@@ -118,20 +118,7 @@ routes:
         up.url()
     );
     let gw = Gateway::start(&yaml).await;
-    let bk = gw
-        .post(
-            "/bkflow/space/3/apply_token/",
-            &[],
-            &serde_json::json!({ "bk_app_code": "coupang", "bk_app_secret": support::SECRET,
-                "resource_type": "TEMPLATE", "resource_id": "42", "permission_type": "VIEW" })
-            .to_string(),
-        )
-        .await
-        .json();
-    let token = bk["data"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{bk}"))
-        .to_owned();
+    let token = gw.bkflow_template_token("42", "VIEW").await;
     // Enforced: passes. Shadow: the template lives in space 4, not the token's 3.
     assert_eq!(
         gw.get("/tpl/42", &[("bkflow-token", &token)]).await.status,

@@ -9,72 +9,23 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{TestCa, Upstream};
 
-/// Accepts any server certificate (the test reads which one it was given); signatures are
-/// still checked.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A client trusting `ca` (or any server certificate), presenting `identity` when given.
+/// A client trusting `ca` (or, with none, any server certificate: the test reads which one
+/// it was given), presenting `identity` when given — the upstream client's own settings.
 fn client(ca: Option<&TestCa>, identity: Option<&(PathBuf, PathBuf)>) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let b = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let b = match ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(CertificateDer::from(ca.ca_der.clone())).unwrap();
-            b.with_root_certificates(roots)
-        }
-        None => b
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider))),
-    };
-    match identity {
-        Some((cert, key)) => b
-            .with_client_auth_cert(der_chain(cert), PrivateKeyDer::from_pem_file(key).unwrap())
-            .unwrap(),
-        None => b.with_no_client_auth(),
-    }
+    tollgate::tls::client_config(&tollgate::config::UpstreamTls {
+        ca_file: ca.map(|c| c.ca_file.clone()),
+        server_name: None,
+        client_identity: identity.cloned(),
+        insecure_skip_verify: ca.is_none(),
+    })
+    .unwrap()
 }
 
 fn der_chain(pem: &Path) -> Vec<CertificateDer<'static>> {
@@ -297,12 +248,10 @@ async fn sni_strict_refuses_a_name_it_does_not_serve() {
 }
 
 fn mtls(mode: &str) -> impl Fn(&TestCa, &Path) -> String + '_ {
-    move |ca, dir| {
-        let ca_file = dir.join("clients-ca.pem");
-        std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    move |ca, _| {
         format!(
             "    client_auth: {{ ca_file: {}, mode: {mode} }}\n",
-            ca_file.display()
+            ca.ca_file.display()
         )
     }
 }
@@ -357,13 +306,11 @@ async fn required_client_certificates_pass_only_when_they_chain_to_the_ca() {
 async fn a_client_certificate_in_the_crl_fails_the_handshake() {
     let e = edge(
         |ca, dir| {
-            let ca_file = dir.join("clients-ca.pem");
-            std::fs::write(&ca_file, &ca.ca_pem).unwrap();
             let crl = dir.join("clients.crl");
             ca.revoke(&[666], &crl);
             format!(
                 "    client_auth: {{ ca_file: {}, mode: required, crl_file: {} }}\n",
-                ca_file.display(),
+                ca.ca_file.display(),
                 crl.display()
             )
         },

@@ -285,7 +285,7 @@ async fn judge(
                 return Err(Reject::InvalidToken(Invalid::WrongDialect));
             }
         }
-        if let Some(scope) = &c.oauth_scope {
+        if let Some(scope) = &c.require.oauth_scope {
             let ok = p.scopes.iter().any(|s| **s == **scope);
             step(
                 format!("oauth scope {scope}"),
@@ -296,7 +296,7 @@ async fn judge(
                 return Err(Reject::Forbidden(format!("oauth scope {scope}")));
             }
         }
-        if let Some(need) = c.level {
+        if let Some(need) = c.require.level {
             let ok = p.level.is_some_and(|held| held.satisfies(need));
             let held = p.level.map(|l| format!("level {}", l.as_str()));
             step(format!("hosecloud level {}", need.as_str()), Some(ok), held);
@@ -307,7 +307,7 @@ async fn judge(
                 )));
             }
         }
-        if let Some(req) = &c.resource {
+        if let Some(req) = &c.require.resource {
             let id = require::resource_id(req, parts, path, &c.pattern)?;
             // A lookup's facts are only those it holds already: explain calls no upstream.
             let facts = route

@@ -88,12 +88,8 @@ pub struct RouteConfig {
     pub auth: AuthMode,
     /// Error body style.
     pub errors: ErrorStyle,
-    /// oauth scope the token must hold.
-    pub oauth_scope: Option<String>,
-    /// Hosecloud level the token must hold.
-    pub level: Option<Level>,
-    /// BKFlow resource permission the token must hold.
-    pub resource: Option<ResourceRequirement>,
+    /// `require`: what the token must hold.
+    pub require: Requirements,
     /// Enforced or shadow.
     pub mode: RouteMode,
     /// `require_shadow`: a stricter requirement tried beside the enforced one, its outcome

@@ -12,7 +12,7 @@ pub mod verify;
 #[cfg(test)]
 mod reload_tests;
 
-use crate::config::{AuthMode, Origin, RouteMode};
+use crate::config::{AuthMode, Origin, Requirements, RouteMode};
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::{CompiledRoute, Runtime};
@@ -78,11 +78,6 @@ pub async fn check(
         Ok(()) => {
             if let (Some(reqs), Some(p)) = (&route.config.shadow, &permit.principal) {
                 let p = Arc::clone(p);
-                let reqs = (
-                    reqs.oauth_scope.as_deref(),
-                    reqs.level,
-                    reqs.resource.as_ref(),
-                );
                 permit.shadow =
                     Some(Box::pin(meets(reqs, parts, path, route, rt, shared, &p)).await);
             } else if route.config.mode == RouteMode::Shadow {
@@ -135,10 +130,11 @@ async fn decide(
         }
     };
     *seen = Some(principal.origin);
-    // Known from here on: a shadow route forwards a refused request with its identity.
-    permit.principal = Some(Arc::clone(&principal));
+    // Kept in the permit from here on: a shadow route forwards a refused request with its
+    // identity.
     permit.source = Some(source);
-    client_cert::check_binding(&principal, conn)?;
+    let principal: &Principal = permit.principal.insert(principal);
+    client_cert::check_binding(principal, conn)?;
     if let Some(req) = &route.config.client_cert {
         client_cert::check(conn, Some(req))?;
     }
@@ -147,18 +143,21 @@ async fn decide(
             return Err(Reject::InvalidToken(Invalid::WrongDialect));
         }
     }
-    let c = &route.config;
-    let enforced = (c.oauth_scope.as_deref(), c.level, c.resource.as_ref());
-    meets(enforced, parts, path, route, rt, shared, &principal).await
+    meets(
+        &route.config.require,
+        parts,
+        path,
+        route,
+        rt,
+        shared,
+        principal,
+    )
+    .await
 }
 
 /// `Ok` when `principal` meets `reqs` on this request, else the refusal naming what is missing.
 async fn meets(
-    (oauth_scope, level, resource_req): (
-        Option<&str>,
-        Option<crate::config::Level>,
-        Option<&crate::config::ResourceRequirement>,
-    ),
+    reqs: &Requirements,
     parts: &Parts,
     path: &str,
     route: &CompiledRoute,
@@ -166,12 +165,12 @@ async fn meets(
     shared: &Shared,
     principal: &Principal,
 ) -> Result<(), Reject> {
-    if let Some(scope) = oauth_scope {
-        if !principal.scopes.iter().any(|s| **s == *scope) {
+    if let Some(scope) = &reqs.oauth_scope {
+        if !principal.scopes.iter().any(|s| **s == **scope) {
             return Err(Reject::Forbidden(format!("oauth scope {scope}")));
         }
     }
-    if let Some(need) = level {
+    if let Some(need) = reqs.level {
         if !principal.level.is_some_and(|held| held.satisfies(need)) {
             return Err(Reject::Forbidden(format!(
                 "hosecloud level {}",
@@ -179,7 +178,7 @@ async fn meets(
             )));
         }
     }
-    if let Some(req) = resource_req {
+    if let Some(req) = &reqs.resource {
         resource(req, parts, path, route, rt, shared, principal).await?;
     }
     Ok(())

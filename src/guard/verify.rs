@@ -83,21 +83,32 @@ pub fn hot(key: &HotKey, rt: &Runtime, shared: &Shared) -> Option<Result<Arc<Pri
 /// nothing: no hot-map insert, no negative cache, no counter (`explain`).
 pub fn own_pure(token: &str, rt: &Runtime, shared: &Shared) -> Result<Principal, Reject> {
     let hash = opaque::hash(token);
-    let found = if crate::token::is_jwt(token) {
-        from_jwt(token, &shared.keys(), shared)
-    } else if token.starts_with("a-") || token.starts_with("t-") {
-        from_feishu(&hash, shared)
-    } else {
-        from_opaque(&hash, shared)
-    }?;
-    let app = rt.apps.get(&*found.app).map(|a| &**a);
-    let p = found
-        .held_to(app, rt.generation)
-        .map_err(Reject::InvalidToken)?;
+    let p = held(token, &hash, rt, shared)?;
     if still_revoked(&p, &hash, shared) {
         return Err(Reject::InvalidToken(Invalid::Revoked));
     }
     Ok(p)
+}
+
+/// What one of tollgate's own tokens (SHA-256 `hash`) stands for, held to the current config:
+/// its signature or store record, then `Principal::held_to`.
+fn held(
+    token: &str,
+    hash: &opaque::TokenHash,
+    rt: &Runtime,
+    shared: &Shared,
+) -> Result<Principal, Reject> {
+    let found = if crate::token::is_jwt(token) {
+        from_jwt(token, &shared.keys(), shared)
+    } else if token.starts_with("a-") || token.starts_with("t-") {
+        from_feishu(hash, shared)
+    } else {
+        from_opaque(hash, shared)
+    }?;
+    let app = rt.apps.get(&*found.app).map(|a| &**a);
+    found
+        .held_to(app, rt.generation)
+        .map_err(Reject::InvalidToken)
 }
 
 /// One of tollgate's own tokens, on a hot-map miss: signature or store record, held to the
@@ -118,18 +129,7 @@ pub fn own(
         return Err(Reject::StoreUnavailable);
     }
     let jwt = crate::token::is_jwt(token);
-    let found = if jwt {
-        from_jwt(token, &shared.keys(), shared)
-    } else if token.starts_with("a-") || token.starts_with("t-") {
-        from_feishu(&hash, shared)
-    } else {
-        from_opaque(&hash, shared)
-    };
-    let held = found.and_then(|p| {
-        let app = rt.apps.get(&*p.app).map(|a| &**a);
-        p.held_to(app, rt.generation).map_err(Reject::InvalidToken)
-    });
-    let p = match held {
+    let p = match held(token, &hash, rt, shared) {
         Ok(p) => p,
         Err(r) => {
             // Forged or unknown: remembered briefly. Expired and revoked answers stay precise.

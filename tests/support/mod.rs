@@ -28,8 +28,10 @@ pub const SECRET: &str = "coupangTest";
 /// A CA made for one test and a server certificate for localhost / 127.0.0.1 signed by it.
 pub struct TestCa {
     pub ca_der: Vec<u8>,
-    /// The CA certificate as PEM (for `ca_file:`).
+    /// The CA certificate as PEM.
     pub ca_pem: String,
+    /// The same, written to a file (for `ca_file:`).
+    pub ca_file: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
     issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
@@ -56,9 +58,12 @@ impl TestCa {
         let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
         std::fs::write(&cert_path, cert.pem()).unwrap();
         std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         TestCa {
             ca_der: ca.der().to_vec(),
             ca_pem: ca.pem(),
+            ca_file,
             cert: cert_path,
             key: key_path,
             issuer: ca,
@@ -461,6 +466,20 @@ impl Gateway {
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    /// A bkflow token of `coupang` (secret `SECRET`) in space 3 for (TEMPLATE `id`, `perm`).
+    pub async fn bkflow_template_token(&self, id: &str, perm: &str) -> String {
+        let body = serde_json::json!({ "bk_app_code": "coupang", "bk_app_secret": SECRET,
+            "resource_type": "TEMPLATE", "resource_id": id, "permission_type": perm });
+        let r = self
+            .post("/bkflow/space/3/apply_token/", &[], &body.to_string())
+            .await
+            .json();
+        r["data"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned()
     }
 
     pub async fn stop(mut self) {

@@ -128,12 +128,11 @@ pub(super) fn check_route(
             resource: check_requirement(&rk, req, pattern.as_ref(), c),
         }
     };
-    let enforced = r
+    let require = r
         .require
         .as_ref()
         .map(|req| check_reqs(format!("{key}.require"), req, c))
         .unwrap_or_default();
-    let (oauth_scope, level, resource) = (enforced.oauth_scope, enforced.level, enforced.resource);
     let shadow = r
         .require_shadow
         .as_ref()
@@ -196,7 +195,7 @@ pub(super) fn check_route(
     });
     let shadow_resource = shadow.as_ref().and_then(|s| s.resource.as_ref());
     for (req, which) in [
-        (resource.as_ref(), "require"),
+        (require.resource.as_ref(), "require"),
         (shadow_resource, "require_shadow"),
     ] {
         let Some(req) = req else { continue };
@@ -226,9 +225,7 @@ pub(super) fn check_route(
         upstream: upstream?,
         auth,
         errors,
-        oauth_scope,
-        level,
-        resource,
+        require,
         dialects,
         mode,
         shadow,
