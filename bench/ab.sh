@@ -5,6 +5,8 @@
 # req/s of each with the ratio B ÷ A. Loopback only; every wrk run is bounded by DURATION.
 #   bench/ab.sh <rev-A> [<rev-B, default: the work tree>]
 #   ROUNDS=6 DURATION=5s CONNS=32 ROUTE=jwt|open bench/ab.sh 4f378db
+# SHARE=1: the upstream nginx on core 0 beside the gateway, as in bench/load.sh (the two then
+# compete for one core, so how the gateway batches its work shows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -47,7 +49,9 @@ BIN_A=$(build "$A" a)
 BIN_B=$(build "$B" b)
 
 nginx_upstream "$work" "$UP"
-taskset -c 1 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
+UPCORE=1
+[ -z "${SHARE:-}" ] || UPCORE=0
+taskset -c "$UPCORE" nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
 
 gateway_yaml "$GW" "" "$work/db" "$UP" > "$work/gw.yaml"
 
@@ -85,7 +89,7 @@ for r in $(seq "$ROUNDS"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 ma=$(median "${ra[@]}") mb=$(median "${rb[@]}") mca=$(median "${ca[@]}") mcb=$(median "${cb[@]}")
-echo "route=$ROUTE wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds alternating, tollgate on core 0, nginx + wrk on core 1"
+echo "route=$ROUTE wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds alternating, tollgate on core 0, nginx on core $UPCORE, wrk on core 1"
 echo "A $A: median $ma req/s, $mca µs CPU/request"
 echo "B ${B:-work tree}: median $mb req/s, $mcb µs CPU/request"
 awk -v a="$ma" -v b="$mb" -v x="$mca" -v y="$mcb" 'BEGIN { printf "req/s B / A = %.3f; CPU per request B / A = %.3f\n", b / a, y / x }'

@@ -174,11 +174,7 @@ fn bench(c: &mut Criterion) {
     let one_shot = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let conn = ConnInfo {
-        peer: "127.0.0.1:5555".parse().unwrap(),
-        tls: true,
-        client_cert: None,
-    };
+    let conn = ConnInfo::new("127.0.0.1:5555".parse().unwrap(), true, None);
     let permit = one_shot
         .block_on(guard::check(
             &parts,

@@ -3,7 +3,8 @@
 # wrk -t1 -c64 on core 1), sampled by `perf record -F 1999 -g` for SECS seconds, for tollgate
 # and for nginx proxy_pass in the same run. Prints each one's kernel vs user share and its top
 # user-space symbols. Loopback only; every run is bounded by SECS.
-#   SECS=6 TOP=25 bench/profile.sh   (CALLGRAPH="--call-graph dwarf,16384" for callers; ONLY_TOLLGATE=1)
+#   SECS=6 TOP=25 bench/profile.sh   (CALLGRAPH="--call-graph dwarf,16384" for callers; ONLY_TOLLGATE=1;
+#   PERF_OUT=dir keeps the perf.data files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -40,6 +41,8 @@ profile() { # $1 label, $2 pid, wrk args… → share and top symbols
   sleep 1
   perf record -q -F 1999 ${CALLGRAPH:--g} -p "$pid" -o "$work/perf.data" -- sleep "$SECS" 2>/dev/null
   wait $w
+  # PERF_OUT=dir keeps each profile's perf.data (named by the process) for `perf report -i`.
+  [ -z "${PERF_OUT:-}" ] || cp "$work/perf.data" "$PERF_OUT/$(ps -o comm= -p "$pid").perf.data"
   echo "## $label: $(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt") req/s"
   perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
     awk '/\[k\]/ {k+=$1} /\[\.\]/ {u+=$1} END {printf "kernel %.0f %%, user %.0f %%\n", k, u}'

@@ -326,22 +326,14 @@ async fn serve_conn(
                 .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
                 .map(Arc::new);
             drop(rt);
-            let conn = ConnInfo {
-                peer,
-                tls: true,
-                client_cert,
-            };
+            let conn = ConnInfo::new(peer, true, client_cert);
             watcher
                 .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service(conn)))
                 .await
         }
         None => {
             drop(rt);
-            let conn = ConnInfo {
-                peer,
-                tls: false,
-                client_cert: None,
-            };
+            let conn = ConnInfo::new(peer, false, None);
             watcher
                 .watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service(conn)))
                 .await

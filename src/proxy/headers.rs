@@ -9,7 +9,6 @@ use crate::proxy::ConnInfo;
 use crate::state::CompiledRoute;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use std::fmt::Write as _;
 
 /// `X-Tollgate-App`.
 pub static X_TOLLGATE_APP: HeaderName = HeaderName::from_static("x-tollgate-app");
@@ -146,6 +145,8 @@ pub fn prepare(
         h.remove(header::AUTHORIZATION);
         h.remove(&BKFLOW_TOKEN);
     }
+    // Room for what is added below in one growth of the map, not one per insert.
+    h.reserve(12);
     if let Some(p) = permit.principal() {
         if let Some(v) = &p.identity.app {
             h.insert(X_TOLLGATE_APP.clone(), v.clone());
@@ -188,14 +189,17 @@ pub fn prepare(
             }
         }
     }
-    let mut xff = String::with_capacity(64);
-    if let Some(prior) = h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        xff.push_str(prior);
-        xff.push_str(", ");
-    }
-    let _ = write!(xff, "{}", conn.peer.ip());
-    // From the String's own buffer: one allocation, no copy.
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+    // The usual request names no earlier hop: the connection's own value, shared, no allocation.
+    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => {
+            let ip = conn.peer_ip.to_str().unwrap_or("");
+            let joined = format!("{prior}, {ip}");
+            // From the String's own buffer: one allocation, no copy.
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).ok()
+        }
+        None => Some(conn.peer_ip.clone()),
+    };
+    if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
     let proto = if conn.tls { "https" } else { "http" };

@@ -25,6 +25,27 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The client certificate the TLS handshake verified, if any.
     pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+    /// The peer's IP as a header value, made once per connection for `X-Forwarded-For`.
+    pub peer_ip: HeaderValue,
+}
+
+impl ConnInfo {
+    /// What a connection from `peer` tells.
+    pub fn new(
+        peer: std::net::SocketAddr,
+        tls: bool,
+        client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+    ) -> Self {
+        let ip = peer.ip().to_string();
+        let peer_ip = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
+            .expect("an IP address is a valid header value");
+        ConnInfo {
+            peer,
+            tls,
+            client_cert,
+            peer_ip,
+        }
+    }
 }
 
 /// Sends the request to the route's upstream and returns its response; an upgrade the
