@@ -44,3 +44,23 @@ http { access_log off;
   $tls }
 NGINX
 }
+
+# pinned_setup DIR UPSTREAM NGINX_PROXY TOLLGATE BIN: the pinning of load.sh for one
+# comparison: upstream nginx, nginx proxy_pass and tollgate (its log at DIR/gw.log) all on
+# core 0, each answering before it returns. Sets `tg` (tollgate's pid) and `TOKEN` (a bearer
+# for the JWT route), and adds the pids to the caller's `pids` for its cleanup.
+pinned_setup() {
+  local dir=$1 up=$2 ngx=$3 gw=$4 bin=$5
+  nginx_upstream "$dir" "$up"
+  nginx_proxy "$dir" "$up" "$ngx"
+  taskset -c 0 nginx -c "$dir/upstream.conf" -p "$dir" & pids+=($!)
+  taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
+  gateway_yaml "$gw" "" "$dir/db" "$up" > "$dir/gw.yaml"
+  TOLLGATE_LOG=warn taskset -c 0 "$bin" run --config "$dir/gw.yaml" 2>"$dir/gw.log" & tg=$!
+  pids+=($tg)
+  for a in "$up" "$ngx" "$gw"; do
+    for _ in $(seq 100); do curl -s -o /dev/null "http://$a/" && break; sleep 0.05; done
+  done
+  TOKEN=$(curl -s -X POST "http://$gw/oauth/token/get" -H 'content-type: application/json' \
+    -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+}

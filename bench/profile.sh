@@ -20,18 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-nginx_upstream "$work" "$UP"
-nginx_proxy "$work" "$UP" "$NGX"
-taskset -c 0 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
-taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
-gateway_yaml "$TG" "" "$work/db" "$UP" > "$work/gw.yaml"
-TOLLGATE_LOG=warn taskset -c 0 "$BIN" run --config "$work/gw.yaml" 2>"$work/gw.log" & tg=$!
-pids+=($tg)
-for a in "$UP" "$NGX" "$TG"; do
-  for _ in $(seq 100); do curl -s -o /dev/null "http://$a/" && break; sleep 0.05; done
-done
-TOKEN=$(curl -s -X POST "http://$TG/oauth/token/get" -H 'content-type: application/json' \
-  -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
+pinned_setup "$work" "$UP" "$NGX" "$TG" "$BIN"
 
 profile() { # $1 label, $2 pid, wrk args… → share and top symbols
   local label=$1 pid=$2; shift 2

@@ -119,6 +119,7 @@ pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
 
 /// A route's requirements as the YAML writes them.
 fn requirements(r: &crate::config::Requirements) -> Vec<String> {
+    use std::fmt::Write as _;
     let mut out = Vec::new();
     out.extend(r.oauth_scope.as_ref().map(|s| format!("oauth_scope {s}")));
     out.extend(r.level.map(|l| format!("level {}", l.as_str())));
@@ -130,7 +131,7 @@ fn requirements(r: &crate::config::Requirements) -> Vec<String> {
             ("template", &q.template),
         ] {
             if let Some(v) = v {
-                what.push_str(&format!(" {k} {v}"));
+                let _ = write!(what, " {k} {v}");
             }
         }
         out.push(what);
