@@ -117,31 +117,31 @@ pub async fn handle(
     let reason = ctx
         .reason
         .or_else(|| (status >= 400).then(|| res.status().canonical_reason().unwrap_or("")));
-    tracing::info!(
-        target: "tollgate::access",
-        method = %method,
-        path = uri.path(),
-        route = handler.map_or("(unmatched)", |h| route_label(&rt, h)),
+    crate::access_log::emit(&crate::access_log::AccessLine {
+        method: method.as_str(),
+        path: uri.path(),
+        route: handler.map_or("(unmatched)", |h| route_label(&rt, h)),
         status,
-        // Whole microseconds: `0.792`, not `0.7920399999999999`.
-        duration_ms = elapsed.as_micros() as f64 / 1000.0,
-        request_id = ctx.request_id.to_str().unwrap_or(""),
-        peer = %conn.peer.ip(),
-        // The verified app of a token, or the app id an issuing request claimed.
-        app = ctx
+        duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        request_id: ctx.request_id.to_str().unwrap_or(""),
+        peer: conn.peer.ip(),
+        app: ctx
             .principal
             .as_ref()
             .map_or(ctx.claimed_app.as_deref().unwrap_or(""), |p| &*p.app),
-        reason = reason.unwrap_or(""),
+        reason: reason.unwrap_or(""),
         upstream,
-        upstream_target = target,
-        response_bytes = res
+        upstream_target: target,
+        response_bytes: res
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
-        user_agent = user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
-    );
+        user_agent: user_agent
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    });
     Ok(res)
 }
 

@@ -6,6 +6,7 @@
 //! per-request pipeline, whose module doc lists the phases in order).
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod compact;

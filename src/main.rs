@@ -28,11 +28,22 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
+        .with_ansi(ansi);
+    // Access lines are formatted by tollgate itself, batched per worker, into the same writer.
+    let access = match format {
+        LogFormat::Json => Some(tollgate::access_log::Format::Json),
+        LogFormat::Text if !ansi => Some(tollgate::access_log::Format::Text),
+        LogFormat::Text => None,
+    };
+    let b = b.with_writer(writer.clone());
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),
         LogFormat::Text => b.init(),
+    }
+    if let Some(f) = access {
+        tollgate::access_log::install(f, move |batch| {
+            let _ = std::io::Write::write_all(&mut writer.clone(), batch);
+        });
     }
     guard
 }
@@ -128,8 +139,17 @@ fn runtime(
         }
         RuntimeFlavour::CurrentThread => tokio::runtime::Builder::new_current_thread(),
     };
-    let rt = b.enable_all().build().expect("tokio runtime");
-    match rt.block_on(fut) {
+    let rt = b
+        .enable_all()
+        // A worker's batched access lines go out before it sleeps and when it stops.
+        .on_thread_park(tollgate::access_log::flush_thread)
+        .on_thread_stop(tollgate::access_log::flush_thread)
+        .build()
+        .expect("tokio runtime");
+    let done = rt.block_on(fut);
+    tollgate::access_log::flush_thread();
+    drop(rt);
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
