@@ -64,3 +64,24 @@ pinned_setup() {
   TOKEN=$(curl -s -X POST "http://$gw/oauth/token/get" -H 'content-type: application/json' \
     -d '{"app_id":"bench","app_secret":"bench-secret"}' | sed -E 's/.*"accessToken":"([^"]*)".*/\1/')
 }
+
+# pinned_start [TOOL…]: how cost.sh, floor.sh and log_cost.sh begin. Checks wrk, nginx, curl,
+# taskset and the TOOLs, builds this checkout's release binary unless BIN names one, makes a
+# work dir removed (with every process in `pids`) on exit, and runs pinned_setup on the usual
+# ports. Sets UP, NGX, TG, BIN, work, pids, tg, TOKEN and ngw (the nginx proxy's worker pid).
+pinned_start() {
+  for c in wrk nginx curl taskset "$@"; do
+    command -v "$c" >/dev/null || { echo "needs $c (apt-get install wrk nginx-light curl util-linux $*)" >&2; exit 1; }
+  done
+  if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=$PWD/target/release/tollgate; fi
+  UP=127.0.0.1:18281 NGX=127.0.0.1:18283 TG=127.0.0.1:18280
+  work=$(mktemp -d)
+  pids=()
+  trap pinned_cleanup EXIT
+  pinned_setup "$work" "$UP" "$NGX" "$TG" "$BIN"
+  ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+}
+pinned_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+
+# ticks PID: its user and system CPU so far, in clock ticks.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }

@@ -9,20 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 SECS=${SECS:-5} ROUNDS=${ROUNDS:-3}
-for c in wrk nginx curl taskset; do
-  command -v $c >/dev/null || { echo "needs $c (apt-get install wrk nginx-light curl util-linux)" >&2; exit 1; }
-done
-if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=$PWD/target/release/tollgate; fi
-UP=127.0.0.1:18281 NGX=127.0.0.1:18283 TG=127.0.0.1:18280
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-pinned_setup "$work" "$UP" "$NGX" "$TG" "$BIN"
+pinned_start
 upw=$(pgrep -P "$(cat "$work/upstream.pid")" | head -1)
-ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
-ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # user, system (clock ticks)
 switches() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {i += $2} END {print v, i}'; }
 measure() { # $1 label, $2 proxy pid, wrk args… → one line
   local label=$1 pid=$2; shift 2

@@ -10,19 +10,9 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 SECS=${SECS:-4} ROUNDS=${ROUNDS:-2}
 VARIANTS=${VARIANTS:-base AUTO AUTO,GRACE HDRS AUTO,GRACE,HDRS,BIG STICKY}
-for c in wrk nginx curl taskset; do
-  command -v $c >/dev/null || { echo "needs $c (apt-get install wrk nginx-light curl util-linux)" >&2; exit 1; }
-done
-if [ -z "${BIN:-}" ]; then cargo build --release -q; BIN=$PWD/target/release/tollgate; fi
+pinned_start
 (cd bench/floor && CARGO_TARGET_DIR=../../target/floor cargo build --release -q)
 FLOOR=$PWD/target/floor/release/floor
-UP=127.0.0.1:18281 NGX=127.0.0.1:18283 TG=127.0.0.1:18280
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-pinned_setup "$work" "$UP" "$NGX" "$TG" "$BIN"
-ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 declare -A floor
 port=18300
 for v in $VARIANTS; do
@@ -31,7 +21,6 @@ for v in $VARIANTS; do
   port=$((port + 1))
 done
 sleep 0.3
-ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 measure() { # $1 label, $2 pid, wrk args… → one row
   local label=$1 pid=$2; shift 2
   taskset -c 1 wrk -t1 -c64 -d2s "$@" >/dev/null

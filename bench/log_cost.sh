@@ -3,20 +3,12 @@
 # side by side with bench/load.sh's pinning (upstream nginx and both gateways on core 0,
 # `wrk -t1 -c64` alone on core 1), 3 alternating rounds of 5 s after a 2 s warm-up each, the
 # hot-JWT route. Prints each round's req/s and on ÷ off, and how many lines the log holds.
-#   bench/log_cost.sh [path/to/tollgate]   (default: a release build of this checkout)
+#   bench/log_cost.sh      (BIN=path/to/tollgate to measure another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-for c in wrk nginx curl taskset bc; do
-  command -v $c >/dev/null || { echo "needs $c (apt-get install wrk nginx-light curl util-linux bc)" >&2; exit 1; }
-done
-BIN=${1:-}
-if [ -z "$BIN" ]; then cargo build --release -q; BIN=$PWD/target/release/tollgate; fi
-UP=127.0.0.1:18281 NGX=127.0.0.1:18283 TG=127.0.0.1:18280 TGL=127.0.0.1:18284
-work=$(mktemp -d); pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-pinned_setup "$work" "$UP" "$NGX" "$TG" "$BIN"
+pinned_start bc
+TGL=127.0.0.1:18284
 gateway_yaml "$TGL" "" "$work/dbl" "$UP" > "$work/l.yaml"
 taskset -c 0 "$BIN" run --config $work/l.yaml --log-format json 2>$work/access.log & pids+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://$TGL/" && break; sleep 0.05; done

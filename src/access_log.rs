@@ -1,7 +1,7 @@
 //! The access log: one line per request, in the shape tracing's JSON or plain-text formatter
 //! gives every other line (the same keys in the same order, so readers of one read both).
 //!
-//! The running binary installs a [`Sink`]: each worker thread then formats its lines straight
+//! The running binary installs a sink ([`install`]): each worker thread then formats its lines straight
 //! into a buffer of its own, with none of the formatter's per-event machinery, and hands the
 //! buffer to the log writer in one piece when the worker is about to park, when it holds 32 KiB
 //! or when its oldest line is a second old, and when the thread stops ([`flush_thread`]). Lines
@@ -27,8 +27,8 @@ pub struct AccessLine<'a> {
     pub duration_us: u64,
     /// `X-Request-Id` of the exchange.
     pub request_id: &'a str,
-    /// Client IP.
-    pub peer: std::net::IpAddr,
+    /// Client IP, as the connection wrote it once (`ConnInfo::peer_ip`).
+    pub peer: &'a str,
     /// The verified app of a token, or the app id an issuing request claimed.
     pub app: &'a str,
     /// Why it was refused, empty when it was not.
@@ -56,17 +56,9 @@ pub enum Format {
 type WriteBatch = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// Where batches of lines go: the binary's non-blocking log writer.
-pub struct Sink {
+struct Sink {
     format: Format,
     write: WriteBatch,
-}
-
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sink")
-            .field("format", &self.format)
-            .finish()
-    }
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -201,9 +193,7 @@ fn json(out: &mut Vec<u8>, stamp: &Stamp<'_>, l: &AccessLine<'_>) {
     out.extend_from_slice(b",\"duration_ms\":");
     let _ = serde_json::to_writer(&mut *out, &duration_ms(l.duration_us));
     string(out, "request_id", l.request_id);
-    out.extend_from_slice(b",\"peer\":\"");
-    let _ = write!(out, "{}", l.peer);
-    out.push(b'"');
+    string(out, "peer", l.peer);
     string(out, "app", l.app);
     string(out, "reason", l.reason);
     string(out, "upstream", l.upstream);
@@ -269,7 +259,7 @@ mod tests {
             status: 200,
             duration_us: 975,
             request_id: "abc",
-            peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            peer: "127.0.0.1",
             app: "",
             reason: "",
             upstream: "api",

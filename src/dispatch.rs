@@ -124,7 +124,7 @@ pub async fn handle(
         status,
         duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         request_id: ctx.request_id.to_str().unwrap_or(""),
-        peer: conn.peer.ip(),
+        peer: conn.peer_ip.to_str().unwrap_or(""),
         app: ctx
             .principal
             .as_ref()
