@@ -1,25 +1,19 @@
-//! Listeners: bind, accept with a connection cap and backoff, TLS with a handshake deadline,
-//! HTTP/1.1 + HTTP/2 through hyper-util's auto builder, graceful drain, SIGHUP / file reload.
+//! Listeners: bind, accept with a connection cap and backoff, graceful drain, SIGHUP / file
+//! reload; `conn` serves each accepted connection.
 
+mod conn;
 mod reload;
 
-use crate::admin;
-use crate::config::{Config, ConfigError, Limits};
-use crate::counted::Counted;
-use crate::dispatch;
-use crate::proxy::ConnInfo;
+use crate::config::{Config, ConfigError};
 use crate::state::Gateway;
 use crate::store::op::BK_RETENTION_MS;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use conn::Kind;
 use reload::{reload_on_change, reload_on_sighup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
@@ -37,12 +31,6 @@ pub enum StartError {
         /// Cause.
         source: std::io::Error,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Public,
-    Admin,
 }
 
 /// A started gateway.
@@ -182,36 +170,14 @@ pub async fn rotate_when_due(gw: &Gateway) {
     }
 }
 
-fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(l.header_read_timeout)
-        .max_headers(l.max_headers)
-        // Room for the longest target and head we accept, so those limits answer 414 / 431
-        // from the dispatcher; only a head beyond both is cut off by hyper itself.
-        .max_buf_size(l.max_header_bytes + l.max_uri_bytes + 1024);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(l.h2_max_streams)
-        .max_pending_accept_reset_streams(64)
-        .max_local_error_reset_streams(256)
-        .max_header_list_size(
-            u32::try_from(l.max_header_bytes + l.max_uri_bytes).unwrap_or(u32::MAX),
-        )
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
-    b
-}
-
 async fn accept_loop(
     listener: TcpListener,
     kind: Kind,
     gw: Arc<Gateway>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(gw.runtime().config.limits.max_connections));
+    let max = gw.runtime().config.limits.max_connections;
+    let slots = Arc::new(Semaphore::new(max));
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -235,17 +201,19 @@ async fn accept_loop(
                 continue;
             }
         };
-        let watcher = graceful.watcher();
         let gw = Arc::clone(&gw);
+        let stop = stop.clone();
         tokio::spawn(async move {
-            serve_conn(tcp, peer, kind, gw, watcher).await;
+            conn::serve(tcp, peer, kind, gw, stop).await;
             drop(permit);
         });
     }
     drop(listener);
     let grace = gw.runtime().config.limits.drain_grace;
     let deadline = tokio::time::Instant::now() + grace;
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    // Every connection holds a slot until it has drained and closed.
+    let all_slots = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout_at(deadline, slots.acquire_many(all_slots))
         .await
         .is_err()
     {
@@ -254,93 +222,6 @@ async fn accept_loop(
     if kind == Kind::Public {
         // Upgraded connections left hyper's watch; they get what is left of the grace.
         gw.tunnels.close_after(deadline).await;
-    }
-}
-
-struct ConnGauge(prometheus::IntGauge);
-
-impl Drop for ConnGauge {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-async fn serve_conn(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    kind: Kind,
-    gw: Arc<Gateway>,
-    watcher: Watcher,
-) {
-    let _ = tcp.set_nodelay(true);
-    let rt = gw.runtime();
-    let builder = http_builder(&rt.config.limits);
-    if kind == Kind::Admin {
-        let Ok(local) = tcp.local_addr() else { return };
-        let svc = service_fn(move |req| admin::handle(req, Arc::clone(&gw), local));
-        let _ = watcher
-            .watch(builder.serve_connection(TokioIo::new(tcp), svc))
-            .await;
-        return;
-    }
-    let gauge = gw.shared.metrics.connections_active.clone();
-    gauge.inc();
-    let _gauge = ConnGauge(gauge);
-    let metrics = &gw.shared.metrics;
-    let tcp = Counted::new(
-        tcp,
-        metrics.received_bytes.clone(),
-        metrics.sent_bytes.clone(),
-    );
-    let service = |conn: ConnInfo| {
-        let gw = Arc::clone(&gw);
-        service_fn(move |req| dispatch::handle(req, conn.clone(), Arc::clone(&gw)))
-    };
-    let result = match &rt.tls {
-        Some(tls) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
-            let stream = match tokio::time::timeout(
-                rt.config.limits.tls_handshake_timeout,
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    gw.shared.metrics.tls_handshake_errors.inc();
-                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    gw.shared.metrics.tls_handshake_errors.inc();
-                    tracing::debug!(peer = %peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            // A certificate the handshake verified against `client_auth.ca_file`.
-            let client_cert = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
-                .map(Arc::new);
-            drop(rt);
-            let conn = ConnInfo::new(peer, true, client_cert);
-            watcher
-                .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service(conn)))
-                .await
-        }
-        None => {
-            drop(rt);
-            let conn = ConnInfo::new(peer, false, None);
-            watcher
-                .watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service(conn)))
-                .await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
     }
 }
 

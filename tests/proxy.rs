@@ -164,6 +164,23 @@ async fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_nothing_is_cut_off_by_the_header_read_timeout() {
+    use tokio::io::AsyncReadExt as _;
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&yaml(&[up.url()], "2s")).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "a silent connection stayed open past the 1 s header timeout"
+    );
+    assert!(buf.is_empty(), "nothing was asked, nothing is answered");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
 async fn bodies_stream_to_the_upstream_unchanged() {
     let up = Upstream::echo().await;
     let gw = Gateway::start(&yaml(&[up.url()], "2s")).await;
