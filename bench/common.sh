@@ -27,13 +27,23 @@ http { access_log off;
 NGINX
 }
 
-# nginx_proxy DIR UPSTREAM PLAIN [TLS CERT KEY]: nginx as the reference proxy, one worker,
-# 64 kept upstream connections; with TLS also a TLS 1.3 listener. As DIR/nginx.conf.
+# nginx_proxy DIR UPSTREAM PLAIN [TLS CERT KEY [HEADERS]]: nginx as the reference proxy, one
+# worker, 64 kept upstream connections; with TLS also a TLS 1.3 listener; with HEADERS also a
+# plain listener that does the header work tollgate does on every request (X-Forwarded-For,
+# -Proto, -Host and X-Request-Id set upstream, the credential removed, the request id
+# returned). As DIR/nginx.conf.
 nginx_proxy() {
   local pass='location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
-  local tls=""
+  local tls="" headers=""
   if [ -n "${4:-}" ]; then
     tls="server { listen $4 ssl; ssl_certificate $5; ssl_certificate_key $6; ssl_protocols TLSv1.3; $pass }"
+  fi
+  if [ -n "${7:-}" ]; then
+    headers="server { listen $7; location / { proxy_pass http://origin; proxy_http_version 1.1;
+      proxy_set_header Connection \"\"; proxy_set_header Authorization \"\";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Request-Id \$request_id; add_header X-Request-Id \$request_id; } }"
   fi
   cat > "$1/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $1/nginx.pid; error_log $1/nginx.err;
@@ -41,7 +51,8 @@ events { worker_connections 4096; }
 http { access_log off;
   upstream origin { server $2; keepalive 64; }
   server { listen $3; $pass }
-  $tls }
+  $tls
+  $headers }
 NGINX
 }
 

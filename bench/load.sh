@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} CONNS=${CONNS:-64} WARMUP=${WARMUP:-2s}
-UP=127.0.0.1:18081 NGX=127.0.0.1:18083 NGXS=127.0.0.1:18444 HAP=127.0.0.1:18084
+UP=127.0.0.1:18081 NGX=127.0.0.1:18083 NGXS=127.0.0.1:18444 HAP=127.0.0.1:18084 NGXH=127.0.0.1:18085
 TG=127.0.0.1:18080 TGS=127.0.0.1:18443 TGL=127.0.0.1:18082
 
 need=""
@@ -35,7 +35,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 # The upstream and the nginx proxy are two nginx instances (one worker each), so nginx
 # proxy_pass, like every other proxy here, hands each request to another process.
 nginx_upstream "$work" "$UP"
-nginx_proxy "$work" "$UP" "$NGX" "$NGXS" "$work/cert.pem" "$work/key.pem"
+nginx_proxy "$work" "$UP" "$NGX" "$NGXS" "$work/cert.pem" "$work/key.pem" "$NGXH"
 taskset -c 0 nginx -c "$work/upstream.conf" -p "$work" & pids+=($!)
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 
@@ -63,7 +63,7 @@ TOLLGATE_LOG=warn,rustls=error taskset -c 0 "$BIN" run --config "$work/plain.yam
 TOLLGATE_LOG=warn,rustls=error taskset -c 0 "$BIN" run --config "$work/tls.yaml" 2>"$work/tls.log" & pids+=($!)
 # The default: one JSON access-log line per request, to a file as a service manager would.
 taskset -c 0 "$BIN" run --config "$work/logged.yaml" --log-format json 2>"$work/access.log" & pids+=($!)
-for a in "$UP" "$NGX" "$HAP" "$TG" "$TGL"; do
+for a in "$UP" "$NGX" "$NGXH" "$HAP" "$TG" "$TGL"; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://$a/" && break; sleep 0.05; done
 done
 for a in "$TGS" "$NGXS"; do
@@ -101,6 +101,7 @@ echo 'delay = function() return 4 end' > "$work/think.lua"
 rows=(
   "direct to upstream nginx|http://$UP/product/get?id=1"
   "nginx proxy_pass|http://$NGX/product/get?id=1"
+  "nginx proxy_pass + tollgate's header work|-H|Authorization: $TOKEN|http://$NGXH/product/get?id=1"
   "HAProxy, 1 thread|http://$HAP/product/get?id=1"
   "tollgate, hot JWT|-H|Authorization: $TOKEN|http://$TG/product/get?id=1"
   "tollgate, 1 000 rotating JWTs|-s|$work/rotate.lua|http://$TG/product/get?id=1"
