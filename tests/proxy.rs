@@ -181,6 +181,29 @@ async fn a_client_that_sends_nothing_is_cut_off_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_shuts_its_side_after_the_request_still_gets_the_answer() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&yaml(&[up.url()], "2s")).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /open/half HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("the gateway closes once it has answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("/open/half"),
+        "the upstream saw the request: {answer}"
+    );
+}
+
+#[tokio::test]
 async fn bodies_stream_to_the_upstream_unchanged() {
     let up = Upstream::echo().await;
     let gw = Gateway::start(&yaml(&[up.url()], "2s")).await;

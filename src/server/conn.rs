@@ -48,6 +48,11 @@ macro_rules! http1_limits {
 fn http1_builder(l: &Limits) -> http1::Builder {
     let mut b = http1::Builder::new();
     http1_limits!(b, l);
+    // A client may shut its side after the request and still read the answer (RFC 9112 §9.6).
+    // Without this, hyper reads the socket while every request is in flight to catch that EOF,
+    // which also makes it take a fresh 8 KiB read buffer each request (the old one still holds
+    // the request's bytes). A client gone for good is seen when the answer is written.
+    b.half_close(true);
     b
 }
 
