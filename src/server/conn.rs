@@ -164,58 +164,56 @@ pub(super) async fn serve(
     let _gauge = ConnGauge(gauge);
     let tls = rt.tls.as_ref().map(|t| Arc::clone(&t.config));
     drop(rt);
-    let error =
-        match tls {
-            Some(config) => {
-                let metrics = &gw.shared.metrics;
-                let tcp = Counted::new(
-                    tcp,
-                    metrics.received_bytes.clone(),
-                    metrics.sent_bytes.clone(),
-                );
-                let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                let stream =
-                    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            gw.shared.metrics.tls_handshake_errors.inc();
-                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            gw.shared.metrics.tls_handshake_errors.inc();
-                            tracing::debug!(peer = %peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let session = stream.get_ref().1;
-                // RFC 9113 §3.2: over TLS, HTTP/2 is what ALPN agreed on, nothing else.
-                let h2 = session.alpn_protocol() == Some(b"h2");
-                // A certificate the handshake verified against `client_auth.ca_file`.
-                let client_cert = session
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
-                    .map(Arc::new);
-                let conn = ConnInfo::new(peer, true, client_cert);
-                serve_http(TokioIo::new(stream), h2, &limits, conn, gw, stop).await
+    // Cleartext: what the client opens with decides the protocol (peeked before any counting).
+    let plain_h2 = match tls {
+        Some(_) => false,
+        None => match opens_with_h2_preface(&tcp, limits.header_read_timeout).await {
+            Some(h2) => h2,
+            None => return,
+        },
+    };
+    let metrics = &gw.shared.metrics;
+    let tcp = Counted::new(
+        tcp,
+        metrics.received_bytes.clone(),
+        metrics.sent_bytes.clone(),
+    );
+    let Some(config) = tls else {
+        let conn = ConnInfo::new(peer, false, None);
+        let error = serve_http(TokioIo::new(tcp), plain_h2, &limits, conn, gw, stop).await;
+        log_end(peer, error);
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let stream =
+        match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                gw.shared.metrics.tls_handshake_errors.inc();
+                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                return;
             }
-            None => {
-                let Some(h2) = opens_with_h2_preface(&tcp, limits.header_read_timeout).await else {
-                    return;
-                };
-                let metrics = &gw.shared.metrics;
-                let tcp = Counted::new(
-                    tcp,
-                    metrics.received_bytes.clone(),
-                    metrics.sent_bytes.clone(),
-                );
-                let conn = ConnInfo::new(peer, false, None);
-                serve_http(TokioIo::new(tcp), h2, &limits, conn, gw, stop).await
+            Err(_) => {
+                gw.shared.metrics.tls_handshake_errors.inc();
+                tracing::debug!(peer = %peer, "TLS handshake timed out");
+                return;
             }
         };
+    let session = stream.get_ref().1;
+    // RFC 9113 §3.2: over TLS, HTTP/2 is what ALPN agreed on, nothing else.
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    // A certificate the handshake verified against `client_auth.ca_file`.
+    let client_cert = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
+        .map(Arc::new);
+    let conn = ConnInfo::new(peer, true, client_cert);
+    let error = serve_http(TokioIo::new(stream), h2, &limits, conn, gw, stop).await;
+    log_end(peer, error);
+}
+
+fn log_end(peer: SocketAddr, error: Option<Box<dyn std::error::Error + Send + Sync>>) {
     if let Some(e) = error {
         tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
     }
