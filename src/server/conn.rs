@@ -53,6 +53,9 @@ fn http1_builder(l: &Limits) -> http1::Builder {
     // which also makes it take a fresh 8 KiB read buffer each request (the old one still holds
     // the request's bytes). A client gone for good is seen when the answer is written.
     b.half_close(true);
+    // The head and a small body in one buffer and one `write`: hyper's vectored writes cost a
+    // `Vec` per write under rustls, and a second iovec for nothing on plain TCP (bench/README).
+    b.writev(false);
     b
 }
 

@@ -148,7 +148,10 @@ impl Conns {
             })?
             .map_err(H1Error::Connect)?;
         tcp.set_nodelay(true).map_err(H1Error::Connect)?;
-        let (tx, conn) = http1::handshake(TokioIo::new(tcp))
+        // The request head and a small body go out in one buffer, as on the public side.
+        let (tx, conn) = http1::Builder::new()
+            .writev(false)
+            .handshake(TokioIo::new(tcp))
             .await
             .map_err(H1Error::Exchange)?;
         tokio::spawn(async move {
