@@ -174,7 +174,8 @@ fn bench(c: &mut Criterion) {
     let one_shot = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let conn = ConnInfo::new("127.0.0.1:5555".parse().unwrap(), true, None);
+    let peer: std::net::SocketAddr = "127.0.0.1:5555".parse().unwrap();
+    let conn = ConnInfo::new(peer, peer.ip(), false, true, None);
     let permit = one_shot
         .block_on(guard::check(
             &parts,

@@ -9,8 +9,9 @@
 //!    access-log line, one metrics observation.
 
 use crate::body::{self, Body};
-use crate::config::{ErrorStyle, Origin};
+use crate::config::{ErrorStyle, Origin, RateKey};
 use crate::guard::{self, principal::Principal};
+use crate::limit::Subject;
 use crate::metrics::RouteMetrics;
 use crate::proxy::upstream::ServedBy;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
@@ -35,10 +36,12 @@ struct RequestCtx {
     reason: Option<&'static str>,
     /// The app id an issuing request named (checked or not), for the access log.
     claimed_app: Option<Box<str>>,
+    /// Who sent it (`ConnInfo::request_client`): what limits and the log name.
+    client: std::net::IpAddr,
 }
 
 impl RequestCtx {
-    fn start<B>(req: &Request<B>) -> Self {
+    fn start<B>(req: &Request<B>, client: std::net::IpAddr) -> Self {
         let sent = req.headers().get(&X_REQUEST_ID).filter(|v| {
             let b = v.as_bytes();
             !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
@@ -55,6 +58,7 @@ impl RequestCtx {
             dialect: None,
             reason: None,
             claimed_app: None,
+            client,
         }
     }
 }
@@ -66,7 +70,8 @@ pub async fn handle(
     gw: Arc<Gateway>,
 ) -> Result<Response<Body>, Infallible> {
     let rt = gw.runtime();
-    let mut ctx = RequestCtx::start(&req);
+    let client = conn.request_client(req.headers(), &rt.config.listen.trusted_proxies);
+    let mut ctx = RequestCtx::start(&req, client);
     let grpc = crate::grpc::is_grpc(req.headers());
     let method = req.method().clone();
     let uri = req.uri().clone(); // shares the parsed bytes; no copy
@@ -83,7 +88,7 @@ pub async fn handle(
             ctx.reason = Some(rej.reason());
             match rej {
                 Reject::StoreUnavailable => gw.shared.metrics.store_unavailable.inc(),
-                Reject::RateLimited(_) => gw
+                Reject::RateLimited(_) | Reject::RouteLimited(_) => gw
                     .shared
                     .metrics
                     .rate_limited(handler.map_or("(unmatched)", |h| metrics_label(&rt, h))),
@@ -117,6 +122,12 @@ pub async fn handle(
     let reason = ctx
         .reason
         .or_else(|| (status >= 400).then(|| res.status().canonical_reason().unwrap_or("")));
+    // The connection's own text, unless a trusted proxy named someone else.
+    let peer_text: Cow<'_, str> = if ctx.client == conn.client {
+        Cow::Borrowed(conn.peer_ip.to_str().unwrap_or(""))
+    } else {
+        Cow::Owned(ctx.client.to_string())
+    };
     crate::access_log::emit(&crate::access_log::AccessLine {
         method: method.as_str(),
         path: uri.path(),
@@ -124,7 +135,7 @@ pub async fn handle(
         status,
         duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         request_id: ctx.request_id.to_str().unwrap_or(""),
-        peer: conn.peer_ip.to_str().unwrap_or(""),
+        peer: &peer_text,
         app: ctx
             .principal
             .as_ref()
@@ -265,7 +276,7 @@ async fn serve<'rt>(
     req: Request<Incoming>,
     conn: &ConnInfo,
     rt: &'rt Runtime,
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     ctx: &mut RequestCtx,
     handler_out: &mut Option<&'rt Handler>,
 ) -> Result<Response<Body>, Reject> {
@@ -297,20 +308,10 @@ async fn serve<'rt>(
         Target::Issue(ep) => {
             // Refusals of an issuing endpoint are decisions about its dialect's credentials.
             ctx.dialect = Some(Origin::Own(ep.dialect()));
-            // Per client IP, before any body is read or any argon2 runs.
-            let rate = rt.config.limits.token_rate;
-            shared
-                .limits
-                .per_ip
-                .take(
-                    &conn.peer.ip(),
-                    rate.per_ip,
-                    rate.per_ip_burst,
-                    Instant::now(),
-                )
-                .map_err(Reject::RateLimited)?;
+            // Limits are charged where a secret is verified (`issue::core::authenticate`).
             let cert = conn.client_cert.clone();
-            let (reply, claimed) = crate::issue::serve(ep, req, &path, rt, shared, cert).await;
+            let (reply, claimed) =
+                crate::issue::serve(ep, req, &path, rt, shared, ctx.client, cert).await;
             ctx.claimed_app = claimed;
             return reply;
         }
@@ -332,6 +333,12 @@ async fn serve<'rt>(
         }
     };
     let (parts, body) = req.into_parts();
+    // Per address: before the token costs anything.
+    if let Some(l) = route.limiter.as_ref().filter(|l| l.cfg.key == RateKey::Ip) {
+        let who = Subject::Ip(crate::client_addr::limit_key(ctx.client));
+        l.admit(&who, Instant::now())
+            .map_err(Reject::RouteLimited)?;
+    }
     let permit = guard::check(&parts, &path, route, rt, shared, conn, &mut ctx.dialect).await?;
     let shadow_route = route.config.mode == crate::config::RouteMode::Shadow;
     if permit.principal().is_some() {
@@ -343,6 +350,13 @@ async fn serve<'rt>(
     }
     if let Some(outcome) = permit.shadow() {
         record_shadow(outcome, &handler.metrics, ctx, route_label(rt, handler));
+    }
+    // Per app: once the token says which.
+    if let Some(l) = route.limiter.as_ref().filter(|l| l.cfg.key == RateKey::App) {
+        if let Some(p) = permit.principal() {
+            l.admit(&Subject::App(p.app.clone()), Instant::now())
+                .map_err(Reject::RouteLimited)?;
+        }
     }
     let mut parts = parts;
     proxy::credential::attach(&mut parts.headers, route, shared)?;
@@ -360,7 +374,7 @@ async fn serve<'rt>(
         rt,
         conn,
         &ctx.request_id,
-        &gw.tunnels,
+        gw,
     )
     .await
 }

@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+pub mod client_addr;
 pub mod compact;
 pub mod config;
 pub mod counted;

@@ -1,6 +1,8 @@
-//! Token buckets in memory, bounded in size: per client IP on the token endpoints, and per
-//! presented app id for failed authentications (so guessing one app's secret, or flooding
-//! argon2 with wrong ones, is slowed down without touching other clients).
+//! Token buckets in memory, bounded in size: per client address for secret verifications on
+//! the token endpoints, per presented app id and address for failed authentications (so
+//! guessing one app's secret, or flooding argon2 with wrong ones, is slowed down without
+//! touching other clients), and per app or address on a route with `rate_limit:`. A full map
+//! evicts the buckets touched longest ago, never all at once.
 
 use crate::config::Rate;
 use dashmap::DashMap;
@@ -9,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 /// Most keys tracked per bucket set; beyond it full buckets (the same as no entry) are
-/// dropped, and if every one is draining the set starts over.
+/// dropped, and if every one is draining, the tenth touched longest ago.
 const CAP: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +51,12 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         if self.map.len() >= self.cap {
             self.map.retain(|_, b| refill(*b, rate, burst, now) < burst);
             if self.map.len() >= self.cap {
-                self.map.clear();
+                // The oldest tenth goes (one O(n) pass per cap/10 new keys).
+                let mut ats: Vec<Instant> = self.map.iter().map(|e| e.value().at).collect();
+                let nth = ats.len() / 10;
+                let (_, cutoff, _) = ats.select_nth_unstable(nth);
+                let cutoff = *cutoff;
+                self.map.retain(|_, b| b.at > cutoff);
             }
         }
     }
@@ -105,10 +112,94 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 /// The token endpoints' limits (process-wide, surviving reloads).
 #[derive(Debug, Default)]
 pub struct TokenLimits {
-    /// Requests per client IP.
+    /// Secret verifications per client address (IPv6 per /64).
     pub per_ip: Buckets<IpAddr>,
-    /// Failed authentications per presented app id (at most 64 bytes of it).
-    pub failures: Buckets<Box<str>>,
+    /// Failed authentications per presented app id (at most 64 bytes of it) and client address.
+    pub failures: Buckets<(Box<str>, IpAddr)>,
+    /// Introspection calls for uncached opaque tokens, per client address.
+    pub introspection: Buckets<IpAddr>,
+    /// Signing-key rotations asked for on the admin API (one bucket).
+    pub rotations: Buckets<()>,
+    /// Each rate-limited route's buckets, by route pattern (kept across reloads).
+    pub routes: DashMap<Box<str>, std::sync::Arc<Buckets<Subject>>>,
+}
+
+/// Admin key rotations: a burst of [`ROTATION_BURST`], then one per [`ROTATION_EVERY`].
+pub const ROTATION_BURST: u32 = 3;
+/// See [`ROTATION_BURST`].
+pub const ROTATION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whom a route's `rate_limit:` counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// The token's app.
+    App(Box<str>),
+    /// The client address (IPv6 by its /64).
+    Ip(IpAddr),
+}
+
+/// One route's limit: its setting and its buckets, which outlive reloads (kept by route pattern).
+#[derive(Debug, Clone)]
+pub struct RouteLimiter {
+    /// As configured.
+    pub cfg: crate::config::RouteRate,
+    buckets: std::sync::Arc<Buckets<Subject>>,
+}
+
+/// A spent route limit, as the refusal tells it (`Retry-After`, `RateLimit-Policy`, `RateLimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    /// Seconds until a request is allowed again.
+    pub retry_after: u64,
+    /// Requests allowed at once (the burst).
+    pub quota: u32,
+    /// Seconds the rate takes to refill the whole quota.
+    pub window: u64,
+}
+
+impl Spent {
+    /// Writes `Retry-After` and the IETF draft's `RateLimit-Policy` / `RateLimit`
+    /// (draft-ietf-httpapi-ratelimit-headers: `"name";q=quota;w=window`, `"name";r=remaining;t=reset`).
+    pub fn write_headers(&self, h: &mut http::HeaderMap) {
+        use http::HeaderValue;
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after),
+        );
+        let policy = format!("\"route\";q={};w={}", self.quota, self.window);
+        let now = format!("\"route\";r=0;t={}", self.retry_after);
+        if let (Ok(p), Ok(n)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&now)) {
+            h.insert("ratelimit-policy", p);
+            h.insert("ratelimit", n);
+        }
+    }
+}
+
+impl RouteLimiter {
+    /// The limiter for `pattern` with `cfg`, reusing the buckets `limits` keeps for it.
+    pub fn new(pattern: &str, cfg: crate::config::RouteRate, limits: &TokenLimits) -> Self {
+        let buckets = limits
+            .routes
+            .entry(pattern.into())
+            .or_default()
+            .value()
+            .clone();
+        RouteLimiter { cfg, buckets }
+    }
+
+    /// Takes one request for `who`; what to tell the client when none is left.
+    pub fn admit(&self, who: &Subject, now: Instant) -> Result<(), Spent> {
+        let c = &self.cfg;
+        self.buckets
+            .take(who, c.rate, c.burst, now)
+            .map_err(|retry_after| Spent {
+                retry_after,
+                quota: c.burst.max(1),
+                window: (f64::from(c.burst.max(1)) / c.rate.per_sec())
+                    .ceil()
+                    .max(1.0) as u64,
+            })
+    }
 }
 
 /// The key of a presented app id: bounded, so a flood of long ids stays small.
@@ -162,5 +253,29 @@ mod tests {
             let _ = b.take(&k, rate(1.0, 60), 1, t0);
         }
         assert!(b.len() <= 8);
+    }
+
+    #[test]
+    fn a_full_set_forgets_the_oldest_and_keeps_the_rest_limited() {
+        let b: Buckets<u32> = Buckets {
+            map: DashMap::new(),
+            cap: 10,
+        };
+        let t0 = Instant::now();
+        let slow = rate(1.0, 3600);
+        for k in 0..10 {
+            let at = t0 + Duration::from_millis(u64::from(k));
+            b.take(&k, slow, 1, at).unwrap();
+        }
+        let later = t0 + Duration::from_millis(50);
+        b.take(&99, slow, 1, later).unwrap();
+        assert!(b.len() <= 10);
+        assert!(
+            b.check(&0, slow, 1, later).is_ok(),
+            "the oldest was forgotten"
+        );
+        for k in 5..10 {
+            assert!(b.check(&k, slow, 1, later).is_err(), "{k} still limited");
+        }
     }
 }

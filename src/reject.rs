@@ -142,6 +142,8 @@ pub enum Reject {
     BodyTimeout,
     /// Too many requests; retry after this many seconds.
     RateLimited(u64),
+    /// A route's `rate_limit:` spent: when to retry and the policy (`RateLimit-*` headers).
+    RouteLimited(crate::limit::Spent),
     /// An issuing endpoint's refusal, already in its dialect's envelope.
     Refused(Box<Refusal>),
 }
@@ -160,7 +162,7 @@ impl Reject {
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
             Reject::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reject::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Reject::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Reject::RateLimited(_) | Reject::RouteLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Reject::Refused(r) => r.response.status(),
             Reject::NotFound => StatusCode::NOT_FOUND,
             Reject::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -221,7 +223,7 @@ impl Reject {
             Reject::HeadersTooLarge => "headers_too_large",
             Reject::BadBody => "bad_body",
             Reject::BodyTimeout => "body_timeout",
-            Reject::RateLimited(_) => "rate_limited",
+            Reject::RateLimited(_) | Reject::RouteLimited(_) => "rate_limited",
             // Each has a decision, answered above.
             Reject::MissingToken
             | Reject::MissingClientCert
@@ -268,6 +270,11 @@ impl Reject {
             Reject::BadBody => "malformed request body framing".into(),
             Reject::BodyTimeout => "request body not received in time".into(),
             Reject::RateLimited(_) => "too many requests; slow down".into(),
+            Reject::RouteLimited(s) => format!(
+                "too many requests on this route (at most {} per {} s); retry after {} s",
+                s.quota, s.window, s.retry_after
+            )
+            .into(),
             Reject::Refused(r) => r.reason.into(),
             Reject::InvalidToken(Invalid::Withdrawn) => {
                 "access token withdrawn: its app is no longer configured for it".into()
@@ -312,7 +319,7 @@ impl Reject {
                     Reject::InvalidToken(_) => 99991664,
                     Reject::Forbidden(_) => 99991672,
                     // Feishu's "request trigger frequency limit".
-                    Reject::RateLimited(_) => 99991400,
+                    Reject::RateLimited(_) | Reject::RouteLimited(_) => 99991400,
                     _ => u32::from(code),
                 };
                 json!({ "code": feishu, "msg": msg })
@@ -337,6 +344,7 @@ impl Reject {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
+            Reject::RouteLimited(spent) => spent.write_headers(res.headers_mut()),
             // The rest of what this client sends cannot be trusted to frame a next request.
             Reject::BadBody | Reject::BodyTimeout => {
                 res.headers_mut()

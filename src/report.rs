@@ -106,9 +106,20 @@ pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
                 need.join(", ")
             }
         };
+        let limit = r.rate_limit.map_or(String::new(), |l| {
+            let key = match l.key {
+                crate::config::RateKey::App => "app",
+                crate::config::RateKey::Ip => "ip",
+            };
+            format!(
+                ", rate_limit {key} {}/s burst {}",
+                l.rate.per_sec(),
+                l.burst
+            )
+        });
         let _ = writeln!(
             out,
-            "route  {methods:<4} {:<40} -> {} [{}] auth={auth}",
+            "route  {methods:<4} {:<40} -> {} [{}] auth={auth}{limit}",
             r.pattern.as_str(),
             up.name,
             targets.join(" ")

@@ -63,6 +63,8 @@ pub struct Shared {
     pub(crate) signing: std::sync::Mutex<Option<Signing>>,
     /// The JWT keys in force: swapped when the config or the ring changes (`signing.rs`).
     pub(crate) keys: arc_swap::ArcSwapOption<JwtKeys>,
+    /// Held while a rotation makes and commits a key, so two never overwrite each other.
+    pub(crate) rotating: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -197,6 +199,7 @@ impl Shared {
             ring_name: signing_key_name(config),
             signing: std::sync::Mutex::new(None),
             keys: arc_swap::ArcSwapOption::empty(),
+            rotating: tokio::sync::Mutex::new(()),
         };
         for op in ops {
             shared.apply(op);

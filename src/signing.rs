@@ -74,7 +74,13 @@ impl Shared {
                 "signing.key_file names the key: rotate the file and reload".into(),
             ));
         }
-        let pem = crate::token::jwt::generate(signing.alg).map_err(|_| Reject::StoreUnavailable)?;
+        let _one_at_a_time = self.rotating.lock().await;
+        // RSA generation takes tens of milliseconds: off the async workers that serve requests.
+        let alg = signing.alg;
+        let pem = tokio::task::spawn_blocking(move || crate::token::jwt::generate(alg))
+            .await
+            .map_err(|_| Reject::StoreUnavailable)?
+            .map_err(|_| Reject::StoreUnavailable)?;
         let now = self.clock.now_secs();
         let mut ring = self
             .ring

@@ -45,6 +45,8 @@ pub struct CompiledRoute {
     pub config: RouteConfig,
     /// Its resource lookup and the answers cached (dropped with the runtime on reload).
     pub lookup: Option<RouteLookup>,
+    /// Its `rate_limit:` (the buckets outlive reloads).
+    pub limiter: Option<crate::limit::RouteLimiter>,
 }
 
 /// Each `Runtime` built gets the next number; a principal held to one generation's config is
@@ -184,9 +186,18 @@ impl Runtime {
                 Some(l) if !reqs.is_empty() => Some(RouteLookup::new(l.clone(), &reqs)),
                 _ => None,
             };
+            let limiter = r.rate_limit.map(|cfg| {
+                // Its 429 series exists from the start, at 0.
+                let _ = shared
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[r.pattern.as_str()]);
+                crate::limit::RouteLimiter::new(r.pattern.as_str(), cfg, &shared.limits)
+            });
             routes.push(CompiledRoute {
                 config: r.clone(),
                 lookup,
+                limiter,
             });
         }
         let mut upstreams = Vec::with_capacity(config.upstreams.len());

@@ -118,7 +118,10 @@ async fn the_dashboard_queries_only_what_metrics_exposes() {
     assert_eq!(gw.get("/p", &[("authorization", &token)]).await.status, 200);
     assert_eq!(gw.get("/p", &[]).await.status, 401);
     assert_eq!(gw.get("/dead", &[]).await.status, 502);
-    gw.token().await; // the burst's second
+    // Only secret verifications are charged (the known one is not): a wrong secret spends the
+    // burst's second, the next is limited.
+    let wrong = r#"{"app_id":"coupang","app_secret":"x"}"#;
+    assert_eq!(gw.post("/oauth/token/get", &[], wrong).await.status, 401);
     let limited = gw
         .post(
             "/oauth/token/get",

@@ -234,8 +234,9 @@ async fn wrong_secrets_from_one_ip_are_limited_while_others_go_on() {
         String::from_utf8_lossy(second)
     );
     assert_eq!(status(&raw_from(other, gw.addr, req.as_bytes()).await), 200);
-    // The flooding IP itself ran out of its burst too: even good requests wait.
-    assert_eq!(status(&raw(gw.addr, &post("coupangTest")).await), 429);
+    // The flooding IP ran out of its burst, but a secret that verified before costs nothing:
+    // a legitimate client behind the same address (a NAT) is neither charged nor locked out.
+    assert_eq!(status(&raw(gw.addr, &post("coupangTest")).await), 200);
     let m = support::TestClient::plain()
         .send("GET", &gw.admin_url("/metrics"), &[], "")
         .await

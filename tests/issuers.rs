@@ -49,6 +49,11 @@ async fn idp_with_key() -> (tempfile::TempDir, std::path::PathBuf, IdpKey, Idp) 
 /// A gateway with issuer `kc` (JWKS + introspection at the stand-in), routes `/open`
 /// (any token), `/scoped` (scope `read`), `/admin` (scope `admin`), `/own` (oauth tokens only).
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// As [`setup`], with `extra` lines (indented as keys of the issuer) in issuer `kc`.
+async fn setup_with(extra: &str) -> Setup {
     let (dir, ca_file, key, idp) = idp_with_key().await;
     let up = Upstream::echo().await;
     let yaml = format!(
@@ -64,7 +69,7 @@ async fn setup() -> Setup {
     algorithms: [ES256]
     leeway: 0s
     claims_to_headers: {{ email: x-user-email }}
-upstreams:
+{extra}upstreams:
   api: {{ targets: ["{up}"] }}
 routes:
   - {{ path: /open, upstream: api }}
@@ -406,4 +411,93 @@ fn unsafe_issuer_settings_are_refused_with_file_line_and_key() {
         assert!(e.contains(want), "{want:?} missing from:\n{e}");
     }
     assert!(!e.contains("dialects[0]"), "kc names an issuer:\n{e}");
+}
+
+#[tokio::test]
+async fn unknown_opaque_tokens_cost_the_idp_a_bounded_number_of_calls_and_evict_nobody() {
+    let s = setup().await;
+    let active = json!({"active": true, "client_id": "billing", "scope": "read", "exp": now() + 600,
+                        "iss": ISS, "aud": "orders-api"});
+    s.idp
+        .answers
+        .lock()
+        .unwrap()
+        .insert("real-user".into(), active.clone());
+    s.idp
+        .answers
+        .lock()
+        .unwrap()
+        .insert("other-user".into(), active);
+    assert_eq!(call(&s.gw, "/open", "real-user", &[]).await.status, 200);
+    assert_eq!(s.idp.calls(), 1);
+    // 1 000 random tokens in 5 s from one address.
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..1000u64 {
+        tokio::time::sleep_until(start + Duration::from_millis(5 * n)).await;
+        let url = s.gw.url("/open");
+        tasks.push(tokio::spawn(async move {
+            let auth = format!("Bearer made-up-{n}-{}", n * 7919);
+            TestClient::plain()
+                .send("GET", &url, &[("authorization", &auth)], "")
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    let spent = s.idp.calls() - 1;
+    assert!(spent <= 70, "{spent} IdP calls for 1 000 unknown tokens");
+    // The cached active token still passes, with no new call.
+    assert_eq!(call(&s.gw, "/open", "real-user", &[]).await.status, 200);
+    assert_eq!(s.idp.calls(), spent + 1);
+    // Another client address still gets its own new token introspected.
+    let req = "GET /open HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer other-user\r\nConnection: close\r\n\r\n";
+    let text = support::raw_from("127.0.0.2".parse().unwrap(), s.gw.addr, req.as_bytes()).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test]
+async fn a_token_not_of_the_declared_shape_is_never_sent_to_the_idp() {
+    let s = setup_with("    token_prefix: kc_\n    token_length: 10\n").await;
+    s.idp.answers.lock().unwrap().insert(
+        "kc_1234567".into(),
+        json!({"active": true, "client_id": "billing", "scope": "read", "exp": now() + 600,
+               "iss": ISS, "aud": "orders-api"}),
+    );
+    for t in ["abc", "kc_toolongtoken", "xx_1234567"] {
+        assert_eq!(call(&s.gw, "/open", t, &[]).await.status, 401);
+    }
+    assert_eq!(s.idp.calls(), 0);
+    assert_eq!(call(&s.gw, "/open", "kc_1234567", &[]).await.status, 200);
+    assert_eq!(s.idp.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_real_rotation_is_seen_within_5_s_during_a_flood_of_made_up_kids() {
+    let s = setup().await;
+    let stranger = IdpKey::es256("x");
+    for n in 0..200 {
+        let t = stranger.sign_as(&format!("made-up-{n}"), &claims("read"));
+        assert_eq!(call(&s.gw, "/open", &t, &[]).await.status, 401);
+    }
+    // The IdP rotates: its new tokens pass within 5 s.
+    let k2 = IdpKey::es256("k2");
+    s.idp.publish(&[&s.key, &k2]);
+    let rotated = std::time::Instant::now();
+    let token = k2.sign(&claims("read"));
+    loop {
+        let r = call(&s.gw, "/open", &token, &[]).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            rotated.elapsed() < Duration::from_secs(5),
+            "the new key is still refused after {:?}",
+            rotated.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.idp.fetches() <= 5, "{} JWKS fetches", s.idp.fetches());
 }

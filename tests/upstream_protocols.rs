@@ -321,3 +321,67 @@ impl TapMkdir for std::path::PathBuf {
         self
     }
 }
+
+/// Waits (at most `secs`) for the socket to end; true when it did.
+async fn ends_within(
+    sock: &mut tokio_tungstenite::WebSocketStream<
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+    secs: u64,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, sock.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tunnel_ends_within_a_second_of_its_token_being_revoked_or_expiring() {
+    let ws = WsEcho::start().await;
+    let yaml = format!(
+        "{}upstreams:\n  chat: {{ targets: [\"http://{}\"] }}\nroutes:\n  - {{ path: /ws, upstream: chat, auth: bearer }}\n",
+        app_yaml(),
+        ws.addr
+    );
+    let gw = Gateway::with(&yaml).tls().start().await;
+    // Revoked: closed within 2 s although it is busy.
+    let token = gw.token().await;
+    let mut sock = ws_connect(&gw, "/ws", Some(&token))
+        .await
+        .expect("upgraded");
+    sock.send(Message::text("hello")).await.unwrap();
+    assert_eq!(sock.next().await.unwrap().unwrap(), Message::text("hello"));
+    let form = format!("token={}", token.trim_start_matches("Bearer "));
+    let r = TestClient::plain()
+        .send(
+            "POST",
+            &gw.admin_url("/admin/tokens/revoke"),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &form,
+        )
+        .await;
+    assert_eq!(r.json()["revoked"], true, "{}", r.body);
+    assert!(
+        ends_within(&mut sock, 2).await,
+        "the tunnel outlived its revoked token"
+    );
+    // Expired: the same.
+    let token = gw.token().await;
+    let mut sock = ws_connect(&gw, "/ws", Some(&token))
+        .await
+        .expect("upgraded");
+    sock.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        sock.next().await.unwrap().unwrap(),
+        Message::text("still here")
+    );
+    gw.advance(Duration::from_secs(3600 + 120));
+    assert!(
+        ends_within(&mut sock, 2).await,
+        "the tunnel outlived its expired token"
+    );
+}

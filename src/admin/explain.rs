@@ -99,6 +99,9 @@ async fn principal(token: &str, rt: &Runtime, shared: &Shared) -> Result<Princip
                 }
                 crate::idp::JwtCheck::Refused(inv) => Err(Reject::InvalidToken(inv)),
                 crate::idp::JwtCheck::NoKeys => Err(Reject::IssuerUnavailable),
+                crate::idp::JwtCheck::UnknownKey => {
+                    Err(Reject::InvalidToken(crate::reject::Invalid::Bad))
+                }
             };
         }
     }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What an admin request asks for, read from its method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +112,14 @@ pub async fn handle(
         AdminRoute::NotFound => error(StatusCode::NOT_FOUND, "not found"),
         // A page in the operator's browser can reach a loopback port under a rebound name:
         // the admin API answers only to its own address (or admin.hosts).
-        _ if !host_allowed(&req, local, &gw) => error(
+        _ if !origin::host_allowed(&req, local, &gw) => error(
             StatusCode::MISDIRECTED_REQUEST,
             "Host is not this admin listener's address; add it to admin.hosts to allow it",
+        ),
+        // A page in a browser: its Origin or Sec-Fetch-Site says so, whatever it sends.
+        _ if origin::from_a_web_page(&req, local, &gw) => error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: the admin API is not for web pages",
         ),
         _ if !authorized(&req, &gw) => {
             let mut res = error(StatusCode::UNAUTHORIZED, "admin token required");
@@ -129,45 +135,6 @@ pub async fn handle(
         },
     };
     Ok(res)
-}
-
-/// True when the request's `Host` (or authority) names this listener or an `admin.hosts` entry.
-fn host_allowed<B>(req: &Request<B>, local: SocketAddr, gw: &Gateway) -> bool {
-    let mut hosts = req.headers().get_all(header::HOST).iter();
-    let (first, second) = (hosts.next(), hosts.next());
-    if second.is_some() {
-        return false;
-    }
-    let Some(host) = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_ascii_lowercase())
-        .or_else(|| {
-            first
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_ascii_lowercase)
-        })
-    else {
-        return false;
-    };
-    let rt = gw.runtime();
-    if rt
-        .config
-        .admin
-        .as_ref()
-        .is_some_and(|a| a.hosts.contains(&host))
-    {
-        return true;
-    }
-    let port = local.port();
-    if host == local.to_string() {
-        return true;
-    }
-    if local.ip().is_loopback() && host == format!("localhost:{port}") {
-        return true;
-    }
-    // Bound to every address: any IP literal with our port (a rebound *name* never is one).
-    local.ip().is_unspecified() && host.parse::<SocketAddr>().is_ok_and(|a| a.port() == port)
 }
 
 /// State-changing admin calls need the body type they read: a cross-site form or `text/plain`
@@ -209,6 +176,7 @@ fn media_error<B>(req: &Request<B>, route: AdminRoute<'_>) -> Option<Response<Bo
 
 mod credentials;
 pub mod explain;
+mod origin;
 pub mod probe;
 mod tokens;
 
@@ -286,10 +254,28 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             let token = token.strip_prefix("Bearer ").unwrap_or(&token);
             body::json(StatusCode::OK, &tokens::introspect(gw, token).await)
         }
-        AdminRoute::RotateKeys => match gw.shared.rotate_keys(key_keep_secs(&rt.config)).await {
-            Ok(kid) => body::json(StatusCode::OK, &json!({ "kid": kid })),
-            Err(r) => refused(r),
-        },
+        AdminRoute::RotateKeys => {
+            let rotations = &gw.shared.limits.rotations;
+            let every = crate::config::Rate {
+                tokens: 1.0,
+                per: crate::limit::ROTATION_EVERY,
+            };
+            if let Err(wait) =
+                rotations.take(&(), every, crate::limit::ROTATION_BURST, Instant::now())
+            {
+                let mut res = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "key rotations are limited; try again later",
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                return res;
+            }
+            match gw.shared.rotate_keys(key_keep_secs(&rt.config)).await {
+                Ok(kid) => body::json(StatusCode::OK, &json!({ "kid": kid })),
+                Err(r) => refused(r),
+            }
+        }
         AdminRoute::Credentials(rest) => credentials::serve(gw, &parts.method, rest, &bytes).await,
         AdminRoute::AppTicket(app) => tokens::app_ticket(gw, app).await,
         _ => error(StatusCode::NOT_FOUND, "not found"),

@@ -64,6 +64,21 @@ pub struct Introspection {
     pub cache_ttl: Duration,
     /// Reuse of an inactive answer.
     pub negative_ttl: Duration,
+    /// The prefix every token it issues starts with, when declared.
+    pub token_prefix: Option<String>,
+    /// The length of every token it issues, when declared.
+    pub token_length: Option<usize>,
+}
+
+impl Introspection {
+    /// False for a token this issuer cannot have issued (its declared shape says so): such a
+    /// token is never sent to it.
+    pub fn may_have_issued(&self, token: &str) -> bool {
+        self.token_prefix
+            .as_deref()
+            .is_none_or(|p| token.starts_with(p))
+            && self.token_length.is_none_or(|n| token.len() == n)
+    }
 }
 
 /// One trusted external issuer.

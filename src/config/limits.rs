@@ -29,6 +29,10 @@ pub struct Limits {
     pub token_body_timeout: Duration,
     /// Token-endpoint rate limits.
     pub token_rate: TokenRate,
+    /// Introspection calls per client address for tokens no answer is cached for.
+    pub introspection_rate: Rate,
+    /// Burst of `introspection_rate`.
+    pub introspection_burst: u32,
 }
 
 /// A rate: `tokens` per `per`.
@@ -106,6 +110,11 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(10),
             token_body_timeout: Duration::from_secs(60),
             token_rate: TokenRate::default(),
+            introspection_rate: Rate {
+                tokens: 10.0,
+                per: Duration::from_secs(1),
+            },
+            introspection_burst: 20,
         }
     }
 }

@@ -24,8 +24,8 @@ pub use model::{
 };
 pub use parse::parse_raw;
 pub use route::{
-    AuthMode, CertRequirement, ErrorStyle, LookupConfig, PathPart, Requirements,
-    ResourceRequirement, RouteConfig, RouteMode, ValueRef,
+    AuthMode, CertRequirement, ErrorStyle, LookupConfig, PathPart, RateKey, Requirements,
+    ResourceRequirement, RouteConfig, RouteMode, RouteRate, ValueRef,
 };
 pub use tls::{CertFiles, ClientAuth, ClientAuthMode, TlsFiles};
 pub use upstream::{Health, Passive, Protocol, Retries, RetryOn, UpstreamConfig, UpstreamTls};

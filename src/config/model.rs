@@ -69,6 +69,10 @@ pub struct Listen {
     pub address: SocketAddr,
     /// TLS files; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// Every connection opens with a PROXY protocol header naming the client.
+    pub proxy_protocol: bool,
+    /// The proxies in front: only from these is `X-Forwarded-For` read for the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `admin:`

@@ -7,7 +7,7 @@ mod upstream;
 pub use issuer::{OneOrMany, RawClaims, RawIssuer};
 pub use sections::{
     RawBkflow, RawCertRequirement, RawCredentialRef, RawDialects, RawFeishu, RawHosecloud,
-    RawLookup, RawOauth, RawRequire, RawRoute,
+    RawLookup, RawOauth, RawRequire, RawRoute, RawRouteRate,
 };
 pub use upstream::{RawHealth, RawPassive, RawRetries, RawUpstream, RawUpstreamTls};
 
@@ -90,6 +90,12 @@ pub struct RawListen {
     /// TLS files; plain HTTP when absent.
     #[serde(default)]
     pub tls: Option<RawTls>,
+    /// Every connection opens with a PROXY protocol v1 or v2 header.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// CIDRs of the proxies in front, whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `listen.tls:`
@@ -286,6 +292,12 @@ pub struct RawLimits {
     /// Rate limits of the token endpoints.
     #[serde(default)]
     pub token_rate: Option<RawTokenRate>,
+    /// Introspection calls an unknown opaque token may cost per client address.
+    #[serde(default)]
+    pub introspection_rate: Option<String>,
+    /// Burst of `introspection_rate`.
+    #[serde(default)]
+    pub introspection_burst: Option<u32>,
 }
 
 /// `limits.token_rate:`

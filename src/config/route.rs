@@ -107,6 +107,28 @@ pub struct RouteConfig {
     pub upstream_credential: Option<(u64, String)>,
     /// Where the resource's facts are read (`{lookup:field}` references).
     pub lookup: Option<LookupConfig>,
+    /// `rate_limit:`: requests allowed per app or per client address.
+    pub rate_limit: Option<RouteRate>,
+}
+
+/// A route's `rate_limit:`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteRate {
+    /// What is counted.
+    pub key: RateKey,
+    /// The sustained rate.
+    pub rate: crate::config::Rate,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+/// Whose requests a route's rate limit counts together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateKey {
+    /// The token's app (the route needs a token).
+    App,
+    /// The client address (IPv6 per /64).
+    Ip,
 }
 
 /// One piece of a lookup path: text, or a route parameter filled in per request.

@@ -84,29 +84,62 @@ pub async fn from_jwt(
         }
         JwtCheck::Refused(inv) => refused(inv),
         JwtCheck::NoKeys => Err(Reject::IssuerUnavailable),
+        JwtCheck::UnknownKey => Err(Reject::InvalidToken(Invalid::Bad)),
     }
 }
 
 /// The principal of an opaque token one of the admitted introspecting issuers says is
-/// active (asked in config order; the first active answer wins).
+/// active (asked in config order; the first active answer wins). Only issuers whose declared
+/// token shape fits are asked; a token no answer is cached for costs `client` one token of
+/// `limits.introspection_rate` (none left: 401 without asking). `client` is `None` for the
+/// operator's own questions (admin introspection).
 pub async fn introspected(
     token: &str,
     key: HotKey,
     admitted: Option<&[Origin]>,
     rt: &Runtime,
     shared: &Shared,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Arc<Principal>, Reject> {
     let hash = opaque::hash(token);
-    let mut unavailable = false;
-    for (i, issuer) in rt.issuers.iter().enumerate() {
-        let i = i as u16;
-        if issuer.cfg.introspection.is_none() || !admits(admitted, i) {
-            continue;
-        }
-        let verdict = match issuer
-            .introspect(token, &hash, shared.clock.now_millis())
-            .await
+    let now_ms = shared.clock.now_millis();
+    let asked: Vec<_> = rt
+        .issuers
+        .iter()
+        .enumerate()
+        .map(|(i, issuer)| (i as u16, issuer))
+        .filter(|(i, issuer)| {
+            admits(admitted, *i)
+                && issuer
+                    .cfg
+                    .introspection
+                    .as_ref()
+                    .is_some_and(|s| s.may_have_issued(token))
+        })
+        .collect();
+    let cached = asked
+        .iter()
+        .any(|(_, issuer)| issuer.introspector.known_or_pending(&hash, now_ms));
+    if let (Some(ip), false) = (client, cached || asked.is_empty()) {
+        let l = &rt.config.limits;
+        let ip = crate::client_addr::limit_key(ip);
+        if shared
+            .limits
+            .introspection
+            .take(
+                &ip,
+                l.introspection_rate,
+                l.introspection_burst,
+                std::time::Instant::now(),
+            )
+            .is_err()
         {
+            return Err(Reject::InvalidToken(Invalid::Bad));
+        }
+    }
+    let mut unavailable = false;
+    for (i, issuer) in asked {
+        let verdict = match issuer.introspect(token, &hash, now_ms).await {
             Ok(v) => v,
             Err(_) => {
                 unavailable = true;

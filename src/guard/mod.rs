@@ -119,12 +119,14 @@ async fn decide(
         Some(r) => r?,
         // Boxed, as is the lookup below: the rare paths keep the usual request's future small.
         None => {
+            let client = conn.request_client(&parts.headers, &rt.config.listen.trusted_proxies);
             Box::pin(resolve_cold(
                 &token,
                 key,
                 route.config.dialects.as_deref(),
                 rt,
                 shared,
+                Some(client),
             ))
             .await?
         }
@@ -226,7 +228,7 @@ pub async fn resolve(
     let key = shared.hot.key(token);
     match verify::hot(&key, rt, shared) {
         Some(r) => r,
-        None => resolve_cold(token, key, admitted, rt, shared).await,
+        None => resolve_cold(token, key, admitted, rt, shared, None).await,
     }
 }
 
@@ -239,6 +241,7 @@ async fn resolve_cold(
     admitted: Option<&[Origin]>,
     rt: &Runtime,
     shared: &Shared,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Arc<Principal>, Reject> {
     shared.metrics.cache_misses.inc();
     let jwt = crate::token::is_jwt(token);
@@ -257,7 +260,7 @@ async fn resolve_cold(
     };
     match own {
         Err(Reject::InvalidToken(Invalid::Bad)) if !jwt && external::introspects(admitted, rt) => {
-            external::introspected(token, key, admitted, rt, shared).await
+            external::introspected(token, key, admitted, rt, shared, client).await
         }
         other => other,
     }

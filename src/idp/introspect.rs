@@ -1,17 +1,22 @@
 //! RFC 7662 introspection of opaque tokens: one call in flight per token however many
 //! requests carry it, active answers reused until `min(exp, cache_ttl)`, inactive ones for
-//! `negative_ttl`, failures never reused.
+//! `negative_ttl`, failures never reused. Active and inactive answers are kept in two bounded
+//! caches (quick_cache: CLOCK-Pro eviction of the least recently and frequently used), so a
+//! flood of unknown tokens can fill only the inactive one and never push out an active answer.
 
 use super::fetch::IdpClient;
 use crate::config::{Introspection, IssuerConfig};
 use crate::token::opaque::TokenHash;
 use dashmap::DashMap;
+use quick_cache::sync::Cache;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// The most answers kept per issuer; past it, the expired go, then (if need be) all.
-const MAX_CACHED: usize = 100_000;
+/// The most active answers kept per issuer (past it the least used go, one at a time).
+const MAX_ACTIVE: usize = 100_000;
+/// The most inactive answers kept per issuer.
+const MAX_INACTIVE: usize = 20_000;
 
 /// What the IdP said about a token.
 #[derive(Debug)]
@@ -29,11 +34,24 @@ pub enum Verdict {
 
 type Call = Arc<OnceCell<Result<(Arc<Verdict>, u64), String>>>;
 
+type Answers = Cache<TokenHash, (Arc<Verdict>, u64)>;
+
 /// The introspection side of one issuer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Introspector {
-    cache: DashMap<TokenHash, (Arc<Verdict>, u64)>,
+    active: Answers,
+    inactive: Answers,
     inflight: DashMap<TokenHash, Call>,
+}
+
+impl Default for Introspector {
+    fn default() -> Self {
+        Introspector {
+            active: Cache::new(MAX_ACTIVE),
+            inactive: Cache::new(MAX_INACTIVE),
+            inflight: DashMap::new(),
+        }
+    }
 }
 
 /// Why an introspection answer cannot be used.
@@ -76,10 +94,8 @@ impl Introspector {
         client: &IdpClient,
         now_ms: u64,
     ) -> Result<(Arc<Verdict>, bool), String> {
-        if let Some(e) = self.cache.get(hash) {
-            if e.1 > now_ms {
-                return Ok((Arc::clone(&e.0), false));
-            }
+        if let Some(v) = self.cached(hash, now_ms) {
+            return Ok((v, false));
         }
         let call = Arc::clone(self.inflight.entry(*hash).or_default().value());
         let mut ran = false;
@@ -89,7 +105,7 @@ impl Introspector {
                 async {
                     let r = ask(token, cfg, spec, client, now_ms).await;
                     if let Ok((v, until)) = &r {
-                        self.keep(*hash, Arc::clone(v), *until, now_ms);
+                        self.keep(*hash, Arc::clone(v), *until);
                     }
                     r
                 }
@@ -102,27 +118,36 @@ impl Introspector {
         result.map(|(v, _)| (v, ran))
     }
 
-    fn keep(&self, hash: TokenHash, v: Arc<Verdict>, until_ms: u64, now_ms: u64) {
-        if self.cache.len() >= MAX_CACHED {
-            self.cache.retain(|_, e| e.1 > now_ms);
-            if self.cache.len() >= MAX_CACHED {
-                self.cache.clear();
+    fn keep(&self, hash: TokenHash, v: Arc<Verdict>, until_ms: u64) {
+        match &*v {
+            Verdict::Active { .. } => {
+                self.inactive.remove(&hash);
+                self.active.insert(hash, (v, until_ms));
+            }
+            Verdict::Inactive => {
+                self.active.remove(&hash);
+                self.inactive.insert(hash, (v, until_ms));
             }
         }
-        self.cache.insert(hash, (v, until_ms));
     }
 
     /// The answer held for a token at `now_ms`, if any (no call).
     pub fn cached(&self, hash: &TokenHash, now_ms: u64) -> Option<Arc<Verdict>> {
-        self.cache
-            .get(hash)
-            .filter(|e| e.1 > now_ms)
-            .map(|e| Arc::clone(&e.0))
+        [&self.active, &self.inactive]
+            .into_iter()
+            .find_map(|c| c.get(hash).filter(|e| e.1 > now_ms).map(|e| e.0))
+    }
+
+    /// True when an answer about the token is held or being asked for right now: another
+    /// request for it costs the IdP nothing.
+    pub fn known_or_pending(&self, hash: &TokenHash, now_ms: u64) -> bool {
+        self.inflight.contains_key(hash) || self.cached(hash, now_ms).is_some()
     }
 
     /// Forgets what the IdP said about a token (`POST /admin/tokens/revoke`).
     pub fn evict(&self, hash: &TokenHash) -> bool {
-        self.cache.remove(hash).is_some()
+        let a = self.active.remove(hash).is_some();
+        self.inactive.remove(hash).is_some() || a
     }
 }
 

@@ -165,6 +165,14 @@ pub fn refresh_after(headers: &http::HeaderMap, default: Duration) -> Duration {
     }
 }
 
+/// Shortest gap between a fetch and a refetch asked for by a `kid` never seen before, while
+/// the cooldown keeps inline fetches off: a real rotation is seen within this plus the
+/// refresh loop's turn, however many made-up kids arrive meanwhile.
+const RECHECK: Duration = Duration::from_secs(3);
+
+/// Most made-up kids remembered as absent.
+const MAX_UNKNOWN_KIDS: usize = 4096;
+
 /// The moments of an issuer's fetches (milliseconds on the gateway clock; 0: never).
 #[derive(Debug, Default)]
 pub struct Schedule {
@@ -172,6 +180,22 @@ pub struct Schedule {
     pub last_try_ms: AtomicU64,
     /// When the refresh loop fetches next.
     pub next_ms: AtomicU64,
+    /// When the last fetch ended.
+    last_done_ms: AtomicU64,
+    /// Unknown kids, by when they were first seen: one a later fetch did not bring is known
+    /// to be made up (until the cooldown has passed) and asks for nothing.
+    unknown: std::sync::Mutex<std::collections::HashMap<Box<str>, u64>>,
+}
+
+/// What a token with an unknown `kid` leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KidAction {
+    /// Fetch now, inline (the cooldown allows it).
+    FetchNow,
+    /// A refetch is scheduled (at most one per `RECHECK`), the token refused meanwhile.
+    Later,
+    /// A kid the last fetch did not bring: refused, nothing asked.
+    Ignore,
 }
 
 impl Schedule {
@@ -184,6 +208,43 @@ impl Schedule {
         };
         self.next_ms
             .store(now_ms + after.as_millis() as u64, Ordering::Relaxed);
+        self.last_done_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// What a token whose `kid` the keys held do not have leads to, at `now_ms`.
+    pub fn unknown_kid(&self, kid: Option<&str>, now_ms: u64, cooldown: Duration) -> KidAction {
+        let cool = cooldown.as_millis() as u64;
+        let done = self.last_done_ms.load(Ordering::Relaxed);
+        let kid = kid.unwrap_or("");
+        let seen = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&first) = seen.get(kid) {
+            if first < done && now_ms < first + cool {
+                return KidAction::Ignore;
+            }
+        }
+        drop(seen);
+        if self.may_try(now_ms, cooldown) {
+            self.remember(kid, now_ms, cool);
+            return KidAction::FetchNow;
+        }
+        self.remember(kid, now_ms, cool);
+        let at = now_ms.max(done + RECHECK.as_millis() as u64);
+        self.next_ms.fetch_min(at, Ordering::Relaxed);
+        KidAction::Later
+    }
+
+    /// Notes `kid` first seen at `now_ms` (a full memory first forgets what the cooldown ended).
+    fn remember(&self, kid: &str, now_ms: u64, cool: u64) {
+        let mut seen = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_UNKNOWN_KIDS {
+            seen.retain(|_, first| now_ms < *first + cool);
+        }
+        if seen.len() < MAX_UNKNOWN_KIDS {
+            let e = seen.entry(kid.into()).or_insert(now_ms);
+            if now_ms >= *e + cool {
+                *e = now_ms;
+            }
+        }
     }
 
     /// True (and the try recorded) when a fetch for an unknown kid may go out at `now_ms`.
@@ -234,6 +295,28 @@ mod tests {
             Found::UnknownKid
         ));
         assert!(matches!(set.find(None, Algorithm::ES256), Found::Key(_)));
+    }
+
+    #[test]
+    fn made_up_kids_schedule_at_most_one_refetch_and_then_ask_nothing() {
+        let s = Schedule::default();
+        let cool = Duration::from_secs(30);
+        s.fetched(1_000, true, Duration::from_secs(600));
+        assert_eq!(s.unknown_kid(Some("a"), 1_500, cool), KidAction::FetchNow);
+        s.fetched(1_600, true, Duration::from_secs(600));
+        // Within the cooldown: new kids move the next fetch to RECHECK after the last one.
+        assert_eq!(s.unknown_kid(Some("b"), 2_000, cool), KidAction::Later);
+        assert_eq!(s.next_ms.load(Ordering::Relaxed), 1_600 + 3_000);
+        assert_eq!(s.unknown_kid(Some("c"), 2_100, cool), KidAction::Later);
+        assert_eq!(s.next_ms.load(Ordering::Relaxed), 1_600 + 3_000);
+        // That fetch did not bring them: they ask for nothing more until the cooldown ends.
+        s.fetched(4_600, true, Duration::from_secs(600));
+        assert_eq!(s.unknown_kid(Some("b"), 5_000, cool), KidAction::Ignore);
+        assert_eq!(s.unknown_kid(Some("c"), 5_000, cool), KidAction::Ignore);
+        assert_eq!(s.next_ms.load(Ordering::Relaxed), 4_600 + 600_000);
+        // A kid never seen before still gets its recheck.
+        assert_eq!(s.unknown_kid(Some("new"), 5_000, cool), KidAction::Later);
+        assert_eq!(s.next_ms.load(Ordering::Relaxed), 4_600 + 3_000);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub enum JwtCheck {
     Refused(Invalid),
     /// No keys yet (the first fetch has not succeeded).
     NoKeys,
+    /// Signed under a `kid` the keys held do not have: refused, but not remembered as bad,
+    /// since a refetch (scheduled) may bring the key.
+    UnknownKey,
 }
 
 impl Issuer {
@@ -179,7 +182,7 @@ impl Issuer {
         };
         if fetch
             && matches!(set.find(kid, header.alg), Found::UnknownKid)
-            && self.schedule.may_try(wall_ms(), jwt.cooldown)
+            && self.schedule.unknown_kid(kid, wall_ms(), jwt.cooldown) == jwks::KidAction::FetchNow
         {
             // A rotation: fetch once, then look again.
             let _ = self.fetch_keys(wall_ms()).await;
@@ -189,7 +192,8 @@ impl Issuer {
         }
         let key = match set.find(kid, header.alg) {
             Found::Key(k) => k,
-            Found::UnknownKid | Found::WrongType => return JwtCheck::Refused(Invalid::Bad),
+            Found::UnknownKid => return JwtCheck::UnknownKey,
+            Found::WrongType => return JwtCheck::Refused(Invalid::Bad),
         };
         let mut v = jsonwebtoken::Validation::new(header.alg);
         v.algorithms = vec![header.alg];
@@ -276,7 +280,8 @@ async fn refresh_loop(issuer: Weak<Issuer>) {
             continue;
         }
         drop(i);
-        let wait = (next - now).min(5_000);
+        // Short turns: a recheck an unknown kid asked for is not kept waiting.
+        let wait = (next - now).min(1_000);
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
 }

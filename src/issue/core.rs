@@ -38,7 +38,11 @@ pub fn hash_secret(secret: &str) -> String {
         .to_string()
 }
 
-/// Checks `secret` for app `app_id` in constant time.
+/// Checks `secret` for app `app_id` in constant time. Only what costs a verification is
+/// limited: a secret that verified before passes at once and is never charged, even while its
+/// app id is locked for an address that guessed wrong. Everything else is charged to the
+/// client address (`token_rate.per_ip`, IPv6 per /64), and failures lock the app id for that
+/// address only (`per_app_failures`), so a flood from one client locks out nobody else.
 pub async fn authenticate(
     rt: &Runtime,
     shared: &Shared,
@@ -46,20 +50,24 @@ pub async fn authenticate(
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
     super::note_claimed_app(app_id);
-    // A secret that verified before passes at once, even while its app id is locked, so a
-    // flood of guesses does not lock out the app's own clients.
     if let Some(app) = known_good(rt, shared, app_id, secret) {
         return Ok(app);
     }
     let limit = rt.config.limits.token_rate;
-    let burst = limit.per_app_failures.tokens.ceil() as u32;
-    let key = crate::limit::app_key(app_id);
+    let client = crate::client_addr::limit_key(super::client());
     let now = std::time::Instant::now();
+    let burst = limit.per_app_failures.tokens.ceil() as u32;
+    let key = (crate::limit::app_key(app_id), client);
     // Checked before any argon2 work: guesses at a locked app id cost nothing.
     shared
         .limits
         .failures
         .check(&key, limit.per_app_failures, burst, now)
+        .map_err(AuthError::RateLimited)?;
+    shared
+        .limits
+        .per_ip
+        .take(&client, limit.per_ip, limit.per_ip_burst, now)
         .map_err(AuthError::RateLimited)?;
     let result = verify(rt, shared, app_id, secret).await;
     if matches!(result, Err(AuthError::UnknownApp | AuthError::BadSecret)) {

@@ -46,9 +46,22 @@ impl Call<'_> {
 /// What an issuing endpoint answers: its success, or a refusal in its envelope.
 pub type Reply = Result<Response<Body>, Reject>;
 
+/// What the issuing request being served carries beside its arguments: who sent it (for
+/// the limits [`core::authenticate`] charges) and the app id it named (for the access log).
+struct IssueScope {
+    client: std::net::IpAddr,
+    claimed: std::cell::RefCell<Option<Box<str>>>,
+}
+
 tokio::task_local! {
-    /// The app id the issuing request being served named, set by [`core::authenticate`].
-    static CLAIMED_APP: std::cell::RefCell<Option<Box<str>>>;
+    static SCOPE: IssueScope;
+}
+
+/// The client address of the issuing request being served (unspecified outside [`serve`]).
+pub fn client() -> std::net::IpAddr {
+    SCOPE
+        .try_with(|s| s.client)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// Notes the app id an issuing request names, for its access-log line (at most 64 bytes of
@@ -58,17 +71,18 @@ pub fn note_claimed_app(id: &str) {
     while !id.is_char_boundary(end) {
         end -= 1;
     }
-    let _ = CLAIMED_APP.try_with(|c| *c.borrow_mut() = Some(id[..end].into()));
+    let _ = SCOPE.try_with(|s| *s.claimed.borrow_mut() = Some(id[..end].into()));
 }
 
-/// Serves one issuing request (`path` is the normalised path it matched on); also says which
-/// app id the request named, when it named one.
+/// Serves one issuing request (`path` is the normalised path it matched on) from `client`;
+/// also says which app id the request named, when it named one.
 pub async fn serve(
     ep: Endpoint,
     req: http::Request<Incoming>,
     path: &str,
     rt: &Runtime,
     shared: &Shared,
+    client: std::net::IpAddr,
     client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
 ) -> (Reply, Option<Box<str>>) {
     let call = Call {
@@ -78,10 +92,14 @@ pub async fn serve(
         shared,
         client_cert,
     };
-    CLAIMED_APP
-        .scope(std::cell::RefCell::new(None), async move {
+    let scope = IssueScope {
+        client,
+        claimed: std::cell::RefCell::new(None),
+    };
+    SCOPE
+        .scope(scope, async move {
             let reply = serve_endpoint(ep, call).await;
-            (reply, CLAIMED_APP.with(|c| c.take()))
+            (reply, SCOPE.with(|s| s.claimed.take()))
         })
         .await
 }

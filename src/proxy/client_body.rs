@@ -2,6 +2,8 @@
 //! `limits.body_read_timeout` of the last, and a body that breaks its own framing (a bad chunk
 //! size, an oversize chunk extension, a body cut short) is told apart from an upstream failure,
 //! so the client gets 400 / 408 instead of 502 and the half-sent upstream connection is dropped.
+//! The same cell records that the body was read to its end, so a kept upstream connection is
+//! reused only once its request went out whole.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -25,6 +27,8 @@ pub enum BodyFault {
     Malformed,
     /// No piece arrived in time.
     Stalled,
+    /// Read to its end without a fault.
+    Finished,
 }
 
 /// Where the fault is reported; kept by the sender while the body travels. A request
@@ -43,19 +47,28 @@ impl FaultFlag {
             BodyFault::None => 0,
             BodyFault::Malformed => 1,
             BodyFault::Stalled => 2,
+            BodyFault::Finished => 3,
         };
         if let Some(cell) = &self.0 {
             cell.store(v, Ordering::Release);
         }
     }
 
-    /// The fault seen so far.
+    /// The fault seen so far ([`BodyFault::Finished`] once read whole; a request without a
+    /// body is finished from the start).
     pub fn get(&self) -> BodyFault {
         match self.0.as_ref().map(|c| c.load(Ordering::Acquire)) {
             Some(1) => BodyFault::Malformed,
             Some(2) => BodyFault::Stalled,
+            Some(3) | None => BodyFault::Finished,
             _ => BodyFault::None,
         }
+    }
+
+    /// True when the client's body caused the failure (malformed, cut short, stalled): then
+    /// it counts against the client, never against the upstream target.
+    pub fn client_fault(&self) -> bool {
+        matches!(self.get(), BodyFault::Malformed | BodyFault::Stalled)
     }
 }
 
@@ -70,6 +83,11 @@ pub struct ClientBody {
 }
 
 impl ClientBody {
+    /// The cell this body reports to.
+    pub fn flag(&self) -> &FaultFlag {
+        &self.fault
+    }
+
     /// Watches `inner`; faults are reported to `fault`.
     pub fn new(inner: Incoming, idle: Duration, fault: FaultFlag) -> Self {
         ClientBody {
@@ -104,13 +122,20 @@ impl Body for ClientBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer = None;
+                // hyper stops polling a body that says it ended (a Content-Length one).
+                if this.inner.is_end_stream() {
+                    this.fault.set(BodyFault::Finished);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
                 this.fault.set(BodyFault::Malformed);
                 Poll::Ready(Some(Err(ClientBodyError::Malformed(e))))
             }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.fault.set(BodyFault::Finished);
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 let idle = this.idle;
                 let timer = this

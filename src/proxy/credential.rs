@@ -21,14 +21,21 @@ pub fn header(route: &CompiledRoute, shared: &Shared) -> Result<Option<HeaderVal
         .ok_or_else(|| Reject::CredentialMissing(*space, name.clone()))
 }
 
-/// Puts the route's credential on `headers`; clients never hold it.
+/// Puts the route's credential on `headers`, or removes the client's: an upstream must never
+/// read an `X-Bkapi-Authorization` the gateway did not put there (BlueKing's SDK sends the
+/// app's own secret in it on every call).
 pub fn attach(
     headers: &mut HeaderMap,
     route: &CompiledRoute,
     shared: &Shared,
 ) -> Result<(), Reject> {
-    if let Some(value) = header(route, shared)? {
-        headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
+    match header(route, shared)? {
+        Some(value) => {
+            headers.insert(X_BKAPI_AUTHORIZATION.clone(), value);
+        }
+        None => {
+            headers.remove(&X_BKAPI_AUTHORIZATION);
+        }
     }
     Ok(())
 }

@@ -77,6 +77,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Headers an upstream framework may take as the client's address, as a routing or method
+/// override: never forwarded from a client (SPEC §4), under any `_` spelling.
+const UNTRUSTED: [&str; 7] = [
+    "forwarded",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// Names of the headers tollgate sets itself (besides `X-Tollgate-*`).
 const OURS: [&str; 4] = [
     "x-forwarded-for",
@@ -105,13 +117,15 @@ fn is_forged(name: &str) -> bool {
 }
 
 /// Deletes every field an upstream could read as one tollgate sets (its own and those a
-/// `claims_to_headers` mapping fills, under any `_` spelling), and with `allow_underscores`
-/// false (the default, as nginx does) every name containing `_`.
+/// `claims_to_headers` mapping fills, under any `_` spelling) or as an address, routing or
+/// method override ([`UNTRUSTED`]), and with `allow_underscores` false (the default, as nginx
+/// does) every name containing `_`.
 fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool, claim_headers: &[HeaderName]) {
     let drop = |k: &HeaderName| {
         let n = k.as_str();
         (!allow_underscores && n.contains('_'))
             || is_forged(n)
+            || UNTRUSTED.iter().any(|u| folds_to(n, u))
             || claim_headers.iter().any(|c| folds_to(n, c.as_str()))
     };
     if headers.keys().any(drop) {
@@ -189,8 +203,13 @@ pub fn prepare(
             }
         }
     }
-    // The usual request names no earlier hop: the connection's own value, shared, no allocation.
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    // Earlier hops are kept only from a trusted proxy; anyone else's are replaced by the client
+    // address (the connection's own value, shared, no allocation).
+    let prior = conn
+        .trusted
+        .then(|| joined_values(h, &X_FORWARDED_FOR))
+        .flatten();
+    let xff = match prior.as_deref() {
         Some(prior) => {
             let ip = conn.peer_ip.to_str().unwrap_or("");
             let joined = format!("{prior}, {ip}");
@@ -209,6 +228,21 @@ pub fn prepare(
         None => h.remove(&X_FORWARDED_HOST),
     };
     h.insert(X_REQUEST_ID.clone(), request_id.clone());
+}
+
+/// Every field line of `name` joined with `, ` (a list header sent as several lines is one list).
+fn joined_values(h: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in h.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+        match &mut out {
+            Some(s) => {
+                s.push_str(", ");
+                s.push_str(v);
+            }
+            None => out = Some(v.to_owned()),
+        }
+    }
+    out
 }
 
 /// The query without any `accessToken` key, however it is percent-encoded.

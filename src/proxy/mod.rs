@@ -3,6 +3,7 @@
 pub mod client_body;
 pub mod credential;
 pub mod headers;
+mod token_watch;
 pub mod tunnel;
 pub mod upstream;
 
@@ -10,46 +11,71 @@ use crate::body::Body;
 use crate::config::Protocol;
 use crate::guard::Permit;
 use crate::reject::Reject;
-use crate::state::{CompiledRoute, Runtime};
+use crate::state::{CompiledRoute, Gateway, Runtime};
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use std::sync::Arc;
 
 /// What the connection tells about the client.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
-    /// Peer address.
+    /// Socket peer address.
     pub peer: std::net::SocketAddr,
+    /// The client: the PROXY protocol header's source when `listen.proxy_protocol` is on,
+    /// else the socket peer.
+    pub client: std::net::IpAddr,
+    /// Whether `client` is one of `listen.trusted_proxies` (its forwarding headers are read).
+    pub trusted: bool,
     /// Whether it came over TLS.
     pub tls: bool,
     /// The client certificate the TLS handshake verified, if any.
     pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
-    /// The peer's IP as a header value, made once per connection for `X-Forwarded-For`.
+    /// `client` as a header value, made once per connection for `X-Forwarded-For`.
     pub peer_ip: HeaderValue,
 }
 
 impl ConnInfo {
-    /// What a connection from `peer` tells.
+    /// What a connection from `peer` tells; `client` is who it speaks for.
     pub fn new(
         peer: std::net::SocketAddr,
+        client: std::net::IpAddr,
+        trusted: bool,
         tls: bool,
         client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
     ) -> Self {
-        let ip = peer.ip().to_string();
+        let ip = client.to_string();
         let peer_ip = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
             .expect("an IP address is a valid header value");
         ConnInfo {
             peer,
+            client,
+            trusted,
             tls,
             client_cert,
             peer_ip,
         }
     }
+
+    /// The client address of one request: from a trusted proxy, the hop its forwarding
+    /// headers name; otherwise the connection's client.
+    pub fn request_client(
+        &self,
+        headers: &http::HeaderMap,
+        trusted: &[ipnet::IpNet],
+    ) -> std::net::IpAddr {
+        if self.trusted {
+            crate::client_addr::forwarded_client(headers, self.client, trusted)
+        } else {
+            self.client
+        }
+    }
 }
 
 /// Sends the request to the route's upstream and returns its response; an upgrade the
-/// upstream accepts (101) becomes a tunnel in `tunnels`.
+/// upstream accepts (101) becomes a tunnel in `gw.tunnels`, which lives no longer than the
+/// token that opened it.
 ///
 /// `pq` is the normalised path (and filtered query): exactly what was matched and checked.
 #[allow(clippy::too_many_arguments)]
@@ -61,8 +87,9 @@ pub async fn forward(
     rt: &Runtime,
     conn: &ConnInfo,
     request_id: &HeaderValue,
-    tunnels: &tunnel::Tunnels,
+    gw: &Arc<Gateway>,
 ) -> Result<Response<Body>, Reject> {
+    let tunnels = &gw.tunnels;
     let pool = &rt.upstreams[route.config.upstream];
     let protocol = pool.config().protocol;
     let upgrade = tunnel::wanted(&req).map_err(|m| Reject::BadRequest(m.into()))?;
@@ -86,6 +113,13 @@ pub async fn forward(
             .get(header::TE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let (mut parts, body) = req.into_parts();
+    // A tunnel is watched by the token that opened it (read before the credential is removed).
+    let watch = match (&upgrade, permit.principal()) {
+        (Some(_), Some(_)) => crate::guard::bearer::extract(&parts)?.map(|(token, _)| {
+            token_watch::still_valid(token.into_owned(), route.config.dialects.clone(), gw)
+        }),
+        _ => None,
+    };
     headers::prepare(&mut parts, route, permit, conn, request_id, rt);
     if let Some(proto) = &upgrade {
         tunnel::mark_upgrade(&mut parts.headers, proto.clone());
@@ -113,6 +147,7 @@ pub async fn forward(
             client_side,
             upstream_side,
             pool.config().tunnel_idle_timeout,
+            watch,
         );
         return Ok(Response::from_parts(
             rparts,

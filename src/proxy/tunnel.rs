@@ -1,11 +1,14 @@
 //! Upgraded connections (WebSocket and any `Upgrade`): once the upstream answered 101, the
 //! client's and the upstream's connections are spliced both ways until either side closes,
-//! nothing crosses for `tunnel_idle_timeout`, or the drain after SIGTERM runs out of grace.
+//! nothing crosses for `tunnel_idle_timeout`, the token that opened it is no longer valid
+//! (expired, revoked, or refused by a reloaded config: checked every half second), or the
+//! drain after SIGTERM runs out of grace.
 
 use http::{header, HeaderMap, HeaderValue, Request, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use prometheus::IntGauge;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -89,8 +92,14 @@ impl Tunnels {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Splices the two sides once both upgrades complete.
-    pub fn spawn(&self, client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
+    /// Splices the two sides once both upgrades complete; `watch` ends it with its token.
+    pub fn spawn(
+        &self,
+        client: OnUpgrade,
+        upstream: OnUpgrade,
+        idle: Duration,
+        watch: Option<StillValid>,
+    ) {
         let mut close = self.close.subscribe();
         let (gauge, open) = (self.gauge.clone(), Arc::clone(&self.open));
         tokio::spawn(async move {
@@ -125,6 +134,7 @@ impl Tunnels {
                 r = down => tracing::debug!(result = ?r, "tunnel closed by the upstream"),
                 _ = activity.idle_for(idle) => tracing::info!(idle_secs = idle.as_secs(), "tunnel idle; closed"),
                 _ = close.wait_for(|c| *c) => tracing::info!("drain grace over; tunnel closed"),
+                _ = token_ended(watch) => tracing::info!("the tunnel's token is no longer valid; tunnel closed"),
             }
         });
     }
@@ -139,6 +149,28 @@ impl Tunnels {
         let settle = tokio::time::Instant::now() + Duration::from_secs(1);
         while self.open() > 0 && tokio::time::Instant::now() < settle {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Asked every [`TOKEN_RECHECK`] while a tunnel lives: `false` once the token that opened it
+/// is no longer valid (made by `proxy::token_watch`, which knows the gateway's state).
+pub type StillValid = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send>;
+
+/// How often a tunnel's token is checked again (a hot-map lookup while it stays cached).
+pub const TOKEN_RECHECK: Duration = Duration::from_millis(500);
+
+/// Resolves once `watch` says the token is no longer valid (never without a watch).
+async fn token_ended(watch: Option<StillValid>) {
+    let Some(mut still_valid) = watch else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(TOKEN_RECHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !still_valid().await {
+            return;
         }
     }
 }

@@ -145,7 +145,7 @@ impl Drop for ConnGauge {
 
 /// Serves one accepted connection until it ends or, after `stop`, has drained.
 pub(super) async fn serve(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
     kind: Kind,
     gw: Arc<Gateway>,
@@ -166,6 +166,20 @@ pub(super) async fn serve(
     gauge.inc();
     let _gauge = ConnGauge(gauge);
     let tls = rt.tls.as_ref().map(|t| Arc::clone(&t.config));
+    // A load balancer's PROXY header comes first, before TLS or HTTP; one without it is closed.
+    let client = if rt.config.listen.proxy_protocol {
+        let within = limits.header_read_timeout;
+        match crate::client_addr::read_proxy_header(&mut tcp, within).await {
+            Ok(source) => source.unwrap_or(peer.ip()),
+            Err(e) => {
+                tracing::debug!(peer = %peer, error = %e, "connection refused: PROXY protocol header");
+                return;
+            }
+        }
+    } else {
+        peer.ip()
+    };
+    let trusted = crate::client_addr::is_trusted(client, &rt.config.listen.trusted_proxies);
     drop(rt);
     // Cleartext: what the client opens with decides the protocol (peeked before any counting).
     let plain_h2 = match tls {
@@ -182,7 +196,7 @@ pub(super) async fn serve(
         metrics.sent_bytes.clone(),
     );
     let Some(config) = tls else {
-        let conn = ConnInfo::new(peer, false, None);
+        let conn = ConnInfo::new(peer, client, trusted, false, None);
         let error = serve_http(TokioIo::new(tcp), plain_h2, &limits, conn, gw, stop).await;
         log_end(peer, error);
         return;
@@ -211,7 +225,7 @@ pub(super) async fn serve(
         .and_then(|chain| chain.first())
         .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
         .map(Arc::new);
-    let conn = ConnInfo::new(peer, true, client_cert);
+    let conn = ConnInfo::new(peer, client, trusted, true, client_cert);
     let error = serve_http(TokioIo::new(stream), h2, &limits, conn, gw, stop).await;
     log_end(peer, error);
 }

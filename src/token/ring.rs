@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most retired keys kept beside the active one: rotations beyond it drop the oldest (whose
+/// tokens are then refused), so a rotation flood cannot grow the JWKS without bound.
+pub const MAX_RETIRED: usize = 4;
+
 /// One key of the ring.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RingKey {
@@ -44,7 +48,7 @@ impl KeyRing {
     }
 
     /// Retires the active key until `until` and makes `pem` the active one; drops keys whose
-    /// time is over at `now`.
+    /// time is over at `now`, and beyond [`MAX_RETIRED`] the oldest retired ones.
     pub fn rotate(&mut self, pem: String, now: u64, until: u64) {
         if let Some(k) = self.keys.last_mut() {
             k.until = Some(until);
@@ -55,6 +59,8 @@ impl KeyRing {
             until: None,
         });
         self.keys.retain(|k| k.until.is_none_or(|u| u > now));
+        let excess = self.keys.len().saturating_sub(MAX_RETIRED + 1);
+        self.keys.drain(..excess);
     }
 }
 
@@ -76,5 +82,16 @@ mod tests {
             "A's time was over at 250"
         );
         assert_eq!(KeyRing::from_stored(&r.to_stored(), 0), r);
+    }
+
+    #[test]
+    fn many_rotations_keep_at_most_max_retired_old_keys() {
+        let mut r = KeyRing::from_stored("K0", 0);
+        for i in 1..=20 {
+            r.rotate(format!("K{i}"), i, 10_000);
+        }
+        assert_eq!(r.keys.len(), MAX_RETIRED + 1);
+        assert_eq!(r.active().pem, "K20");
+        assert_eq!(r.keys[0].pem, format!("K{}", 20 - MAX_RETIRED));
     }
 }

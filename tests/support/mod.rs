@@ -359,6 +359,7 @@ impl Gateway {
             yaml: yaml.to_owned(),
             tls: false,
             admin_token: None,
+            listen: String::new(),
         }
     }
 
@@ -367,7 +368,8 @@ impl Gateway {
         Self::with(yaml).start().await
     }
 
-    async fn start_with(yaml: &str, tls: bool, admin_token: Option<&str>) -> Self {
+    async fn start_with(b: GatewayBuilder) -> Self {
+        let (yaml, tls, admin_token) = (b.yaml.as_str(), b.tls, b.admin_token.as_deref());
         let dir = tempfile::tempdir().unwrap();
         let admin_extra = match admin_token {
             Some(t) => {
@@ -389,7 +391,8 @@ impl Gateway {
             (String::new(), TestClient::plain(), None)
         };
         let prefix = format!(
-            "listen:\n  address: 127.0.0.1:0\n{tls_block}admin:\n  address: 127.0.0.1:0\n{admin_extra}store:\n  path: {}/tollgate.db\n",
+            "listen:\n  address: 127.0.0.1:0\n{}{tls_block}admin:\n  address: 127.0.0.1:0\n{admin_extra}store:\n  path: {}/tollgate.db\n",
+            b.listen,
             dir.path().display()
         );
         let text = format!("{prefix}{yaml}");
@@ -547,6 +550,7 @@ pub struct GatewayBuilder {
     yaml: String,
     tls: bool,
     admin_token: Option<String>,
+    listen: String,
 }
 
 impl GatewayBuilder {
@@ -562,9 +566,17 @@ impl GatewayBuilder {
         self
     }
 
+    /// More `listen:` keys, one `key: value` a line (`proxy_protocol: true`).
+    pub fn listen(mut self, lines: &str) -> Self {
+        for l in lines.lines() {
+            self.listen.push_str(&format!("  {l}\n"));
+        }
+        self
+    }
+
     /// Starts it on 127.0.0.1:0.
     pub async fn start(self) -> Gateway {
-        Gateway::start_with(&self.yaml, self.tls, self.admin_token.as_deref()).await
+        Gateway::start_with(self).await
     }
 }
 

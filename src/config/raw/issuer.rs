@@ -62,6 +62,12 @@ pub struct RawIssuer {
     /// Time an inactive answer is reused.
     #[serde(default)]
     pub negative_ttl: Option<ConfigDuration>,
+    /// Every opaque token it issues starts with this (others are never sent to it).
+    #[serde(default)]
+    pub token_prefix: Option<String>,
+    /// Every opaque token it issues has this many characters (others are never sent to it).
+    #[serde(default)]
+    pub token_length: Option<usize>,
     /// Time a fetch or an introspection call may take.
     #[serde(default)]
     pub timeout: Option<ConfigDuration>,

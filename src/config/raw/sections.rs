@@ -149,6 +149,22 @@ pub struct RawRoute {
     /// A stricter requirement tried beside `require`, only logged and counted.
     #[serde(default)]
     pub require_shadow: Option<RawRequire>,
+    /// Requests allowed per app or per client address.
+    #[serde(default)]
+    pub rate_limit: Option<RawRouteRate>,
+}
+
+/// `routes[].rate_limit:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteRate {
+    /// `app` (the token's) or `ip` (the client address).
+    pub key: String,
+    /// `100/s`, `600/min`, `10000/h`.
+    pub rate: String,
+    /// Requests allowed at once; the rate's count per second when absent.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// `routes[].lookup:`

@@ -242,6 +242,8 @@ fn check_issuer(key: &str, r: &RawIssuer, c: &mut Checker) -> IssuerConfig {
             client_secret: Secret::new(secret),
             cache_ttl: duration(r.cache_ttl.as_ref(), Duration::from_secs(300)),
             negative_ttl: duration(r.negative_ttl.as_ref(), Duration::from_secs(10)),
+            token_prefix: r.token_prefix.clone().filter(|p| !p.is_empty()),
+            token_length: r.token_length,
         })
     });
     if !signed && r.introspection_url.is_none() {

@@ -57,7 +57,21 @@ pub(super) fn check_limits(raw: &RawConfig, c: &mut Checker) -> Limits {
         body_read_timeout: l.body_read_timeout.map_or(d.body_read_timeout, |x| x.0),
         token_body_timeout: l.token_body_timeout.map_or(d.token_body_timeout, |x| x.0),
         token_rate: check_token_rate(l.token_rate.as_ref(), d.token_rate, c),
+        introspection_rate: match &l.introspection_rate {
+            None => d.introspection_rate,
+            Some(t) => Rate::parse(t).unwrap_or_else(|| {
+                c.fail(
+                    "limits.introspection_rate",
+                    format!("{t:?} is not a rate such as 10/s or 600/min"),
+                );
+                d.introspection_rate
+            }),
+        },
+        introspection_burst: l.introspection_burst.unwrap_or(d.introspection_burst),
     };
+    if limits.introspection_burst == 0 {
+        c.fail("limits.introspection_burst", "must be at least 1");
+    }
     if limits.max_uri_bytes < 256 {
         c.fail("limits.max_uri_bytes", "must be at least 256");
     }
@@ -136,4 +150,45 @@ pub(super) fn check_runtime(raw: &RawConfig, c: &mut Checker) -> RuntimeConfig {
         RuntimeFlavour::MultiThread
     });
     RuntimeConfig { workers, flavour }
+}
+
+/// A route's `rate_limit:` (`key: app` needs a token to count by).
+pub(super) fn check_route_rate(
+    key: &str,
+    raw: Option<&crate::config::raw::RawRouteRate>,
+    auth: AuthMode,
+    c: &mut Checker,
+) -> Option<RouteRate> {
+    let r = raw?;
+    let key = format!("{key}.rate_limit");
+    let by = c.choice(
+        &format!("{key}.key"),
+        Some(r.key.as_str()),
+        RateKey::Ip,
+        &[("app", RateKey::App), ("ip", RateKey::Ip)],
+    );
+    if by == RateKey::App && auth == AuthMode::None {
+        c.fail(
+            format!("{key}.key"),
+            "key: app needs auth: bearer (a token to count by)",
+        );
+    }
+    let Some(rate) = Rate::parse(&r.rate) else {
+        c.fail(
+            format!("{key}.rate"),
+            format!("{:?} is not a rate such as 100/s or 600/min", r.rate),
+        );
+        return None;
+    };
+    let burst = r
+        .burst
+        .unwrap_or_else(|| rate.per_sec().ceil().max(1.0) as u32);
+    if burst == 0 {
+        c.fail(format!("{key}.burst"), "must be at least 1");
+    }
+    Some(RouteRate {
+        key: by,
+        rate,
+        burst,
+    })
 }

@@ -57,9 +57,32 @@ pub(super) fn check_listen(raw: &RawConfig, c: &mut Checker) -> Option<Listen> {
         }
     });
 
+    let trusted_proxies = raw
+        .listen
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(n) => Some(n.trunc()),
+                Err(_) => {
+                    c.fail(
+                        format!("listen.trusted_proxies[{i}]"),
+                        format!("{text:?} is not an address or a CIDR such as 10.0.0.0/8"),
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
     Some(Listen {
         address: listen_addr?,
         tls,
+        proxy_protocol: raw.listen.proxy_protocol,
+        trusted_proxies,
     })
 }
 

@@ -219,6 +219,7 @@ pub(super) fn check_route(
         }
         (u.space, u.name.clone())
     });
+    let rate_limit = super::limits::check_route_rate(&key, r.rate_limit.as_ref(), auth, c);
     Some(RouteConfig {
         pattern: pattern?,
         methods,
@@ -234,6 +235,7 @@ pub(super) fn check_route(
         forward_token: r.forward_token,
         upstream_credential,
         lookup,
+        rate_limit,
     })
 }
 

@@ -1,9 +1,10 @@
 //! Plain HTTP/1.1 targets without hyper-util's pool: each target keeps its ready connections
 //! in a lock-free queue; a request takes one in its own task (or connects), sends on it, and
-//! the response body gives it back when it ends. No pool mutex, no hash lookup, no task
+//! the response body gives it back when it ends, if the request body went out whole by then
+//! (otherwise it is closed: no request ever waits on another's body). No pool mutex, no hash lookup, no task
 //! spawned per request: one task per *connection* drives its socket.
 
-use crate::proxy::client_body::ProxyBody;
+use crate::proxy::client_body::{BodyFault, FaultFlag, ProxyBody};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use http::{Request, Response};
@@ -88,10 +89,14 @@ impl Conns {
             if kept && tx.ready().await.is_err() {
                 continue;
             }
+            let sent = match req.body() {
+                http_body_util::Either::Left(streamed) => streamed.flag().clone(),
+                http_body_util::Either::Right(_) => FaultFlag::default(),
+            };
             match tx.try_send_request(req).await {
                 Ok(res) => {
                     let home = Arc::clone(self);
-                    return Ok(res.map(|body| UpstreamBody::pooled(body, tx, home)));
+                    return Ok(res.map(|body| UpstreamBody::pooled(body, tx, home, sent)));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(back) if kept => req = back,
@@ -164,11 +169,12 @@ impl Conns {
 }
 
 /// A response body from an upstream; one from a kept connection gives the connection back
-/// when it has been read to its end (a body dropped half-read closes it instead).
+/// when it has been read to its end and the request's own body was sent whole (a body dropped
+/// half-read, or a request body still streaming, closes it instead).
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
-    back: Option<(SendRequest<ProxyBody>, Arc<Conns>)>,
+    back: Option<(SendRequest<ProxyBody>, Arc<Conns>, FaultFlag)>,
 }
 
 impl UpstreamBody {
@@ -177,10 +183,15 @@ impl UpstreamBody {
         UpstreamBody { inner, back: None }
     }
 
-    fn pooled(inner: Incoming, tx: SendRequest<ProxyBody>, home: Arc<Conns>) -> Self {
+    fn pooled(
+        inner: Incoming,
+        tx: SendRequest<ProxyBody>,
+        home: Arc<Conns>,
+        sent: FaultFlag,
+    ) -> Self {
         let mut b = UpstreamBody {
             inner,
-            back: Some((tx, home)),
+            back: Some((tx, home, sent)),
         };
         if b.inner.is_end_stream() {
             b.give_back();
@@ -189,8 +200,10 @@ impl UpstreamBody {
     }
 
     fn give_back(&mut self) {
-        if let Some((tx, home)) = self.back.take() {
-            home.checkin(tx);
+        if let Some((tx, home, sent)) = self.back.take() {
+            if sent.get() == BodyFault::Finished {
+                home.checkin(tx);
+            }
         }
     }
 }

@@ -179,7 +179,7 @@ impl UpstreamPool {
         let body = ClientBody::new(body, body_idle, fault.clone());
         let work = async {
             let body = retry::replayable(body, &self.cfg).await?;
-            self.try_targets(parts, body, pq).await
+            self.try_targets(parts, body, pq, &fault).await
         };
         let result = tokio::time::timeout(self.cfg.timeout, work).await;
         let class = match &result {
@@ -192,7 +192,9 @@ impl UpstreamPool {
             (Err(_) | Ok(Err(_)), BodyFault::Malformed) => Err(Reject::BadBody),
             (Err(_) | Ok(Err(_)), BodyFault::Stalled) => Err(Reject::BodyTimeout),
             (Ok(r), _) => r,
-            (Err(_), BodyFault::None) => {
+            // Still sending the client's body: the target is not to blame for sure.
+            (Err(_), BodyFault::None) => Err(Reject::UpstreamTimeout),
+            (Err(_), BodyFault::Finished) => {
                 self.failed("timeout");
                 Err(Reject::UpstreamTimeout)
             }
@@ -212,7 +214,12 @@ impl UpstreamPool {
         parts.headers = headers;
         let work = async {
             let res = self
-                .try_targets(parts, Either::Right(Full::default()), pq)
+                .try_targets(
+                    parts,
+                    Either::Right(Full::default()),
+                    pq,
+                    &FaultFlag::default(),
+                )
                 .await?;
             let status = res.status();
             let bytes = Limited::new(res.into_body(), limit)

@@ -5,6 +5,7 @@ use super::client::{self, Failure};
 use super::retry::Plan;
 use super::target::{ms_since, Outcome, Target};
 use super::{ProxyBody, ServedBy, UpstreamBody, UpstreamPool};
+use crate::proxy::client_body::{BodyFault, FaultFlag};
 use crate::reject::Reject;
 use http::request::Parts;
 use http::uri::PathAndQuery;
@@ -22,11 +23,15 @@ impl UpstreamPool {
         res
     }
 
+    /// Tries the targets in turn. A try that failed because of the client's own body
+    /// (`fault`) ends the request without touching the target's health, the retries or the
+    /// upstream error counts: the client hears about it, the target did nothing wrong.
     pub(super) async fn try_targets(
         &self,
         mut parts: Parts,
         body: ProxyBody,
         pq: PathAndQuery,
+        fault: &FaultFlag,
     ) -> Result<Response<UpstreamBody>, Reject> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = ms_since(self.epoch);
@@ -74,6 +79,12 @@ impl UpstreamPool {
                     tracing::warn!(upstream = %self.name, target = %t.label, status, "upstream answered a retryable status; trying another target");
                     Reject::UpstreamUnavailable
                 }
+                Some(Err(_)) | None if fault.client_fault() => {
+                    return Err(client_fault(fault));
+                }
+                // Out of time while the client was still sending: nobody to blame for sure,
+                // so not the target.
+                None if fault.get() == BodyFault::None => return Err(Reject::UpstreamTimeout),
                 Some(Err(e)) => {
                     let failure = client::classify(&e);
                     self.failed(match failure {
@@ -125,5 +136,13 @@ impl UpstreamPool {
             self.retried.inc();
             plan.retried();
         }
+    }
+}
+
+/// The refusal for a try the client's body broke.
+fn client_fault(fault: &FaultFlag) -> Reject {
+    match fault.get() {
+        BodyFault::Stalled => Reject::BodyTimeout,
+        _ => Reject::BadBody,
     }
 }

@@ -1,0 +1,244 @@
+//! Who the client is. The socket peer, unless a load balancer says otherwise in a way that can
+//! be believed: the PROXY protocol header every connection opens with (`listen.proxy_protocol`),
+//! or, on a connection from one of `listen.trusted_proxies`, the right-most hop of
+//! `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a trusted proxy. That address
+//! feeds the limits, the access log and `X-Forwarded-For`; limits key IPv6 clients per /64.
+
+use http::header::{HeaderMap, HeaderName};
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpStream;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The key a limit counts `ip` under: an IPv4 address as it is (also when written as an
+/// IPv4-mapped IPv6 one), an IPv6 address by its /64 (one subscriber's usual allocation).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
+/// `ip` (an IPv4-mapped IPv6 address read as IPv4) as written in one of `nets`.
+pub fn is_trusted(ip: IpAddr, nets: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One hop as a forwarding header writes it: `1.2.3.4`, `1.2.3.4:5`, `[::1]`, `[::1]:5`,
+/// `"[::1]:5"` (quoted in `Forwarded`).
+fn parse_hop(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = t.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    t.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|r| r.parse().ok())
+}
+
+/// The client behind a trusted proxy `hop`: walking the forwarding header from the right,
+/// the first address that is not a trusted proxy (the one the outermost trusted proxy saw).
+/// A hop that is not an address ends the walk at the last address believed.
+pub fn forwarded_client(headers: &HeaderMap, hop: IpAddr, trusted: &[IpNet]) -> IpAddr {
+    let xff: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let hops: Vec<&str> = if xff.is_empty() {
+        // RFC 7239: `Forwarded: for=1.2.3.4;proto=https, for="[::1]:80"`.
+        headers
+            .get_all(http::header::FORWARDED)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then_some(v)
+                })
+            })
+            .collect()
+    } else {
+        xff
+    };
+    let mut client = hop;
+    for text in hops.iter().rev() {
+        match parse_hop(text) {
+            Some(ip) => {
+                client = canonical(ip);
+                if !is_trusted(client, trusted) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
+}
+
+/// Why a connection's PROXY protocol header was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyHeaderError {
+    /// It did not come whole within the head read timeout.
+    #[error("no PROXY protocol header in time")]
+    Timeout,
+    /// Not a PROXY protocol v1 or v2 header.
+    #[error("invalid PROXY protocol header: {0}")]
+    Invalid(String),
+    /// The socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Longest header read: a v1 line is at most 107 bytes; v2 carries TLVs (cloud load
+/// balancers add a few tens of bytes).
+const MAX_HEADER: usize = 1024;
+
+/// Reads the PROXY protocol (v1 or v2) header a connection opens with, consuming exactly
+/// its bytes; the client address it names, or `None` for a `LOCAL`/`UNKNOWN` header (a
+/// balancer's own health check: the socket peer stands).
+pub async fn read_proxy_header(
+    tcp: &mut TcpStream,
+    within: Duration,
+) -> Result<Option<IpAddr>, ProxyHeaderError> {
+    tokio::time::timeout(within, read_header(tcp))
+        .await
+        .map_err(|_| ProxyHeaderError::Timeout)?
+}
+
+async fn read_header(tcp: &mut TcpStream) -> Result<Option<IpAddr>, ProxyHeaderError> {
+    use ppp::PartialResult as _;
+    let mut buf = vec![0u8; MAX_HEADER];
+    let mut seen = 0;
+    loop {
+        // Peeked, not read: whatever follows the header stays for the HTTP or TLS layer.
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(ProxyHeaderError::Invalid("connection closed".into()));
+        }
+        let parsed = ppp::HeaderResult::parse(&buf[..n]);
+        if parsed.is_incomplete() {
+            if n >= MAX_HEADER {
+                return Err(ProxyHeaderError::Invalid("header too long".into()));
+            }
+            if n == seen {
+                // Nothing new yet: peeking again at once would spin.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            seen = n;
+            continue;
+        }
+        let (len, source) = match parsed {
+            ppp::HeaderResult::V1(Ok(h)) => (h.header.len(), v1_source(&h.addresses)),
+            ppp::HeaderResult::V2(Ok(h)) => (h.len(), v2_source(&h)),
+            ppp::HeaderResult::V1(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
+            ppp::HeaderResult::V2(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
+        };
+        let mut header = vec![0u8; len];
+        tcp.read_exact(&mut header).await?;
+        return Ok(source);
+    }
+}
+
+fn v1_source(a: &ppp::v1::Addresses) -> Option<IpAddr> {
+    match a {
+        ppp::v1::Addresses::Tcp4(x) => Some(IpAddr::V4(x.source_address)),
+        ppp::v1::Addresses::Tcp6(x) => Some(IpAddr::V6(x.source_address)),
+        ppp::v1::Addresses::Unknown => None,
+    }
+}
+
+fn v2_source(h: &ppp::v2::Header<'_>) -> Option<IpAddr> {
+    if h.command == ppp::v2::Command::Local {
+        return None;
+    }
+    match &h.addresses {
+        ppp::v2::Addresses::IPv4(x) => Some(IpAddr::V4(x.source_address)),
+        ppp::v2::Addresses::IPv6(x) => Some(IpAddr::V6(x.source_address)),
+        ppp::v2::Addresses::Unspecified | ppp::v2::Addresses::Unix(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_key_per_64_and_mapped_ipv4_is_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(c));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(limit_key(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
+        assert!(is_trusted(mapped, &nets(&["10.0.0.0/8"])));
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy() {
+        let trusted = nets(&["10.0.0.0/8", "192.168.1.1/32"]);
+        let hop: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4"),
+        );
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("192.168.1.1, 10.0.0.7"),
+        );
+        assert_eq!(
+            forwarded_client(&h, hop, &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        // Garbage where an address should be: the last believed address stands.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, junk, 10.0.0.9"),
+        );
+        assert_eq!(
+            forwarded_client(&h, hop, &trusted),
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+        // Nothing forwarded: the proxy itself.
+        assert_eq!(forwarded_client(&HeaderMap::new(), hop, &trusted), hop);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "forwarded",
+            HeaderValue::from_static("for=7.7.7.7, for=\"[2001:db8::5]:443\";proto=https"),
+        );
+        assert_eq!(
+            forwarded_client(&h, hop, &trusted),
+            "2001:db8::5".parse::<IpAddr>().unwrap()
+        );
+    }
+}
