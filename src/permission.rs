@@ -206,6 +206,8 @@ pub struct Need<'a> {
     pub scope: Option<&'a str>,
     /// The template a task came from, when known.
     pub template: Option<&'a str>,
+    /// How the task was created, when known: TEMPLATE MOCK reaches only `MOCK` tasks.
+    pub create_method: Option<&'a str>,
 }
 
 /// True when `held` (a token's concrete grant) meets `need`.
@@ -220,7 +222,9 @@ pub fn satisfies(held: &Grant, need: &Need<'_>) -> bool {
         let target = match via {
             Via::Itself => Some(need.id),
             Via::ScopeOf => need.scope,
-            Via::TemplateOf => need.template,
+            // The original server grants task rights through TEMPLATE MOCK only on the
+            // tasks a mock run created.
+            Via::TemplateOf => need.template.filter(|_| need.create_method == Some("MOCK")),
         };
         held.resource == *resource
             && perms.contains(&held.perm)
@@ -253,7 +257,7 @@ mod tests {
     proptest! {
         #[test]
         fn every_grant_satisfies_exactly_itself((r, p) in any_pair(), id in "[a-z0-9_]{1,8}") {
-            let need = Need { resource: r, id: &id, perm: p, scope: None, template: None };
+            let need = Need { resource: r, id: &id, perm: p, scope: None, template: None, create_method: None };
             prop_assert!(satisfies(&g(r, &id, p), &need));
             prop_assert!(implies_same(r, p, p));
         }
@@ -272,14 +276,14 @@ mod tests {
             (hr, hp) in any_pair(), (nr, np) in any_pair(), held in "[a-z]{1,4}", other in "[A-Z]{1,4}"
         ) {
             // The held id matches none of the ids in the requirement: nothing may be granted.
-            let need = Need { resource: nr, id: &other, perm: np, scope: Some(&other), template: Some(&other) };
+            let need = Need { resource: nr, id: &other, perm: np, scope: Some(&other), template: Some(&other), create_method: Some("MOCK") };
             prop_assert!(!satisfies(&g(hr, &held, hp), &need));
         }
 
         #[test]
         fn task_grants_never_reach_templates_or_scopes((nr, np) in any_pair(), hp in prop::sample::select(vec![View, Operate])) {
             prop_assume!(nr != Task);
-            let need = Need { resource: nr, id: "x", perm: np, scope: Some("x"), template: Some("x") };
+            let need = Need { resource: nr, id: "x", perm: np, scope: Some("x"), template: Some("x"), create_method: Some("MOCK") };
             prop_assert!(!satisfies(&g(Task, "x", hp), &need));
         }
 
@@ -287,7 +291,7 @@ mod tests {
         fn satisfying_through_the_table_never_exceeds_the_same_type_order((r, p) in any_pair(), (r2, p2) in any_pair()) {
             // Holding (r, p) on the resource itself satisfies (r, p2) only when p implies p2.
             if r == r2 {
-                let need = Need { resource: r, id: "x", perm: p2, scope: None, template: None };
+                let need = Need { resource: r, id: "x", perm: p2, scope: None, template: None, create_method: None };
                 prop_assert_eq!(satisfies(&g(r, "x", p), &need), implies_same(r, p, p2));
             }
         }
@@ -301,6 +305,7 @@ mod tests {
             perm,
             scope: Some("project_3"),
             template: Some("tpl9"),
+            create_method: Some("MOCK"),
         };
         let ok = |held: Grant, n: Need<'_>| satisfies(&held, &n);
         // TEMPLATE VIEW
@@ -335,6 +340,14 @@ mod tests {
         assert!(ok(g(Scope, "project_3", Mock), need(Task, Operate)));
         assert!(!ok(g(Scope, "project_3", View), need(Task, Operate)));
         assert!(ok(g(Template, "tpl9", Mock), need(Task, Operate)));
+        // TEMPLATE MOCK reaches only the tasks a mock run created.
+        for method in [None, Some("API"), Some("mock")] {
+            let n = Need {
+                create_method: method,
+                ..need(Task, Operate)
+            };
+            assert!(!ok(g(Template, "tpl9", Mock), n), "{method:?}");
+        }
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn requirements(r: &crate::config::Requirements) -> Vec<String> {
             ("space", &q.space),
             ("scope", &q.scope),
             ("template", &q.template),
+            ("create_method", &q.create_method),
         ] {
             if let Some(v) = v {
                 let _ = write!(what, " {k} {v}");

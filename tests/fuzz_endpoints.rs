@@ -137,7 +137,7 @@ routes:
 async fn no_token_or_header_gets_a_5xx_from_the_guard() {
     let up = Upstream::echo().await;
     let yaml = format!(
-        "{}upstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: \"/api/{{id}}\", upstream: api, require: {{ resource: TASK, id: \"{{query:id}}\", permission: VIEW }} }}\n",
+        "{}upstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: \"/api/{{id}}\", upstream: api, require: {{ resource: TASK, id: \"{{query:id}}\", permission: VIEW, space: \"3\" }} }}\n",
         support::app_yaml(),
         up.url()
     );

@@ -65,8 +65,8 @@ routes:
   - {{ path: /any, upstream: api }}
   - {{ path: /reports, upstream: api, require: {{ oauth_scope: reports }} }}
   - {{ path: /platform, upstream: api, require: {{ level: platform }} }}
-  - {{ path: /by_query, upstream: api, errors: bkflow, require: {{ resource: TEMPLATE, id: "{{query:template_id}}", permission: EDIT }} }}
-  - {{ path: /by_header, upstream: api, errors: bkflow, require: {{ resource: TEMPLATE, id: "{{header:X-Template}}", permission: EDIT }} }}
+  - {{ path: /by_query, upstream: api, errors: bkflow, require: {{ resource: TEMPLATE, id: "{{query:template_id}}", permission: EDIT, space: "3" }} }}
+  - {{ path: /by_header, upstream: api, errors: bkflow, require: {{ resource: TEMPLATE, id: "{{header:X-Template}}", permission: EDIT, space: "3" }} }}
   - {{ path: "/sdk/template/{{template_id}}/", upstream: api, errors: bkflow,
        require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: EDIT, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
        lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
@@ -74,7 +74,7 @@ routes:
        require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
        lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
   - {{ path: "/cred/task/{{task_id}}", upstream: api, errors: bkflow, upstream_credential: {{ space: 3, name: lookup-cred }},
-       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, scope: "{{lookup:scope}}" }},
+       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
        lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
 "#,
             url = up.url()
@@ -295,15 +295,22 @@ async fn the_client_cannot_state_where_a_resource_lives() {
         sent,
         json!({ "bk_app_code": "svc", "bk_app_secret": "svc-secret" })
     );
-    // `check` refuses a client-controlled source for a fact, naming file, line and key.
+    // `check` refuses a client-controlled source for a fact — a header, a query key or the
+    // path itself — naming file, line and key.
     let dir = tempfile::tempdir().unwrap();
     for (key, value) in [
         ("scope", "{header:X-Scope}"),
         ("template", "{query:template_id}"),
         ("space", "{header:X-Space}"),
+        ("scope", "{scope}"),
+        ("space", "{id}"),
+        ("template", "{id}"),
+        ("create_method", "{query:m}"),
+        ("create_method", "{id}"),
     ] {
+        let space = if key == "space" { "" } else { "space: \"3\", " };
         let yaml = format!(
-            "listen: {{ address: \"127.0.0.1:0\" }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:1\"] }}\nroutes:\n  - path: \"/t/{{id}}\"\n    upstream: api\n    require: {{ resource: TASK, id: \"{{id}}\", permission: VIEW, {key}: \"{value}\" }}\n"
+            "listen: {{ address: \"127.0.0.1:0\" }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:1\"] }}\nroutes:\n  - path: \"/t/{{scope}}/{{id}}\"\n    upstream: api\n    require: {{ resource: TASK, id: \"{{id}}\", permission: VIEW, {space}{key}: \"{value}\" }}\n"
         );
         let (code, err) = check(dir.path(), &yaml);
         assert_eq!(code, 1, "{err}");
@@ -311,8 +318,29 @@ async fn the_client_cannot_state_where_a_resource_lives() {
             err.contains(&format!(
                 "check.yaml:7: routes[0].require.{key}: {key} is a fact about the resource"
             )),
-            "{err}"
+            "{key}: {value}: {err}"
         );
+    }
+    // Every resource requirement names its space; a catch-all is neither an id nor a lookup
+    // path parameter.
+    let base = "listen: { address: \"127.0.0.1:0\" }\nupstreams:\n  api: { targets: [\"http://127.0.0.1:1\"] }\nroutes:\n";
+    for (route, want) in [
+        (
+            "  - path: \"/t/{id}\"\n    upstream: api\n    require: { resource: TASK, id: \"{id}\", permission: VIEW }\n",
+            "check.yaml:7: routes[0].require.space: every resource requirement names its space",
+        ),
+        (
+            "  - path: \"/t/*rest\"\n    upstream: api\n    require: { resource: TASK, id: \"{rest}\", permission: VIEW, space: \"3\" }\n",
+            "check.yaml:7: routes[0].require.id: {rest} is a catch-all",
+        ),
+        (
+            "  - path: \"/t/*rest\"\n    upstream: api\n    require: { resource: TASK, id: \"x\", permission: VIEW, space: \"{lookup:s}\" }\n    lookup: { upstream: api, path: \"/meta/{rest}\" }\n",
+            "check.yaml:8: routes[0].lookup.path: {rest} is a catch-all",
+        ),
+    ] {
+        let (code, err) = check(dir.path(), &format!("{base}{route}"));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(want), "{want}\n{err}");
     }
 }
 
@@ -335,6 +363,11 @@ async fn a_referenced_parameter_sent_twice_is_refused() {
         "/by_query?template_id=mine&template_id=victim",
         "/by_query?template_id=mine&template%5Fid=victim",
         "/by_query?template_id=victim&template_id=mine",
+        // PHP reads these as template_id too; Rails and others compare keys in any case.
+        "/by_query?template_id=mine&template.id=victim",
+        "/by_query?template_id=mine&template%20id=victim",
+        "/by_query?template_id=mine&template[id=victim",
+        "/by_query?template_id=mine&Template_Id=victim",
     ] {
         let r = get(path, vec![]).await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);
@@ -348,6 +381,13 @@ async fn a_referenced_parameter_sent_twice_is_refused() {
     )
     .await;
     assert_eq!(two.status, 400, "{}", two.body);
+    // A `_` spelling is the same header to CGI, WSGI, PHP and Rack.
+    let folded = get(
+        "/by_header",
+        vec![("x-template", "mine"), ("x_template", "victim")],
+    )
+    .await;
+    assert_eq!(folded.status, 400, "{}", folded.body);
 }
 
 /// 3. A "*" grant means any id in the app's own space, once the route says where the resource is.
@@ -365,7 +405,13 @@ async fn a_star_grant_does_not_reach_another_space() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.contains("in space 4"), "{}", r.body);
+    // The refusal names the missing requirement, never the space the lookup said.
+    assert!(r.body.contains("not in the token's space"), "{}", r.body);
+    assert!(
+        !r.body.contains("space 4") && !r.body.contains("project_9"),
+        "{}",
+        r.body
+    );
     let own = bk_token(&gw, "TEMPLATE", "mine", "EDIT").await;
     let r = gw
         .client

@@ -36,10 +36,10 @@ routes:
        require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: MOCK, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}" }},
        lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/task/{{task_id}}/", methods: [GET], upstream: api, errors: bkflow,
-       require: {{ resource: TASK, id: "{{task_id}}", permission: VIEW, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
+       require: {{ resource: TASK, id: "{{task_id}}", permission: VIEW, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}", create_method: "{{lookup:create_method}}" }},
        lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
   - {{ path: "/sdk/task/operate_task/{{task_id}}/{{action}}/", methods: [POST], upstream: api, errors: bkflow,
-       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}" }},
+       require: {{ resource: TASK, id: "{{task_id}}", permission: OPERATE, space: "{{lookup:space_id}}", scope: "{{lookup:scope}}", template: "{{lookup:template_id}}", create_method: "{{lookup:create_method}}" }},
        lookup: {{ upstream: api, path: "/internal/tasks/{{task_id}}", ttl: 30s }} }}
 "#,
         up.url()
@@ -63,7 +63,11 @@ fn meta() -> support::Meta {
         ),
         (
             "/internal/tasks/9",
-            json!({ "space_id": 3, "scope": "project_3", "template_id": "1" }),
+            json!({ "space_id": 3, "scope": "project_3", "template_id": "1", "create_method": "MOCK" }),
+        ),
+        (
+            "/internal/tasks/7",
+            json!({ "space_id": 3, "scope": "project_4", "template_id": "1", "create_method": "API" }),
         ),
         (
             "/internal/tasks/8",
@@ -457,9 +461,10 @@ async fn the_lattice_holds_on_guarded_routes_row_by_row() {
         }
         assert_eq!(&got, want, "{rt} {id} {perm} in project_3: {in_p3}");
     }
-    // TEMPLATE MOCK reaches a task only through the template the task was made from.
+    // TEMPLATE MOCK reaches a task only through the template the task was made from, and only
+    // a task a mock run created: task 7 comes from template 1 but was created by the API.
     let mock_token = token_for(&gw, "TEMPLATE", "1", "MOCK").await;
-    for task in ["8", "6"] {
+    for task in ["8", "6", "7"] {
         assert_eq!(
             call(&gw, "GET", &format!("/sdk/task/{task}/"), &mock_token)
                 .await

@@ -110,7 +110,7 @@ upstreams:
   api: {{ targets: ["{}"] }}
 routes:
   - {{ path: "/tpl/{{template_id}}", upstream: api, errors: bkflow,
-       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW }},
+       require: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW, space: "3" }},
        require_shadow: {{ resource: TEMPLATE, id: "{{template_id}}", permission: VIEW, space: "{{lookup:space_id}}" }},
        lookup: {{ upstream: api, path: "/internal/templates/{{template_id}}", ttl: 30s }} }}
 "#,

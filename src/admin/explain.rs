@@ -323,7 +323,7 @@ async fn judge(
                 req.perm.as_str(),
                 id.as_deref().unwrap_or("?")
             );
-            match require::check(req, &p, &id, path, &c.pattern, facts.as_deref()) {
+            match require::check(req, &p, &id, facts.as_deref()) {
                 Ok(()) => {
                     let g = p.grant.as_ref().map(|g| {
                         format!("grant {}:{}:{}", g.resource.as_str(), g.id, g.perm.as_str())

@@ -185,7 +185,7 @@ impl LookupConfig {
 pub enum ValueRef {
     /// Written in the config.
     Literal(String),
-    /// `{name}`: a parameter of the route pattern.
+    /// `{name}`: a parameter of the route pattern (only ever a resource id).
     Path(String),
     /// `{query:name}`.
     Query(String),
@@ -250,6 +250,9 @@ pub struct ResourceRequirement {
     pub scope: Option<ValueRef>,
     /// The template a task came from.
     pub template: Option<ValueRef>,
-    /// The space the resource belongs to; a token of another space never satisfies it.
+    /// The space the resource belongs to; a token of another space never satisfies it
+    /// (required by the config check; a requirement without one refuses every request).
     pub space: Option<ValueRef>,
+    /// How a task was created: TEMPLATE MOCK implies task rights only on `MOCK` tasks.
+    pub create_method: Option<ValueRef>,
 }

@@ -64,7 +64,7 @@ impl RouteLookup {
     pub fn new(config: LookupConfig, reqs: &[&ResourceRequirement]) -> Self {
         let mut fields: Vec<String> = reqs
             .iter()
-            .flat_map(|req| [&req.space, &req.scope, &req.template])
+            .flat_map(|req| [&req.space, &req.scope, &req.template, &req.create_method])
             .flatten()
             .filter_map(|v| match v {
                 ValueRef::Lookup(f) => Some(f.clone()),

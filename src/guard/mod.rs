@@ -206,15 +206,7 @@ async fn resource(
         }
         _ => None,
     };
-    require::check(
-        req,
-        principal,
-        &id,
-        path,
-        &route.config.pattern,
-        facts.as_deref(),
-    )
-    .map_err(Reject::Forbidden)
+    require::check(req, principal, &id, facts.as_deref()).map_err(Reject::Forbidden)
 }
 
 /// Who `token` stands for, whoever issued it, as the guard judges it on a route admitting

@@ -1,6 +1,7 @@
-//! A route's `require: {resource, id, permission, space, scope, template}` resolved against one
-//! request. The id is what the client asks for; space, scope and template are facts about the
-//! resource and come only from the config, the path or the route's lookup (SPEC §4).
+//! A route's `require: {resource, id, permission, space, scope, template, create_method}`
+//! resolved against one request. The id is what the client asks for; the rest are facts about
+//! the resource and come only from the config or the route's lookup (SPEC §4). A refusal says
+//! which requirement is missing, never a fact the lookup returned.
 
 use super::lookup::Facts;
 use super::principal::Principal;
@@ -11,9 +12,11 @@ use crate::route::Pattern;
 use http::request::Parts;
 use std::borrow::Cow;
 
-/// The id the request names. A referenced query key (compared after percent-decoding) or
-/// header that appears twice is a malformed request: the guard would check one value while
-/// the upstream may read the other.
+/// The id the request names. A referenced query key or header that appears twice is a
+/// malformed request: the guard would check one value while the upstream may read the other.
+/// Twice counts every spelling a common framework reads as the same name: query keys after
+/// percent-decoding, in any case, with `.`, space and `[` read as `_` (PHP); header names with
+/// `_` for `-` (CGI, WSGI, PHP, Rack).
 pub fn resource_id<'a>(
     req: &'a ResourceRequirement,
     parts: &'a Parts,
@@ -24,15 +27,21 @@ pub fn resource_id<'a>(
         ValueRef::Literal(s) => Some(Cow::Borrowed(s.as_str())),
         ValueRef::Path(name) => pattern.param(path, name).map(Cow::Borrowed),
         ValueRef::Query(name) => {
+            let want = fold_query_key(name);
             let mut found = None;
+            let mut seen = 0;
             if let Some(q) = parts.uri.query() {
                 for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                    if fold_query_key(&k) != want {
+                        continue;
+                    }
+                    seen += 1;
+                    if seen > 1 {
+                        return Err(Reject::BadRequest(
+                            format!("query parameter {name} appears more than once (under some spelling)").into(),
+                        ));
+                    }
                     if k == name.as_str() {
-                        if found.is_some() {
-                            return Err(Reject::BadRequest(
-                                format!("query parameter {name} appears more than once").into(),
-                            ));
-                        }
                         found = Some(Cow::Owned(v.into_owned()));
                     }
                 }
@@ -40,14 +49,20 @@ pub fn resource_id<'a>(
             found
         }
         ValueRef::Header(name) => {
-            let mut all = parts.headers.get_all(name).iter();
-            let first = all.next();
-            if all.next().is_some() {
+            let mut spellings = parts
+                .headers
+                .iter()
+                .filter(|(k, _)| same_header(k.as_str(), name.as_str()));
+            let first = spellings.next();
+            if spellings.next().is_some() {
                 return Err(Reject::BadRequest(
-                    format!("header {name} appears more than once").into(),
+                    format!("header {name} appears more than once (under some spelling)").into(),
                 ));
             }
-            first.and_then(|v| v.to_str().ok()).map(Cow::Borrowed)
+            first
+                .filter(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.to_str().ok())
+                .map(Cow::Borrowed)
         }
         // Refused by the config check; never a source of the id.
         ValueRef::Lookup(_) => None,
@@ -55,31 +70,42 @@ pub fn resource_id<'a>(
     Ok(value.filter(|v| !v.is_empty()))
 }
 
-/// A fact about the resource: a literal, a path parameter, or a field of the lookup answer.
-fn fact<'a>(
-    r: &'a ValueRef,
-    path: &'a str,
-    pattern: &Pattern,
-    facts: Option<&'a Facts>,
-) -> Option<&'a str> {
+/// A query key as the most lenient framework reads it: lower case, `.`, space and `[` as `_`.
+fn fold_query_key(k: &str) -> String {
+    k.chars()
+        .map(|c| match c {
+            '.' | ' ' | '[' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// `name` (lower case, as `HeaderName` keeps it) is `want` with `_` read as `-`.
+fn same_header(name: &str, want: &str) -> bool {
+    name.len() == want.len()
+        && name
+            .bytes()
+            .zip(want.bytes())
+            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
+/// A fact about the resource: a literal or a field of the lookup answer.
+fn fact<'a>(r: &'a ValueRef, facts: Option<&'a Facts>) -> Option<&'a str> {
     match r {
         ValueRef::Literal(s) => Some(s.as_str()),
-        ValueRef::Path(name) => pattern.param(path, name),
         ValueRef::Lookup(field) => facts?.get(field),
-        // Refused by the config check: the client never states a fact.
-        ValueRef::Query(_) | ValueRef::Header(_) => None,
+        // Refused by the config check: the client never states a fact, not even in the path.
+        ValueRef::Path(_) | ValueRef::Query(_) | ValueRef::Header(_) => None,
     }
     .filter(|v| !v.is_empty())
 }
 
 /// `Ok` when the principal meets the requirement for this request; otherwise what is missing.
-pub fn check(
-    req: &ResourceRequirement,
+pub fn check<'a>(
+    req: &'a ResourceRequirement,
     principal: &Principal,
     id: &Option<Cow<'_, str>>,
-    path: &str,
-    pattern: &Pattern,
-    facts: Option<&Facts>,
+    facts: Option<&'a Facts>,
 ) -> Result<(), String> {
     let what = |id: &str| format!("{} {} on {id}", req.resource.as_str(), req.perm.as_str());
     let Some(id) = id.as_deref() else {
@@ -88,27 +114,23 @@ pub fn check(
             what("?")
         ));
     };
-    if let Some(space_ref) = &req.space {
-        // A token is only good in its own space, so a "*" grant means any id *in that space*.
-        let Some(space) = fact(space_ref, path, pattern, facts) else {
-            return Err(format!("{} (the resource has no known space)", what(id)));
-        };
-        if principal.space.is_none_or(|held| held.to_string() != space) {
-            return Err(format!("{} in space {space}", what(id)));
-        }
+    // A token is only good in its own space, so a "*" grant means any id *in that space*.
+    let space = req.space.as_ref().and_then(|r| fact(r, facts));
+    let Some(space) = space else {
+        return Err(format!("{} (the resource has no known space)", what(id)));
+    };
+    if principal.space.is_none_or(|held| held.to_string() != space) {
+        // Which space it is would tell a token holder where every id lives: not said.
+        return Err(format!("{} (not in the token's space)", what(id)));
     }
+    let known = |r: &'a Option<ValueRef>| r.as_ref().and_then(|r| fact(r, facts));
     let need = Need {
         resource: req.resource,
         id,
         perm: req.perm,
-        scope: req
-            .scope
-            .as_ref()
-            .and_then(|r| fact(r, path, pattern, facts)),
-        template: req
-            .template
-            .as_ref()
-            .and_then(|r| fact(r, path, pattern, facts)),
+        scope: known(&req.scope),
+        template: known(&req.template),
+        create_method: known(&req.create_method),
     };
     match &principal.grant {
         Some(g) if satisfies(g, &need) => Ok(()),

@@ -105,6 +105,13 @@ impl Pattern {
             .any(|s| matches!(s, Seg::Param(n) | Seg::CatchAll(n) if &**n == name))
     }
 
+    /// True when `name` is the pattern's catch-all (`*name`: the remainder, slashes and all).
+    pub fn is_catch_all(&self, name: &str) -> bool {
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Seg::CatchAll(n) if &**n == name))
+    }
+
     /// The value bound to parameter `name` in `path` (a path this pattern matched).
     pub fn param<'p>(&self, path: &'p str, name: &str) -> Option<&'p str> {
         let mut rest = path.strip_prefix('/')?;

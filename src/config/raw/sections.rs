@@ -199,6 +199,9 @@ pub struct RawRequire {
     /// Template id reference.
     #[serde(default)]
     pub template: Option<String>,
+    /// How a task was created (`MOCK` lets TEMPLATE MOCK grant task rights).
+    #[serde(default)]
+    pub create_method: Option<String>,
     /// Space reference.
     #[serde(default)]
     pub space: Option<String>,

@@ -6,6 +6,7 @@ mod dialects;
 mod issuers;
 mod limits;
 mod listen;
+mod require;
 mod routes;
 mod shadow;
 mod store;

@@ -1,9 +1,8 @@
 //! `routes:`: patterns, methods, auth, requirements and lookups.
 
 use super::Checker;
-use crate::config::raw::{RawRequire, RawRoute};
+use crate::config::raw::RawRoute;
 use crate::config::*;
-use crate::permission::{Perm, Resource};
 use crate::route::Pattern;
 use http::Method;
 use std::collections::HashMap;
@@ -125,7 +124,7 @@ pub(super) fn check_route(
         Requirements {
             oauth_scope: req.oauth_scope.clone(),
             level,
-            resource: check_requirement(&rk, req, pattern.as_ref(), c),
+            resource: super::require::check_requirement(&rk, req, pattern.as_ref(), c),
         }
     };
     let require = r
@@ -170,6 +169,11 @@ pub(super) fn check_route(
                                 format!("{lk}.path"),
                                 format!("the route path has no parameter {{{name}}}"),
                             );
+                        } else if pattern.as_ref().is_some_and(|p| p.is_catch_all(name)) {
+                            c.fail(
+                                format!("{lk}.path"),
+                                format!("{{{name}}} is a catch-all: a lookup path takes one-segment parameters only"),
+                            );
                         }
                     }
                 }
@@ -199,7 +203,7 @@ pub(super) fn check_route(
         (shadow_resource, "require_shadow"),
     ] {
         let Some(req) = req else { continue };
-        let uses_lookup = [&req.space, &req.scope, &req.template]
+        let uses_lookup = [&req.space, &req.scope, &req.template, &req.create_method]
             .into_iter()
             .flatten()
             .any(|v| matches!(v, ValueRef::Lookup(_)));
@@ -236,117 +240,5 @@ pub(super) fn check_route(
         upstream_credential,
         lookup,
         rate_limit,
-    })
-}
-
-fn check_ref(
-    key: &str,
-    text: &str,
-    pattern: Option<&Pattern>,
-    c: &mut Checker,
-) -> Option<ValueRef> {
-    match ValueRef::parse(text) {
-        Err(e) => {
-            c.fail(key, e);
-            None
-        }
-        Ok(ValueRef::Path(name)) if pattern.is_some_and(|p| !p.has_param(&name)) => {
-            c.fail(key, format!("the route path has no parameter {{{name}}}"));
-            None
-        }
-        Ok(v) => Some(v),
-    }
-}
-
-fn check_requirement(
-    rk: &str,
-    req: &RawRequire,
-    pattern: Option<&Pattern>,
-    c: &mut Checker,
-) -> Option<ResourceRequirement> {
-    let any = req.resource.is_some()
-        || req.id.is_some()
-        || req.permission.is_some()
-        || req.scope.is_some()
-        || req.template.is_some()
-        || req.space.is_some();
-    if !any {
-        return None;
-    }
-    let resource = match req.resource.as_deref().map(|r| (r, Resource::parse(r))) {
-        Some((_, Some(r))) => Some(r),
-        Some((r, None)) => {
-            c.fail(
-                format!("{rk}.resource"),
-                format!("{r:?} is not TASK, TEMPLATE or SCOPE"),
-            );
-            None
-        }
-        None => {
-            c.fail(
-                format!("{rk}.resource"),
-                "resource is required with id and permission",
-            );
-            None
-        }
-    };
-    let perm = match req.permission.as_deref() {
-        None => {
-            c.fail(
-                format!("{rk}.permission"),
-                "permission is required with resource",
-            );
-            None
-        }
-        Some(p) => match (Perm::parse(p), resource) {
-            (Some(perm), Some(r)) if r.perms().contains(&perm) => Some(perm),
-            _ => {
-                c.fail(
-                    format!("{rk}.permission"),
-                    format!(
-                        "{p:?} is not a permission of {}",
-                        req.resource.as_deref().unwrap_or("?")
-                    ),
-                );
-                None
-            }
-        },
-    };
-    let id = match req.id.as_deref() {
-        Some(t) => check_ref(&format!("{rk}.id"), t, pattern, c),
-        None => {
-            c.fail(format!("{rk}.id"), "id is required with resource");
-            None
-        }
-    };
-    if matches!(id, Some(ValueRef::Lookup(_))) {
-        c.fail(
-            format!("{rk}.id"),
-            "id names the resource asked for: a literal, {param}, {query:name} or {header:Name}",
-        );
-    }
-    // Facts about the resource are never the client's to state (SPEC §4).
-    let mut fact = |name: &str, text: Option<&String>| {
-        let key = format!("{rk}.{name}");
-        let v = check_ref(&key, text?, pattern, c)?;
-        if v.client_controlled() {
-            c.fail(
-                key,
-                format!("{name} is a fact about the resource, not the client's to state: use a literal, a {{path_param}} or {{lookup:field}}, never a header or query reference"),
-            );
-            return None;
-        }
-        Some(v)
-    };
-    let space = fact("space", req.space.as_ref());
-    let scope = fact("scope", req.scope.as_ref());
-    let template = fact("template", req.template.as_ref());
-    Some(ResourceRequirement {
-        resource: resource?,
-        id: id?,
-        perm: perm?,
-        scope,
-        template,
-        space,
     })
 }
