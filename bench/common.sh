@@ -11,7 +11,7 @@ routes:
   - { path: /open/get, upstream: product, auth: none }
   - { path: /product/get, upstream: product, auth: bearer, require: { oauth_scope: read } }
 # The scripts issue their tokens from one address, faster than a client should.
-limits: { token_rate: { per_ip: 100000/s, per_ip_burst: 100000 } }
+limits: { token_rate: { per_ip: 100000/s, per_ip_burst: 100000, per_app: 100000/s, per_app_burst: 100000 } }
 YAML
 }
 

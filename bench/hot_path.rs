@@ -44,7 +44,7 @@ fn gateway() -> (Gateway, tempfile::TempDir, jsonwebtoken::EncodingKey) {
     let dir = tempfile::tempdir().unwrap();
     let idp = idp_key(dir.path());
     let yaml = format!(
-        "{YAML}store: {{ path: {d}/db }}\nissuers:\n  - {{ name: idp, issuer: \"{IDP_ISS}\", jwks_file: {d}/jwks.json, algorithms: [ES256] }}\n",
+        "{YAML}store: {{ path: {d}/db }}\nissuers:\n  - {{ name: idp, issuer: \"{IDP_ISS}\", jwks_file: {d}/jwks.json, algorithms: [ES256], audiences: [api] }}\n",
         d = dir.path().display()
     );
     let cfg = tollgate::config::load_str(&yaml, &dir.path().join("bench.yaml")).unwrap();
@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         h.kid = Some("k1".into());
         let exp = tollgate::token::now_secs() + 3600;
-        let claims = serde_json::json!({ "iss": IDP_ISS, "client_id": "billing",
+        let claims = serde_json::json!({ "iss": IDP_ISS, "aud": "api", "client_id": "billing",
             "scope": "bailunApi", "exp": exp, "pad": "x".repeat(pad) });
         jsonwebtoken::encode(&h, &claims, &idp).unwrap()
     };

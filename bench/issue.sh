@@ -19,7 +19,7 @@ apps: [{ id: bench, secret: bench-secret, space_id: 1, user: u, oauth_scopes: [r
          grants: [{ resource: TEMPLATE, id: "*", permission: MOCK }] }]
 dialects: { oauth: {}, bkflow: { prefix: "" } }
 # Issuance throughput, not the per-client limits (which default to 20/s per IP).
-limits: { token_rate: { per_ip: 1000000/s, per_ip_burst: 1000000 } }
+limits: { token_rate: { per_ip: 1000000/s, per_ip_burst: 1000000, per_app: 1000000/s, per_app_burst: 1000000 } }
 YAML
 TOLLGATE_LOG=warn taskset -c 0 target/release/tollgate run --config "$work/gw.yaml" & pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT

@@ -60,32 +60,37 @@ fn parse_hop(text: &str) -> Option<IpAddr> {
 /// the first address that is not a trusted proxy (the one the outermost trusted proxy saw).
 /// A hop that is not an address ends the walk at the last address believed.
 pub fn forwarded_client(headers: &HeaderMap, hop: IpAddr, trusted: &[IpNet]) -> IpAddr {
-    let xff: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
-    let hops: Vec<&str> = if xff.is_empty() {
-        // RFC 7239: `Forwarded: for=1.2.3.4;proto=https, for="[::1]:80"`.
-        headers
-            .get_all(http::header::FORWARDED)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|element| {
-                element.split(';').find_map(|pair| {
+    let xff = headers.get_all(&X_FORWARDED_FOR);
+    // The list as the trusted proxy wrote it, right-most first; `None` stands for a line that
+    // is not text, which ends the walk (an appended hop may hide in it).
+    let mut hops: Vec<Option<&str>> = Vec::new();
+    if xff.iter().next().is_some() {
+        for line in xff.iter().rev() {
+            match line.to_str() {
+                Ok(t) => hops.extend(t.rsplit(',').map(Some)),
+                Err(_) => hops.push(None),
+            }
+        }
+    } else {
+        // RFC 7239, only when no X-Forwarded-For was sent at all:
+        // `Forwarded: for=1.2.3.4;proto=https, for="[::1]:80"`.
+        for line in headers.get_all(http::header::FORWARDED).iter().rev() {
+            let Ok(t) = line.to_str() else {
+                hops.push(None);
+                break;
+            };
+            for element in t.rsplit(',') {
+                let f = element.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
                     k.trim().eq_ignore_ascii_case("for").then_some(v)
-                })
-            })
-            .collect()
-    } else {
-        xff
-    };
+                });
+                hops.push(f);
+            }
+        }
+    }
     let mut client = hop;
-    for text in hops.iter().rev() {
-        match parse_hop(text) {
+    for text in hops {
+        match text.and_then(parse_hop) {
             Some(ip) => {
                 client = canonical(ip);
                 if !is_trusted(client, trusted) {
@@ -112,13 +117,17 @@ pub enum ProxyHeaderError {
     Io(#[from] std::io::Error),
 }
 
-/// Longest header read: a v1 line is at most 107 bytes; v2 carries TLVs (cloud load
-/// balancers add a few tens of bytes).
-const MAX_HEADER: usize = 1024;
+/// Longest v1 header (the spec's bound, CRLF included).
+const V1_MAX: usize = 107;
+/// Longest v2 address block read (cloud load balancers add a few TLVs of tens of bytes).
+const V2_MAX_PAYLOAD: usize = 1024;
+/// The v2 signature's first bytes.
+const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 
 /// Reads the PROXY protocol (v1 or v2) header a connection opens with, consuming exactly
-/// its bytes; the client address it names, or `None` for a `LOCAL`/`UNKNOWN` header (a
-/// balancer's own health check: the socket peer stands).
+/// its bytes (whatever follows stays for TLS or HTTP), and parses it with `ppp`; the client
+/// address it names, or `None` for a `LOCAL`/`UNKNOWN` header (a balancer's own health check:
+/// the socket peer stands). Every read waits for bytes: nothing spins on a silent client.
 pub async fn read_proxy_header(
     tcp: &mut TcpStream,
     within: Duration,
@@ -129,36 +138,39 @@ pub async fn read_proxy_header(
 }
 
 async fn read_header(tcp: &mut TcpStream) -> Result<Option<IpAddr>, ProxyHeaderError> {
-    use ppp::PartialResult as _;
-    let mut buf = vec![0u8; MAX_HEADER];
-    let mut seen = 0;
-    loop {
-        // Peeked, not read: whatever follows the header stays for the HTTP or TLS layer.
-        let n = tcp.peek(&mut buf).await?;
-        if n == 0 {
-            return Err(ProxyHeaderError::Invalid("connection closed".into()));
+    let invalid = |why: &str| ProxyHeaderError::Invalid(why.into());
+    let mut head = vec![0u8; 8];
+    tcp.read_exact(&mut head).await?;
+    if head[..] == V2_SIGNATURE[..8] {
+        head.resize(16, 0);
+        tcp.read_exact(&mut head[8..]).await?;
+        let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
+        if len > V2_MAX_PAYLOAD {
+            return Err(invalid("v2 header too long"));
         }
-        let parsed = ppp::HeaderResult::parse(&buf[..n]);
-        if parsed.is_incomplete() {
-            if n >= MAX_HEADER {
-                return Err(ProxyHeaderError::Invalid("header too long".into()));
-            }
-            if n == seen {
-                // Nothing new yet: peeking again at once would spin.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            seen = n;
-            continue;
-        }
-        let (len, source) = match parsed {
-            ppp::HeaderResult::V1(Ok(h)) => (h.header.len(), v1_source(&h.addresses)),
-            ppp::HeaderResult::V2(Ok(h)) => (h.len(), v2_source(&h)),
-            ppp::HeaderResult::V1(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
-            ppp::HeaderResult::V2(Err(e)) => return Err(ProxyHeaderError::Invalid(e.to_string())),
+        head.resize(16 + len, 0);
+        tcp.read_exact(&mut head[16..]).await?;
+        return match ppp::v2::Header::try_from(&head[..]) {
+            Ok(h) => Ok(v2_source(&h)),
+            Err(e) => Err(ProxyHeaderError::Invalid(e.to_string())),
         };
-        let mut header = vec![0u8; len];
-        tcp.read_exact(&mut header).await?;
-        return Ok(source);
+    }
+    if !head.starts_with(b"PROXY ") {
+        return Err(invalid("not a PROXY protocol header"));
+    }
+    // v1: one line. Byte by byte, so nothing past its CRLF is taken from the socket.
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        if head.len() >= V1_MAX {
+            return Err(invalid("v1 header too long"));
+        }
+        tcp.read_exact(&mut byte).await?;
+        head.push(byte[0]);
+    }
+    let text = std::str::from_utf8(&head).map_err(|_| invalid("v1 header is not text"))?;
+    match ppp::v1::Header::try_from(text) {
+        Ok(h) => Ok(v1_source(&h.addresses)),
+        Err(e) => Err(ProxyHeaderError::Invalid(e.to_string())),
     }
 }
 
@@ -231,6 +243,14 @@ mod tests {
         );
         // Nothing forwarded: the proxy itself.
         assert_eq!(forwarded_client(&HeaderMap::new(), hop, &trusted), hop);
+        // A line that is not text ends the walk, and Forwarded is not read beside XFF.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff, 10.0.0.9").unwrap(),
+        );
+        h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4"));
+        assert_eq!(forwarded_client(&h, hop, &trusted), hop);
         let mut h = HeaderMap::new();
         h.insert(
             "forwarded",

@@ -57,14 +57,14 @@ pub async fn serve_product_api(listener: tokio::net::TcpListener) {
     }
 }
 
-/// Writes a self-signed certificate for `localhost` / `127.0.0.1` into `dir`.
+/// Writes a self-signed certificate for `localhost` / `127.0.0.1` into `dir` (which must
+/// exist): new files only, readable by the owner only, no link followed.
 pub fn self_signed(dir: &Path) -> anyhow::Result<RawTls> {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let cert = rcgen::generate_simple_self_signed(names)?;
-    std::fs::create_dir_all(dir)?;
     let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
-    std::fs::write(&cert_path, cert.cert.pem())?;
-    std::fs::write(&key_path, cert.signing_key.serialize_pem())?;
+    write_private(&cert_path, cert.cert.pem().as_bytes())?;
+    write_private(&key_path, cert.signing_key.serialize_pem().as_bytes())?;
     Ok(RawTls {
         cert: cert_path,
         key: key_path,
@@ -74,20 +74,31 @@ pub fn self_signed(dir: &Path) -> anyhow::Result<RawTls> {
     })
 }
 
-/// The demo's temporary directory (certificate, store, master key): removed on every way
-/// out, an error or a panic included.
-struct DemoDir(std::path::PathBuf);
-
-impl Drop for DemoDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A new file with mode 0600: `create_new` (O_CREAT|O_EXCL) fails on an existing file and on
+/// a planted symlink alike, so nothing is followed or overwritten.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
 }
 
 /// Runs the demo on `listen` until Ctrl-C or SIGTERM.
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
-    let guard = DemoDir(std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id())));
-    let dir = guard.0.clone();
+    // A fresh directory with a random name, 0700, made here (never one someone made first);
+    // removed on every way out, an error or a panic included.
+    let guard = {
+        use std::os::unix::fs::PermissionsExt as _;
+        tempfile::Builder::new()
+            .prefix("tollgate-demo-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?
+    };
+    let dir = guard.path().to_path_buf();
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = api.local_addr()?;
     tokio::spawn(serve_product_api(api));

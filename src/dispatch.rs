@@ -351,12 +351,15 @@ async fn serve<'rt>(
     if let Some(outcome) = permit.shadow() {
         record_shadow(outcome, &handler.metrics, ctx, route_label(rt, handler));
     }
-    // Per app: once the token says which.
+    // Per app: once the token says which (a request without one — a shadow route lets it
+    // through — counts by its address).
     if let Some(l) = route.limiter.as_ref().filter(|l| l.cfg.key == RateKey::App) {
-        if let Some(p) = permit.principal() {
-            l.admit(&Subject::App(p.app.clone()), Instant::now())
-                .map_err(Reject::RouteLimited)?;
-        }
+        let who = match permit.principal() {
+            Some(p) => Subject::App(p.origin, p.app.clone()),
+            None => Subject::Ip(crate::client_addr::limit_key(ctx.client)),
+        };
+        l.admit(&who, Instant::now())
+            .map_err(Reject::RouteLimited)?;
     }
     let mut parts = parts;
     proxy::credential::attach(&mut parts.headers, route, shared)?;

@@ -2,7 +2,7 @@
 //! the token endpoints, per presented app id and address for failed authentications (so
 //! guessing one app's secret, or flooding argon2 with wrong ones, is slowed down without
 //! touching other clients), and per app or address on a route with `rate_limit:`. A full map
-//! evicts the buckets touched longest ago, never all at once.
+//! forgets its fullest buckets (those that limit nobody), a tenth at a time, never all at once.
 
 use crate::config::Rate;
 use dashmap::DashMap;
@@ -10,8 +10,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::Instant;
 
-/// Most keys tracked per bucket set; beyond it full buckets (the same as no entry) are
-/// dropped, and if every one is draining, the tenth touched longest ago.
+/// Most keys tracked per bucket set; beyond it the fullest buckets are forgotten, a tenth at a time.
 const CAP: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -47,18 +46,35 @@ fn wait(tokens: f64, rate: Rate) -> u64 {
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
+    /// Over the cap, forgets buckets until a tenth of the room is free again: the fullest
+    /// first (a full bucket is the same as none; a nearly full one limits nobody), never the
+    /// drained ones of a client being held back, and never all at once.
     fn make_room(&self, now: Instant, rate: Rate, burst: f64) {
-        if self.map.len() >= self.cap {
-            self.map.retain(|_, b| refill(*b, rate, burst, now) < burst);
-            if self.map.len() >= self.cap {
-                // The oldest tenth goes (one O(n) pass per cap/10 new keys).
-                let mut ats: Vec<Instant> = self.map.iter().map(|e| e.value().at).collect();
-                let nth = ats.len() / 10;
-                let (_, cutoff, _) = ats.select_nth_unstable(nth);
-                let cutoff = *cutoff;
-                self.map.retain(|_, b| b.at > cutoff);
-            }
+        if self.map.len() < self.cap {
+            return;
         }
+        let target = self.cap - (self.cap / 10).max(1);
+        let mut levels: Vec<f64> = self
+            .map
+            .iter()
+            .map(|e| refill(*e.value(), rate, burst, now))
+            .collect();
+        let excess = levels.len().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        // The `excess`-th fullest level: buckets at or above it go.
+        levels.sort_unstable_by(|a, b| b.total_cmp(a));
+        let cutoff = levels[excess - 1];
+        let mut dropped = 0;
+        self.map.retain(|_, b| {
+            if dropped < excess && refill(*b, rate, burst, now) >= cutoff {
+                dropped += 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// Takes one token for `key`; `Err(seconds)` when none is left.
@@ -116,12 +132,21 @@ pub struct TokenLimits {
     pub per_ip: Buckets<IpAddr>,
     /// Failed authentications per presented app id (at most 64 bytes of it) and client address.
     pub failures: Buckets<(Box<str>, IpAddr)>,
+    /// Authenticated token-endpoint requests per app id.
+    pub per_app: Buckets<Box<str>>,
     /// Introspection calls for uncached opaque tokens, per client address.
     pub introspection: Buckets<IpAddr>,
     /// Signing-key rotations asked for on the admin API (one bucket).
     pub rotations: Buckets<()>,
-    /// Each rate-limited route's buckets, by route pattern (kept across reloads).
+    /// Each rate-limited route's buckets, by methods and pattern (kept across reloads).
     pub routes: DashMap<Box<str>, std::sync::Arc<Buckets<Subject>>>,
+}
+
+impl TokenLimits {
+    /// Forgets the buckets of routes no longer configured (`keys`: those that are).
+    pub fn keep_routes(&self, keys: &[Box<str>]) {
+        self.routes.retain(|k, _| keys.contains(k));
+    }
 }
 
 /// Admin key rotations: a burst of [`ROTATION_BURST`], then one per [`ROTATION_EVERY`].
@@ -132,8 +157,9 @@ pub const ROTATION_EVERY: std::time::Duration = std::time::Duration::from_secs(6
 /// Whom a route's `rate_limit:` counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
-    /// The token's app.
-    App(Box<str>),
+    /// The token's app, by the origin that vouches for it (an issuer's client `billing` is
+    /// not the local app `billing`).
+    App(crate::config::Origin, Box<str>),
     /// The client address (IPv6 by its /64).
     Ip(IpAddr),
 }
@@ -143,6 +169,8 @@ pub enum Subject {
 pub struct RouteLimiter {
     /// As configured.
     pub cfg: crate::config::RouteRate,
+    /// Its methods and pattern: what its buckets are kept under across reloads.
+    pub key: Box<str>,
     buckets: std::sync::Arc<Buckets<Subject>>,
 }
 
@@ -176,15 +204,32 @@ impl Spent {
 }
 
 impl RouteLimiter {
-    /// The limiter for `pattern` with `cfg`, reusing the buckets `limits` keeps for it.
-    pub fn new(pattern: &str, cfg: crate::config::RouteRate, limits: &TokenLimits) -> Self {
+    /// The limiter of route `r` with `cfg`, reusing the buckets `limits` keeps for it (under
+    /// its methods and pattern: `GET /x` and `POST /x` are two routes with limits of their own);
+    /// its 429 series exists from the start, at 0.
+    pub fn for_route(
+        r: &crate::config::RouteConfig,
+        cfg: crate::config::RouteRate,
+        limits: &TokenLimits,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
+        let _ = metrics
+            .rate_limited
+            .with_label_values(&[r.pattern.as_str()]);
+        let methods = r.methods.as_ref().map_or("*".to_owned(), |m| {
+            m.iter()
+                .map(http::Method::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let key: Box<str> = format!("{methods} {}", r.pattern.as_str()).into();
         let buckets = limits
             .routes
-            .entry(pattern.into())
+            .entry(key.clone())
             .or_default()
             .value()
             .clone();
-        RouteLimiter { cfg, buckets }
+        RouteLimiter { cfg, key, buckets }
     }
 
     /// Takes one request for `who`; what to tell the client when none is left.

@@ -75,13 +75,23 @@ impl Shared {
             ));
         }
         let _one_at_a_time = self.rotating.lock().await;
+        let now = self.clock.now_secs();
+        let full = self
+            .ring
+            .lock()
+            .expect("ring lock")
+            .as_ref()
+            .and_then(|r| r.full_until(now));
+        if let Some(until) = full {
+            // Dropping a retired key would log out everyone it signed for.
+            return Err(Reject::RateLimited(until.saturating_sub(now).max(1)));
+        }
         // RSA generation takes tens of milliseconds: off the async workers that serve requests.
         let alg = signing.alg;
         let pem = tokio::task::spawn_blocking(move || crate::token::jwt::generate(alg))
             .await
             .map_err(|_| Reject::StoreUnavailable)?
             .map_err(|_| Reject::StoreUnavailable)?;
-        let now = self.clock.now_secs();
         let mut ring = self
             .ring
             .lock()

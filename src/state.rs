@@ -168,6 +168,7 @@ impl Runtime {
             })?;
         let issuer_names: Vec<&str> = config.issuers.iter().map(|i| i.name.as_str()).collect();
         let mut routes = Vec::with_capacity(config.routes.len());
+        let mut limited: Vec<Box<str>> = Vec::new();
         for (i, r) in config.routes.iter().enumerate() {
             let handler = Handler {
                 target: Target::Proxy(i),
@@ -187,19 +188,16 @@ impl Runtime {
                 _ => None,
             };
             let limiter = r.rate_limit.map(|cfg| {
-                // Its 429 series exists from the start, at 0.
-                let _ = shared
-                    .metrics
-                    .rate_limited
-                    .with_label_values(&[r.pattern.as_str()]);
-                crate::limit::RouteLimiter::new(r.pattern.as_str(), cfg, &shared.limits)
+                crate::limit::RouteLimiter::for_route(r, cfg, &shared.limits, &shared.metrics)
             });
+            limited.extend(limiter.as_ref().map(|l| l.key.clone()));
             routes.push(CompiledRoute {
                 config: r.clone(),
                 lookup,
                 limiter,
             });
         }
+        shared.limits.keep_routes(&limited);
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
             let files = u.tls.ca_file.is_some() || u.tls.client_identity.is_some();

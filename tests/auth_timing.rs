@@ -17,7 +17,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn unknown_app_and_wrong_secret_take_the_same_time() {
     let up = Upstream::echo().await;
     let yaml = format!(
-        "{}limits: {{ token_rate: {{ per_ip: 1000/s, per_ip_burst: 1000, per_app_failures: 1000/s }} }}\nupstreams:\n  api: {{ targets: [\"{}\"] }}\n",
+        "{}limits: {{ token_rate: {{ per_ip: 1000/s, per_ip_burst: 1000, per_app_failures: 1000/s, per_app: 1000/s, per_app_burst: 1000 }} }}\nupstreams:\n  api: {{ targets: [\"{}\"] }}\n",
         support::app_yaml(),
         up.url()
     );

@@ -168,6 +168,33 @@ async fn a_proxy_protocol_header_names_the_client_and_a_connection_without_one_i
     assert_eq!(text, "", "a connection without the header is closed");
     let text = through_proxy_header(gw.addr, b"PROXY TCP4 nonsense\r\n").await;
     assert_eq!(text, "");
+    // A client that sends one byte and goes quiet is cut off by the head read timeout.
+    let mut quiet = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    quiet.write_all(b"P").await.unwrap();
+    let mut buf = [0u8; 1];
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(15), quiet.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "{closed:?}");
+}
+
+#[tokio::test]
+async fn with_trusted_proxies_only_they_may_send_a_proxy_header() {
+    let up = Upstream::echo().await;
+    let gw = Gateway::with(&yaml(&up))
+        .listen("proxy_protocol: true\ntrusted_proxies: [127.0.0.2/32]")
+        .start()
+        .await;
+    let req = b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\nGET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let from_lb = raw_from("127.0.0.2".parse().unwrap(), gw.addr, req).await;
+    assert!(
+        from_lb.contains(r#""x-forwarded-for":"203.0.113.7""#),
+        "{from_lb}"
+    );
+    let from_anyone = raw_from("127.0.0.3".parse().unwrap(), gw.addr, req).await;
+    assert_eq!(
+        from_anyone, "",
+        "a PROXY header from a stranger is not believed"
+    );
 }
 
 #[tokio::test]

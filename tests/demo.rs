@@ -58,6 +58,18 @@ fn the_printed_walkthrough_works_as_printed() {
         "{}",
         state_dir.display()
     );
+    // Its own directory, nobody else's to read: a random name (not guessable from the pid),
+    // mode 0700, the TLS key 0600.
+    use std::os::unix::fs::PermissionsExt as _;
+    let name = state_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(!name.ends_with(&demo.id().to_string()), "{name}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state_dir), 0o700);
+    assert_eq!(mode(&state_dir.join("server.key")), 0o600);
     // Stopped as a user would (Ctrl-C / SIGTERM): it exits 0 and leaves nothing behind.
     let term = Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])

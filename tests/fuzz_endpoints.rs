@@ -79,7 +79,7 @@ dialects:
   hosecloud: {{}}
   feishu: {{}}
   bkflow: {{}}
-limits: {{ token_rate: {{ per_ip: 10000/s, per_ip_burst: 10000, per_app_failures: 10000/s }} }}
+limits: {{ token_rate: {{ per_ip: 10000/s, per_ip_burst: 10000, per_app_failures: 10000/s, per_app: 10000/s, per_app_burst: 10000 }} }}
 upstreams:
   api: {{ targets: ["{}"] }}
 routes:

@@ -56,7 +56,7 @@ async fn start(
     let yaml = format!(
         r#"apps:
   - {{ id: {APP}, secret: {SECRET}, event_url: "{events}", verification_token: vtok }}
-  - {{ id: cli_internal, secret: internal-secret }}
+  - {{ id: cli_internal, secret: internal-secret, feishu_type: self_built }}
 dialects:
   feishu: {{ ttl: {ttl}, renew_before: {renew_before} }}
 upstreams:
@@ -278,6 +278,18 @@ async fn guarded_routes_answer_in_feishu_codes_and_internal_variants_work() {
         .await;
     assert_eq!(bad.status, 401);
     assert_eq!(bad.json()["code"], 99991664);
+
+    // A store app (the default type) must present its ticket: the ticket-less endpoints
+    // refuse it with 10003 even with the right secret.
+    let store = json!({ "app_id": APP, "app_secret": SECRET }).to_string();
+    for path in [
+        "/open-apis/auth/v3/app_access_token/internal",
+        "/open-apis/auth/v3/tenant_access_token/internal",
+    ] {
+        let v = gw.post(path, JSON_UTF8, &store).await.json();
+        assert_eq!(v["code"], 10003, "{path}: {v}");
+        assert!(v.get("tenant_access_token").is_none(), "{v}");
+    }
 
     let body = json!({ "app_id": "cli_internal", "app_secret": "internal-secret" }).to_string();
     let v = gw

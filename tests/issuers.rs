@@ -258,7 +258,7 @@ async fn a_start_with_the_idp_down_is_503_for_its_tokens_until_the_keys_come() {
     idp.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let up = Upstream::echo().await;
     let yaml = format!(
-        "{}issuers:\n  - {{ name: kc, issuer: \"{ISS}\", jwks_url: \"{}\", ca_file: {}, jwks_cooldown: 100ms, algorithms: [ES256] }}\nupstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: /open, upstream: api }}\n",
+        "{}issuers:\n  - {{ name: kc, issuer: \"{ISS}\", jwks_url: \"{}\", ca_file: {}, jwks_cooldown: 100ms, algorithms: [ES256], audiences: [orders-api] }}\nupstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: /open, upstream: api }}\n",
         support::app_yaml(),
         idp.url("/jwks"),
         ca_file.display(),
@@ -393,7 +393,7 @@ async fn revoking_an_external_token_evicts_it_from_the_caches() {
 #[test]
 fn unsafe_issuer_settings_are_refused_with_file_line_and_key() {
     let text = format!(
-        "listen: {{ address: \"127.0.0.1:0\" }}\nissuers:\n  - name: kc\n    issuer: {ISS}\n    jwks_url: http://idp.example.com/jwks\n    algorithms: [HS256, none, RS256]\n    claims_to_headers: {{ sub: x-tollgate-app, email: x_user_email }}\n  - name: oauth\n    introspection_url: https://idp.example.com/i\nroutes:\n  - {{ path: /a, upstream: api, dialects: [kc, nosuch] }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:1\"] }}\n"
+        "listen: {{ address: \"127.0.0.1:0\" }}\nissuers:\n  - name: kc\n    issuer: {ISS}\n    jwks_url: http://idp.example.com/jwks\n    algorithms: [HS256, none, RS256]\n    claims_to_headers: {{ sub: x-tollgate-app, email: x_user_email }}\n  - name: oauth\n    introspection_url: https://idp.example.com/i\n  - name: BKFlow\n    issuer: https://other.example.com\n    jwks_url: https://other.example.com/jwks\n    audiences: [api]\n    app_id_claim: sub\nroutes:\n  - {{ path: /a, upstream: api, dialects: [kc, nosuch] }}\nupstreams:\n  api: {{ targets: [\"http://127.0.0.1:1\"] }}\n"
     );
     let e = tollgate::config::load_str(&text, std::path::Path::new("t.yaml"))
         .expect_err("refused")
@@ -406,6 +406,9 @@ fn unsafe_issuer_settings_are_refused_with_file_line_and_key() {
         "issuers[0].claims_to_headers.email: x_user_email: write header names with '-'",
         "issuers[1].name: \"oauth\" is taken",
         "issuers[1].client_id: required",
+        "issuers[0].audiences: required",
+        "issuers[2].name: \"BKFlow\" is taken",
+        "issuers[2].app_id_claim: sub names the user",
         "routes[0].dialects[1]: \"nosuch\" is neither",
     ] {
         assert!(e.contains(want), "{want:?} missing from:\n{e}");
@@ -500,4 +503,23 @@ async fn a_real_rotation_is_seen_within_5_s_during_a_flood_of_made_up_kids() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(s.idp.fetches() <= 5, "{} JWKS fetches", s.idp.fetches());
+}
+
+#[tokio::test]
+async fn a_user_token_or_one_meant_for_another_service_is_not_an_app_token() {
+    let s = setup().await;
+    // A user of the realm whose sub is a local app id: no client claim, no app.
+    let user = json!({ "iss": ISS, "aud": ["orders-api"], "sub": "coupang", "scope": "read",
+                       "exp": now() + 600, "iat": now() });
+    let r = call(&s.gw, "/open", &s.key.sign(&user), &[]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // A client token of the realm meant for another service.
+    let mut other = claims("read");
+    other["aud"] = json!(["billing-api"]);
+    let r = call(&s.gw, "/open", &s.key.sign(&other), &[]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // The same client token meant for this API passes, as its client.
+    let r = call(&s.gw, "/open", &s.key.sign(&claims("read")), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["headers"]["x-tollgate-app"], "billing");
 }

@@ -16,7 +16,7 @@ fn config(dir: &std::path::Path, redis: &RedisServer, up: &Upstream, every: &str
 apps:
   - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: VIEW }] }
 dialects: { oauth: {}, hosecloud: { ttl: 1s, refresh_ttl: 2s }, bkflow: { prefix: "" } }
-limits: { token_rate: { per_ip: 1000000/s, per_ip_burst: 1000000 } }
+limits: { token_rate: { per_ip: 1000000/s, per_ip_burst: 1000000, per_app: 1000000/s, per_app_burst: 1000000 } }
 "#;
     let extra = format!(", compact_every: {every}");
     support::redis::replica_config(dir, redis, &up.url(), &extra, body)

@@ -16,7 +16,7 @@ apps:
   - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: MOCK }] }
   - { id: four, secret: four-secret, space_id: 4, user: bob }
 dialects: { hosecloud: {}, bkflow: { prefix: "" } }
-limits: { token_rate: { per_ip: 10000/s, per_ip_burst: 10000 } }
+limits: { token_rate: { per_ip: 10000/s, per_ip_burst: 10000, per_app: 10000/s, per_app_burst: 10000 } }
 "#;
     support::redis::replica_config(dir, redis, &up.url(), "", body)
 }

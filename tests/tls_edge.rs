@@ -382,6 +382,55 @@ async fn optional_client_certificates_let_routes_decide() {
 }
 
 /// An oauth token asked for over `c` (RFC 6749 client credentials).
+#[tokio::test]
+async fn a_certificate_name_is_compared_as_parsed_names_not_text() {
+    let routes = "  - { path: /acme-billing, upstream: api, auth: client_cert, require: { client_cert: { subject: \"CN=billing\" } } }\n  - { path: /forged, upstream: api, auth: client_cert, require: { client_cert: { subject: \"C=US, O=Acme, CN=billing\" } } }\n";
+    let e = edge(mtls("optional"), routes).await;
+    let d = e.dir.path();
+    // A CN that is the text of a longer subject, and a URI SAN holding a comma.
+    let forged = e.ca.client(
+        "C=US, O=Acme, CN=billing",
+        "spiffe://acme/billing,spiffe://acme/admin",
+        d,
+        "forged",
+    );
+    let mut c = connect(e.addr, "localhost", client(Some(&e.ca), Some(&forged)))
+        .await
+        .unwrap();
+    let (status, body) = c.get("/forged").await.unwrap();
+    assert_eq!(status, 403, "one CN is not three attributes: {body}");
+    assert_eq!(c.get("/acme-billing").await.unwrap().0, 403);
+    // What the upstream reads cannot be taken for another subject or two SANs.
+    let good = e.ca.client("billing", "spiffe://acme/billing", d, "good");
+    let mut g = connect(e.addr, "localhost", client(Some(&e.ca), Some(&good)))
+        .await
+        .unwrap();
+    assert_eq!(g.get("/acme-billing").await.unwrap().0, 200);
+    let routes_open = "  - { path: /any, upstream: api, auth: client_cert }\n";
+    let e2 = edge(mtls("optional"), routes_open).await;
+    let forged2 = e2.ca.client(
+        "C=US, O=Acme, CN=billing",
+        "spiffe://acme/billing,spiffe://acme/admin",
+        e2.dir.path(),
+        "forged",
+    );
+    let mut f = connect(e2.addr, "localhost", client(Some(&e2.ca), Some(&forged2)))
+        .await
+        .unwrap();
+    let (status, body) = f.get("/any").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let h = &seen["headers"];
+    assert_eq!(
+        h["x-tollgate-client-cert-subject"], r"CN=C\=US\, O\=Acme\, CN\=billing",
+        "{h}"
+    );
+    assert_eq!(
+        h["x-tollgate-client-cert-san"], "spiffe://acme/billing%2Cspiffe://acme/admin",
+        "{h}"
+    );
+}
+
 async fn token_over(c: &mut Conn) -> String {
     let (status, body) = c
         .send(

@@ -273,6 +273,13 @@ async fn admin_api(req: Request<Incoming>, route: AdminRoute<'_>, gw: &Gateway) 
             }
             match gw.shared.rotate_keys(key_keep_secs(&rt.config)).await {
                 Ok(kid) => body::json(StatusCode::OK, &json!({ "kid": kid })),
+                Err(Reject::RateLimited(wait)) => {
+                    let msg = "the key ring is full of retired keys still verifying live tokens; rotate again later";
+                    let mut res = error(StatusCode::TOO_MANY_REQUESTS, msg);
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                    res
+                }
                 Err(r) => refused(r),
             }
         }

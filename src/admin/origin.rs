@@ -7,7 +7,8 @@ use http::{header, Request};
 use std::net::SocketAddr;
 
 /// True when a browser sent it from another site: an `Origin` that is not this listener's
-/// own (`null` included), or `Sec-Fetch-Site: cross-site | same-site`.
+/// own (`null` included) and the very host the request addresses, or `Sec-Fetch-Site:
+/// cross-site | same-site`.
 pub(super) fn from_a_web_page<B>(req: &Request<B>, local: SocketAddr, gw: &Gateway) -> bool {
     let h = req.headers();
     let site = h.get_all("sec-fetch-site").iter().any(|v| {
@@ -17,12 +18,21 @@ pub(super) fn from_a_web_page<B>(req: &Request<B>, local: SocketAddr, gw: &Gatew
     if site {
         return true;
     }
+    let addressed = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_ascii_lowercase())
+        .or_else(|| {
+            h.get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase)
+        });
     h.get_all(header::ORIGIN).iter().any(|v| {
         let origin = v.to_str().unwrap_or("").to_ascii_lowercase();
         let host = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
-        !host.is_some_and(|host| own_host(host, local, gw))
+        !host.is_some_and(|host| addressed.as_deref() == Some(host) && own_host(host, local, gw))
     })
 }
 

@@ -94,7 +94,7 @@ pub struct IssuerConfig {
     pub introspection: Option<Introspection>,
     /// PEM roots for its endpoints instead of the bundled web roots.
     pub ca_file: Option<PathBuf>,
-    /// At least one must be in `aud` (none: `aud` not checked).
+    /// At least one must be in `aud` (required by the config check).
     pub audiences: Vec<String>,
     /// Clock skew allowed on `exp` / `nbf`.
     pub leeway: Duration,

@@ -77,6 +77,11 @@ pub struct TokenRate {
     pub per_ip_burst: u32,
     /// Failed authentications per app id (the burst is the same number).
     pub per_app_failures: Rate,
+    /// Authenticated requests per app: one client looping on a good secret cannot take the
+    /// gateway's signing and store from the others.
+    pub per_app: Rate,
+    /// Burst of `per_app`.
+    pub per_app_burst: u32,
 }
 
 impl Default for TokenRate {
@@ -91,6 +96,11 @@ impl Default for TokenRate {
                 tokens: 10.0,
                 per: Duration::from_secs(60),
             },
+            per_app: Rate {
+                tokens: 100.0,
+                per: Duration::from_secs(1),
+            },
+            per_app_burst: 200,
         }
     }
 }

@@ -25,7 +25,7 @@ pub use model::{
 pub use parse::parse_raw;
 pub use route::{
     AuthMode, CertRequirement, ErrorStyle, LookupConfig, PathPart, RateKey, Requirements,
-    ResourceRequirement, RouteConfig, RouteMode, RouteRate, ValueRef,
+    ResourceRequirement, RouteConfig, RouteMode, RouteRate, SubjectMatch, ValueRef,
 };
 pub use tls::{CertFiles, ClientAuth, ClientAuthMode, TlsFiles};
 pub use upstream::{Health, Passive, Protocol, Retries, RetryOn, UpstreamConfig, UpstreamTls};

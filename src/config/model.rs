@@ -164,6 +164,9 @@ pub struct App {
     pub event_url: Option<http::Uri>,
     /// The `token` of pushed feishu events.
     pub verification_token: Option<String>,
+    /// A Feishu self-built app (served by the ticket-less `/internal` endpoints) or a store
+    /// app (the default: it presents its app_ticket).
+    pub self_built: bool,
 }
 
 /// Hosecloud authorisation level; `platform` covers `tenant`.

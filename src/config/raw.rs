@@ -229,6 +229,9 @@ pub struct RawApp {
     /// Feishu verification token sent in pushed events.
     #[serde(default)]
     pub verification_token: Option<String>,
+    /// Feishu app type: `store` (default: needs its app_ticket) or `self_built` (`/internal`).
+    #[serde(default)]
+    pub feishu_type: Option<String>,
     /// Default BKFlow user.
     #[serde(default)]
     pub user: Option<String>,
@@ -313,4 +316,10 @@ pub struct RawTokenRate {
     /// Failed authentications per app id, as `N/s` or `N/min`.
     #[serde(default)]
     pub per_app_failures: Option<String>,
+    /// Authenticated requests per app, as `N/s` or `N/min`.
+    #[serde(default)]
+    pub per_app: Option<String>,
+    /// Burst of `per_app`.
+    #[serde(default)]
+    pub per_app_burst: Option<u32>,
 }

@@ -42,10 +42,31 @@ pub struct Requirements {
 /// `require.client_cert`: what the verified client certificate must say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertRequirement {
-    /// Its subject (as forwarded) or the subject's CN.
-    pub subject: Option<String>,
+    /// Its subject: a whole distinguished name (RFC 4514, compared attribute by attribute)
+    /// when the text holds `=`, else the subject's CN.
+    pub subject: Option<SubjectMatch>,
     /// One of its SAN DNS names or URIs.
     pub san: Option<String>,
+}
+
+/// What `require.client_cert.subject` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectMatch {
+    /// The whole subject, attribute by attribute, in certificate order.
+    Dn(Vec<crate::tls::dn::Attr>),
+    /// The subject's CN.
+    Cn(String),
+}
+
+impl std::fmt::Display for SubjectMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubjectMatch::Dn(a) => f.write_str(&crate::tls::dn::render(a)),
+            SubjectMatch::Cn(cn) => {
+                f.write_str(&crate::tls::dn::render(&[("CN".into(), cn.clone())]))
+            }
+        }
+    }
 }
 
 /// Body style of 401/403 answers.

@@ -2,7 +2,7 @@
 //! and tokens bound to a certificate (RFC 8705) presented over another connection.
 
 use super::principal::Principal;
-use crate::config::CertRequirement;
+use crate::config::{CertRequirement, SubjectMatch};
 use crate::proxy::ConnInfo;
 use crate::reject::{Invalid, Reject};
 use crate::tls::cert_info::ClientCert;
@@ -19,7 +19,10 @@ pub fn check<'a>(
         .ok_or(Reject::MissingClientCert)?;
     if let Some(req) = req {
         if let Some(subject) = &req.subject {
-            let ok = cert.subject == *subject || cert.common_name.as_deref() == Some(subject);
+            let ok = match subject {
+                SubjectMatch::Dn(want) => crate::tls::dn::same(&cert.subject_attrs, want),
+                SubjectMatch::Cn(cn) => cert.common_name.as_deref() == Some(cn.as_str()),
+            };
             if !ok {
                 return Err(Reject::Forbidden(format!(
                     "a client certificate with subject {subject}"

@@ -117,10 +117,11 @@ pub async fn introspected(
                     .is_some_and(|s| s.may_have_issued(token))
         })
         .collect();
-    let cached = asked
+    // Charged when this request may start a call at any issuer it would ask.
+    let free = asked
         .iter()
-        .any(|(_, issuer)| issuer.introspector.known_or_pending(&hash, now_ms));
-    if let (Some(ip), false) = (client, cached || asked.is_empty()) {
+        .all(|(_, issuer)| issuer.introspector.known_or_pending(&hash, now_ms));
+    if let (Some(ip), false) = (client, free) {
         let l = &rt.config.limits;
         let ip = crate::client_addr::limit_key(ip);
         if shared

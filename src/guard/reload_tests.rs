@@ -53,6 +53,7 @@ fn app(c: &Cfg) -> App {
         grants: c.grants.clone(),
         event_url: None,
         verification_token: None,
+        self_built: false,
     }
 }
 

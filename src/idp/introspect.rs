@@ -36,6 +36,17 @@ type Call = Arc<OnceCell<Result<(Arc<Verdict>, u64), String>>>;
 
 type Answers = Cache<TokenHash, (Arc<Verdict>, u64)>;
 
+/// Takes a token's in-flight call out of the map when a request holding it ends, if it is
+/// still that call (a later one may have replaced it); requests already waiting on it keep
+/// their own handle, later ones start (and are charged for) a call of their own.
+struct Leave<'a>(&'a DashMap<TokenHash, Call>, TokenHash, Call);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.remove_if(&self.1, |_, c| Arc::ptr_eq(c, &self.2));
+    }
+}
+
 /// The introspection side of one issuer.
 #[derive(Debug)]
 pub struct Introspector {
@@ -98,6 +109,9 @@ impl Introspector {
             return Ok((v, false));
         }
         let call = Arc::clone(self.inflight.entry(*hash).or_default().value());
+        // Removed however this ends, a cancelled request included: a stale entry would
+        // make every later request look like it shares a call that no longer runs.
+        let _leave = Leave(&self.inflight, *hash, Arc::clone(&call));
         let mut ran = false;
         let result = call
             .get_or_init(|| {
@@ -112,9 +126,6 @@ impl Introspector {
             })
             .await
             .clone();
-        if ran {
-            self.inflight.remove(hash);
-        }
         result.map(|(v, _)| (v, ran))
     }
 

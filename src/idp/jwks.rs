@@ -170,6 +170,9 @@ pub fn refresh_after(headers: &http::HeaderMap, default: Duration) -> Duration {
 /// refresh loop's turn, however many made-up kids arrive meanwhile.
 const RECHECK: Duration = Duration::from_secs(3);
 
+/// Longest `kid` worth a fetch (real ones are thumbprints or short names).
+const MAX_KID_LEN: usize = 256;
+
 /// Most made-up kids remembered as absent.
 const MAX_UNKNOWN_KIDS: usize = 4096;
 
@@ -180,8 +183,10 @@ pub struct Schedule {
     pub last_try_ms: AtomicU64,
     /// When the refresh loop fetches next.
     pub next_ms: AtomicU64,
-    /// When the last fetch ended.
+    /// When the last fetch that came back ended.
     last_done_ms: AtomicU64,
+    /// When the last fetch ended, whatever came of it.
+    last_any_ms: AtomicU64,
     /// Unknown kids, by when they were first seen: one a later fetch did not bring is known
     /// to be made up (until the cooldown has passed) and asks for nothing.
     unknown: std::sync::Mutex<std::collections::HashMap<Box<str>, u64>>,
@@ -208,7 +213,11 @@ impl Schedule {
         };
         self.next_ms
             .store(now_ms + after.as_millis() as u64, Ordering::Relaxed);
-        self.last_done_ms.store(now_ms, Ordering::Relaxed);
+        self.last_any_ms.store(now_ms, Ordering::Relaxed);
+        // Only a fetch that came back says which kids the IdP does not have.
+        if ok {
+            self.last_done_ms.store(now_ms, Ordering::Relaxed);
+        }
     }
 
     /// What a token whose `kid` the keys held do not have leads to, at `now_ms`.
@@ -216,6 +225,10 @@ impl Schedule {
         let cool = cooldown.as_millis() as u64;
         let done = self.last_done_ms.load(Ordering::Relaxed);
         let kid = kid.unwrap_or("");
+        if kid.len() > MAX_KID_LEN {
+            // No IdP names its keys like this: nothing to ask, nothing to remember.
+            return KidAction::Ignore;
+        }
         let seen = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&first) = seen.get(kid) {
             if first < done && now_ms < first + cool {
@@ -228,7 +241,8 @@ impl Schedule {
             return KidAction::FetchNow;
         }
         self.remember(kid, now_ms, cool);
-        let at = now_ms.max(done + RECHECK.as_millis() as u64);
+        let last = self.last_any_ms.load(Ordering::Relaxed);
+        let at = now_ms.max(last + RECHECK.as_millis() as u64);
         self.next_ms.fetch_min(at, Ordering::Relaxed);
         KidAction::Later
     }

@@ -50,10 +50,24 @@ pub async fn authenticate(
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
     super::note_claimed_app(app_id);
-    if let Some(app) = known_good(rt, shared, app_id, secret) {
-        return Ok(app);
-    }
     let limit = rt.config.limits.token_rate;
+    // An app's own budget: a client looping on a good secret slows only itself.
+    let per_app = |app: Arc<App>| {
+        shared
+            .limits
+            .per_app
+            .take(
+                &app.id.as_str().into(),
+                limit.per_app,
+                limit.per_app_burst,
+                std::time::Instant::now(),
+            )
+            .map(|()| app)
+            .map_err(AuthError::RateLimited)
+    };
+    if let Some(app) = known_good(rt, shared, app_id, secret) {
+        return per_app(app);
+    }
     let client = crate::client_addr::limit_key(super::client());
     let now = std::time::Instant::now();
     let burst = limit.per_app_failures.tokens.ceil() as u32;
@@ -76,7 +90,7 @@ pub async fn authenticate(
             .failures
             .take(&key, limit.per_app_failures, burst, now);
     }
-    result
+    per_app(result?)
 }
 
 fn stored_secret(app: &App) -> &str {

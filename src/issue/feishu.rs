@@ -180,10 +180,20 @@ pub async fn tenant_access_token_internal(call: Call<'_>) -> Reply {
     internal(call, false).await
 }
 
-/// The self-built app's tenant token, and with `with_app_token` its app token too.
+/// The self-built app's tenant token, and with `with_app_token` its app token too. A store
+/// app (`feishu_type: store`, the default) must present its app_ticket: 10003 here, as Feishu
+/// answers a store app on the self-built endpoints.
 async fn internal(call: Call<'_>, with_app_token: bool) -> Reply {
     let (rt, shared) = (call.rt, call.shared);
     let (_, app) = authed(call).await?;
+    if !app.self_built {
+        return Err(refuse(
+            10003,
+            "invalid param: not a self-built app (store apps use app_access_token with their app_ticket)",
+            "bad_request",
+            Some(Decision::Forbidden),
+        ));
+    }
     let (tenant_token, tenant_expire) =
         obtain(rt, shared, &app.id, "internal_tenant", "t-").await?;
     let mut answer = json!({ "code": 0, "msg": "ok", "tenant_access_token": tenant_token, "expire": tenant_expire });

@@ -79,7 +79,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Headers an upstream framework may take as the client's address, as a routing or method
 /// override: never forwarded from a client (SPEC §4), under any `_` spelling.
-const UNTRUSTED: [&str; 7] = [
+const UNTRUSTED: [&str; 13] = [
     "forwarded",
     "x-real-ip",
     "x-original-url",
@@ -87,14 +87,31 @@ const UNTRUSTED: [&str; 7] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "client-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "x-forwarded",
 ];
 
-/// Names of the headers tollgate sets itself (besides `X-Tollgate-*`).
-const OURS: [&str; 4] = [
+/// `X-Forwarded-*` fields other than the three tollgate sets (`-Prefix`, `-Port`, `-Server`,
+/// `-Ssl`…: Spring, Flask's ProxyFix and others rebuild URLs or trust from them).
+fn foreign_forwarded(name: &str) -> bool {
+    let folded = |p: &str| name.len() > p.len() && folds_to(&name[..p.len()], p);
+    folded("x-forwarded-") && !OURS[..3].iter().any(|o| folds_to(name, o))
+}
+
+/// Names of the headers tollgate sets itself (besides `X-Tollgate-*`) and the credentials it
+/// reads or sets: any spelling of them with `_` for `-` is forged (the exact names are handled
+/// where they are set or removed).
+const OURS: [&str; 6] = [
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-request-id",
+    "x-bkapi-authorization",
+    "bkflow-token",
 ];
 
 /// `name` with `_` read as `-` equals `target` (names are lower-case already).
@@ -126,6 +143,7 @@ fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool, claim_headers:
         (!allow_underscores && n.contains('_'))
             || is_forged(n)
             || UNTRUSTED.iter().any(|u| folds_to(n, u))
+            || foreign_forwarded(n)
             || claim_headers.iter().any(|c| folds_to(n, c.as_str()))
     };
     if headers.keys().any(drop) {

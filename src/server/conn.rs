@@ -167,7 +167,15 @@ pub(super) async fn serve(
     let _gauge = ConnGauge(gauge);
     let tls = rt.tls.as_ref().map(|t| Arc::clone(&t.config));
     // A load balancer's PROXY header comes first, before TLS or HTTP; one without it is closed.
-    let client = if rt.config.listen.proxy_protocol {
+    let listen = &rt.config.listen;
+    let client = if listen.proxy_protocol {
+        // With trusted_proxies set, only those may speak for a client (the load balancer).
+        if !listen.trusted_proxies.is_empty()
+            && !crate::client_addr::is_trusted(peer.ip(), &listen.trusted_proxies)
+        {
+            tracing::debug!(peer = %peer, "connection refused: PROXY protocol from a peer that is not a trusted proxy");
+            return;
+        }
         let within = limits.header_read_timeout;
         match crate::client_addr::read_proxy_header(&mut tcp, within).await {
             Ok(source) => source.unwrap_or(peer.ip()),

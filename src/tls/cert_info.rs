@@ -1,7 +1,6 @@
 //! What a certificate says, read with `x509-parser`: its DNS names and expiry (for SNI and
 //! `tollgate check`), and for a verified client certificate the identity forwarded upstream.
 
-use std::fmt::Write as _;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
@@ -17,7 +16,9 @@ pub struct CertSummary {
 /// The identity a verified client certificate carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {
-    /// Its subject, RFC 4514 style (`CN=billing, O=Acme`).
+    /// Its subject, attribute by attribute in certificate order (empty when not text).
+    pub subject_attrs: Vec<super::dn::Attr>,
+    /// Its subject as forwarded: those attributes, values escaped as RFC 4514 says.
     pub subject: String,
     /// Its subject's CN, when it has one.
     pub common_name: Option<String>,
@@ -25,7 +26,8 @@ pub struct ClientCert {
     pub sans: Vec<String>,
     /// SHA-256 of the certificate's DER.
     pub sha256: [u8; 32],
-    /// `X-Tollgate-Client-Cert-Subject`, `-San` (comma-separated) and `-Fingerprint` (hex
+    /// `X-Tollgate-Client-Cert-Subject`, `-San` (comma-separated, each value percent-encoded
+    /// where it holds `%`, `,`, space, controls or non-ASCII) and `-Fingerprint` (hex
     /// SHA-256) as sent upstream, made once per connection (`None`: not a sane header value).
     pub headers: [Option<http::HeaderValue>; 3],
 }
@@ -85,16 +87,17 @@ pub fn client_cert(der: &[u8]) -> Result<ClientCert, String> {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
     let mut sha256 = [0u8; 32];
     sha256.copy_from_slice(digest.as_ref());
-    let mut subject = String::new();
-    let _ = write!(subject, "{}", cert.subject());
+    let subject_attrs = super::dn::of_subject(cert.subject()).unwrap_or_default();
+    let subject = super::dn::render(&subject_attrs);
     let sans = sans(&cert, true);
     let value = |s: &str| http::HeaderValue::from_str(s).ok();
     let headers = [
         value(&subject),
-        value(&sans.join(",")),
+        value(&super::dn::sans_header(&sans)),
         value(&hex::encode(sha256)),
     ];
     Ok(ClientCert {
+        subject_attrs,
         subject,
         common_name,
         sans,

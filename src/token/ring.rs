@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Most retired keys kept beside the active one: rotations beyond it drop the oldest (whose
-/// tokens are then refused), so a rotation flood cannot grow the JWKS without bound.
+/// Most retired keys kept beside the active one: a rotation that would retire one more is
+/// refused until the oldest has no live token left, so a rotation flood can neither grow the
+/// JWKS without bound nor log everyone out.
 pub const MAX_RETIRED: usize = 4;
 
 /// One key of the ring.
@@ -45,6 +46,18 @@ impl KeyRing {
     /// The active key.
     pub fn active(&self) -> &RingKey {
         self.keys.last().expect("a ring is never empty")
+    }
+
+    /// When the ring is full at `now` ([`MAX_RETIRED`] retired keys still verifying live
+    /// tokens): the moment the first of them may go; `None` when a rotation may retire one more.
+    pub fn full_until(&self, now: u64) -> Option<u64> {
+        let live: Vec<u64> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.until)
+            .filter(|u| *u > now)
+            .collect();
+        (live.len() >= MAX_RETIRED).then(|| live.into_iter().min().unwrap_or(now))
     }
 
     /// Retires the active key until `until` and makes `pem` the active one; drops keys whose
@@ -93,5 +106,8 @@ mod tests {
         assert_eq!(r.keys.len(), MAX_RETIRED + 1);
         assert_eq!(r.active().pem, "K20");
         assert_eq!(r.keys[0].pem, format!("K{}", 20 - MAX_RETIRED));
+        // Full: the next rotation must wait until the first retired key's time is over.
+        assert_eq!(r.full_until(30), Some(10_000));
+        assert_eq!(r.full_until(10_000), None);
     }
 }

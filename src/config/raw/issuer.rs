@@ -71,13 +71,16 @@ pub struct RawIssuer {
     /// Time a fetch or an introspection call may take.
     #[serde(default)]
     pub timeout: Option<ConfigDuration>,
+    /// The one claim that names the client (instead of `client_id`, then `azp`).
+    #[serde(default)]
+    pub app_id_claim: Option<String>,
 }
 
 /// `issuers[].claims:`: claim names, the first present wins.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClaims {
-    /// Where the app id is (default `[client_id, azp, sub]`).
+    /// Where the app id is (default `[client_id, azp]`; never `sub`).
     #[serde(default)]
     pub app_id: Option<OneOrMany>,
     /// Where the scopes are (default `[scope, scp]`): a space-separated string or an array.

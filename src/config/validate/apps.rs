@@ -149,6 +149,12 @@ pub(super) fn check_apps(raw: &RawConfig, c: &mut Checker) -> Vec<App> {
                 c.fail(format!("{key}.user"), "must be 1 to 32 characters");
             }
         }
+        let self_built = c.choice(
+            &format!("{key}.feishu_type"),
+            a.feishu_type.as_deref(),
+            false,
+            &[("store", false), ("self_built", true)],
+        );
         apps.push(App {
             id: a.id.clone(),
             secret,
@@ -161,6 +167,7 @@ pub(super) fn check_apps(raw: &RawConfig, c: &mut Checker) -> Vec<App> {
             grants,
             event_url,
             verification_token: a.verification_token.clone(),
+            self_built,
         });
     }
     apps

@@ -135,7 +135,9 @@ pub(super) fn check_issuers(raw: &RawConfig, c: &mut Checker) -> Vec<IssuerConfi
                 format!("{key}.name"),
                 "1 to 64 letters, digits, '-', '_' or '.'",
             );
-        } else if Dialect::parse(&r.name).is_some() || r.name == "none" {
+        } else if Dialect::parse(&r.name.to_ascii_lowercase()).is_some()
+            || r.name.eq_ignore_ascii_case("none")
+        {
             c.fail(
                 format!("{key}.name"),
                 format!("{:?} is taken by tollgate's own dialects", r.name),
@@ -264,10 +266,31 @@ fn check_issuer(key: &str, r: &RawIssuer, c: &mut Checker) -> IssuerConfig {
             raw::OneOrMany::names,
         )
     };
-    let app_claims = names(claims.app_id.as_ref(), &["client_id", "azp", "sub"]);
+    // The app is the client the token was issued to (RFC 9068 `client_id`, OIDC `azp`), never
+    // the user it speaks for: a user whose `sub` equals a local app id is not that app.
+    let app_claims = match &r.app_id_claim {
+        Some(one) => vec![one.clone()],
+        None => names(claims.app_id.as_ref(), &["client_id", "azp"]),
+    };
     let scope_claims = names(claims.scopes.as_ref(), &["scope", "scp"]);
-    if app_claims.is_empty() {
-        c.fail(format!("{key}.claims.app_id"), "name at least one claim");
+    let app_key = if r.app_id_claim.is_some() {
+        format!("{key}.app_id_claim")
+    } else {
+        format!("{key}.claims.app_id")
+    };
+    if app_claims.is_empty() || app_claims.iter().any(String::is_empty) {
+        c.fail(app_key, "name at least one claim");
+    } else if app_claims.iter().any(|n| n == "sub") {
+        c.fail(
+            app_key,
+            "sub names the user, not the client: use client_id, azp or the claim your IdP puts the client in",
+        );
+    }
+    if r.audiences.is_empty() {
+        c.fail(
+            format!("{key}.audiences"),
+            "required: only tokens whose aud names one of these pass (without it any token of the realm, meant for any other service, would)",
+        );
     }
     IssuerConfig {
         name: r.name.clone(),

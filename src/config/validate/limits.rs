@@ -27,14 +27,23 @@ fn check_token_rate(
         r.per_app_failures.as_ref(),
         d.per_app_failures,
     );
+    let per_app = rate("per_app", r.per_app.as_ref(), d.per_app);
     let per_ip_burst = r.per_ip_burst.unwrap_or(d.per_ip_burst);
-    if per_ip_burst == 0 {
-        c.fail("limits.token_rate.per_ip_burst", "must be at least 1");
+    let per_app_burst = r.per_app_burst.unwrap_or(d.per_app_burst);
+    for (key, burst) in [
+        ("per_ip_burst", per_ip_burst),
+        ("per_app_burst", per_app_burst),
+    ] {
+        if burst == 0 {
+            c.fail(format!("limits.token_rate.{key}"), "must be at least 1");
+        }
     }
     TokenRate {
         per_ip,
         per_ip_burst,
         per_app_failures,
+        per_app,
+        per_app_burst,
     }
 }
 

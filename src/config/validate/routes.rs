@@ -66,8 +66,20 @@ pub(super) fn check_route(
                     "name a subject or a san",
                 );
             }
+            let subject = q.subject.as_ref().and_then(|t| {
+                if !t.contains('=') {
+                    return Some(SubjectMatch::Cn(t.clone()));
+                }
+                match crate::tls::dn::parse(t) {
+                    Ok(attrs) => Some(SubjectMatch::Dn(attrs)),
+                    Err(e) => {
+                        c.fail(format!("{key}.require.client_cert.subject"), e);
+                        None
+                    }
+                }
+            });
             CertRequirement {
-                subject: q.subject.clone(),
+                subject,
                 san: q.san.clone(),
             }
         });

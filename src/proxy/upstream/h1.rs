@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// How long a kept connection may take to be ready before it is dropped for a new one.
+const READY_GRACE: Duration = Duration::from_millis(5);
+
 /// The ready connections of one target, and how to open more.
 #[derive(Debug)]
 pub struct Conns {
@@ -86,8 +89,14 @@ impl Conns {
                 None => (Box::pin(self.connect()).await?, false),
             };
             kept_tries += 1;
-            if kept && tx.ready().await.is_err() {
-                continue;
+            // A kept connection takes the request only when ready at once (or within a few
+            // milliseconds, while its task notices the last answer ended): one still writing
+            // another request's body is dropped, never waited on.
+            if kept && !tx.is_ready() {
+                let soon = tokio::time::timeout(READY_GRACE, tx.ready()).await;
+                if !matches!(soon, Ok(Ok(()))) {
+                    continue;
+                }
             }
             let sent = match req.body() {
                 http_body_util::Either::Left(streamed) => streamed.flag().clone(),
