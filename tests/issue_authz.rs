@@ -337,6 +337,10 @@ async fn the_client_cannot_state_where_a_resource_lives() {
             "  - path: \"/t/*rest\"\n    upstream: api\n    require: { resource: TASK, id: \"x\", permission: VIEW, space: \"{lookup:s}\" }\n    lookup: { upstream: api, path: \"/meta/{rest}\" }\n",
             "check.yaml:8: routes[0].lookup.path: {rest} is a catch-all",
         ),
+        (
+            "  - path: \"/t/{id}\"\n    upstream: api\n    require: { resource: TASK, id: \"{query:task}\", permission: VIEW, space: \"{lookup:s}\" }\n    lookup: { upstream: api, path: \"/meta/{id}\" }\n",
+            "routes[0].require.id: facts from a lookup need an id that is a {path_param} the lookup's path carries",
+        ),
     ] {
         let (code, err) = check(dir.path(), &format!("{base}{route}"));
         assert_eq!(code, 1, "{err}");
@@ -368,6 +372,10 @@ async fn a_referenced_parameter_sent_twice_is_refused() {
         "/by_query?template_id=mine&template%20id=victim",
         "/by_query?template_id=mine&template[id=victim",
         "/by_query?template_id=mine&Template_Id=victim",
+        // Arrays to PHP and Express; `;` separates pairs for old Go and Rack.
+        "/by_query?template_id=mine&template_id[]=victim",
+        "/by_query?template_id=mine&template_id[a]=victim",
+        "/by_query?x=1;template_id=victim&template_id=mine",
     ] {
         let r = get(path, vec![]).await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);

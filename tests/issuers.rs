@@ -518,6 +518,11 @@ async fn a_user_token_or_one_meant_for_another_service_is_not_an_app_token() {
     other["aud"] = json!(["billing-api"]);
     let r = call(&s.gw, "/open", &s.key.sign(&other), &[]).await;
     assert_eq!(r.status, 401, "{}", r.body);
+    // A sender-constrained token (DPoP `jkt`) is never accepted as a bearer token.
+    let mut bound = claims("read");
+    bound["cnf"] = json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" });
+    let r = call(&s.gw, "/open", &s.key.sign(&bound), &[]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
     // The same client token meant for this API passes, as its client.
     let r = call(&s.gw, "/open", &s.key.sign(&claims("read")), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);

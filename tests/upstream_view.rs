@@ -89,3 +89,28 @@ async fn the_upstream_receives_exactly_the_documented_headers() {
     assert_eq!(seen["x-tollgate-dialect"], "oauth");
     assert_eq!(seen["x-custom"], "kept");
 }
+
+#[tokio::test]
+async fn a_method_an_upstream_would_read_as_another_is_refused() {
+    let up = Upstream::echo().await;
+    let yaml = format!(
+        "{}upstreams:\n  api: {{ targets: [\"{}\"] }}\nroutes:\n  - {{ path: /api, upstream: api, auth: none }}\n",
+        app_yaml(),
+        up.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Django and Symfony upper-case `delete`; Laravel and Rack read `_method` as the method.
+    for (method, path) in [
+        ("delete", "/api"),
+        ("Get", "/api"),
+        ("POST", "/api?_method=DELETE"),
+        ("POST", "/api?_METHOD=DELETE"),
+        ("POST", "/api?_method[]=DELETE"),
+        ("POST", "/api?a=1;_method=DELETE"),
+        ("GET", "/api?%5Fmethod=DELETE"),
+    ] {
+        let r = gw.client.send(method, &gw.url(path), &[], "").await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.body);
+    }
+    assert_eq!(gw.get("/api?method=x&a_method=y", &[]).await.status, 200);
+}

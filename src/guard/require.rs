@@ -30,9 +30,12 @@ pub fn resource_id<'a>(
             let want = fold_query_key(name);
             let mut found = None;
             let mut seen = 0;
-            if let Some(q) = parts.uri.query() {
-                for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                    if fold_query_key(&k) != want {
+            // `;` separates pairs too for some frameworks (old Go, Rack, Python < 3.9.2).
+            for piece in parts.uri.query().unwrap_or("").split(';') {
+                for (k, v) in form_urlencoded::parse(piece.as_bytes()) {
+                    // `task_id[]` / `task_id[a]` are task_id to PHP and Express's qs.
+                    let base = k.split_once('[').map_or(&*k, |(b, _)| b);
+                    if fold_query_key(&k) != want && fold_query_key(base) != want {
                         continue;
                     }
                     seen += 1;
@@ -68,6 +71,29 @@ pub fn resource_id<'a>(
         ValueRef::Lookup(_) => None,
     };
     Ok(value.filter(|v| !v.is_empty()))
+}
+
+/// True when the query carries a method override (`_method`, under any spelling a framework
+/// folds into it): Laravel, Symfony and Rack would run another method than the route checked.
+pub fn overrides_method(query: &str) -> bool {
+    query.split(';').any(|piece| {
+        form_urlencoded::parse(piece.as_bytes()).any(|(k, _)| {
+            let base = k.split_once('[').map_or(&*k, |(b, _)| b);
+            folds_to(base, "_method")
+        })
+    })
+}
+
+/// `k` read as [`fold_query_key`] does equals `want` (lower case), without allocating.
+fn folds_to(k: &str, want: &str) -> bool {
+    k.len() == want.len()
+        && k.bytes().zip(want.bytes()).all(|(a, b)| {
+            let a = match a {
+                b'.' | b' ' | b'[' => b'_',
+                a => a.to_ascii_lowercase(),
+            };
+            a == b
+        })
 }
 
 /// A query key as the most lenient framework reads it: lower case, `.`, space and `[` as `_`.

@@ -81,14 +81,46 @@ pub fn principal(
     Ok(
         Principal::external(app.into(), index, &cfg.name, until, jti.into())
             .with_scopes(scopes(claims, &cfg.scope_claims))
-            .with_claims(kept),
+            .with_claims(kept)
+            .with_binding(binding(claims)?),
     )
+}
+
+/// A sender-constrained token's binding (`cnf`, RFC 7800): a certificate thumbprint
+/// (`x5t#S256`, RFC 8705) binds it to that certificate; any other confirmation (a DPoP key,
+/// `jkt`, which this gateway does not verify yet) or one it cannot read makes the token
+/// unusable here — a bound token is never accepted as a plain bearer token.
+fn binding(claims: &Map<String, Value>) -> Result<Option<[u8; 32]>, Invalid> {
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(None);
+    };
+    let only_x5t = cnf.as_object().is_some_and(|o| o.len() == 1);
+    match crate::guard::verify::thumbprint(cnf.get("x5t#S256")) {
+        Some(t) if only_x5t => Ok(Some(t)),
+        _ => Err(Invalid::Bad),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bound_token_keeps_its_binding_and_an_unverifiable_one_is_refused() {
+        let claims = |cnf: Value| json!({ "cnf": cnf }).as_object().unwrap().clone();
+        let x5t = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
+        assert!(binding(&claims(json!({ "x5t#S256": x5t })))
+            .unwrap()
+            .is_some());
+        assert!(
+            binding(&claims(json!({ "jkt": x5t }))).is_err(),
+            "DPoP is not verified here"
+        );
+        assert!(binding(&claims(json!({ "x5t#S256": "short" }))).is_err());
+        assert!(binding(&claims(json!("x"))).is_err());
+        assert_eq!(binding(&Map::new()), Ok(None));
+    }
 
     #[test]
     fn header_values_never_carry_line_breaks_or_run_long() {

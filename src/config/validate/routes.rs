@@ -225,6 +225,21 @@ pub(super) fn check_route(
                 "a {lookup:field} reference needs the route's lookup: { upstream, path, ttl }",
             );
         }
+        // The facts must be about the resource the id names: the lookup path carries the id's
+        // own path parameter (a lookup keyed on anything else tells the same facts for any id).
+        let keyed = match (&req.id, &lookup) {
+            (ValueRef::Path(id), Some(l)) => l
+                .path
+                .iter()
+                .any(|p| matches!(p, PathPart::Param(n) if n == id)),
+            _ => false,
+        };
+        if uses_lookup && lookup.is_some() && !keyed {
+            c.fail(
+                format!("{key}.{which}.id"),
+                "facts from a lookup need an id that is a {path_param} the lookup's path carries: otherwise the lookup says the same for whatever id the client names",
+            );
+        }
     }
     let upstream_credential = r.upstream_credential.as_ref().map(|u| {
         if u.name.is_empty() || u.name.chars().count() > 32 {
