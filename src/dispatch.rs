@@ -332,23 +332,7 @@ async fn serve<'rt>(
             return Ok(res);
         }
     };
-    // What an upstream framework would run as another method than the route was matched for.
-    if req
-        .method()
-        .as_str()
-        .bytes()
-        .any(|b| b.is_ascii_lowercase())
-    {
-        return Err(Reject::BadRequest(
-            "method names are case-sensitive and upper case here: some frameworks upper-case them"
-                .into(),
-        ));
-    }
-    if uri.query().is_some_and(guard::require::overrides_method) {
-        return Err(Reject::BadRequest(
-            "a _method query parameter is a method override; send the method itself".into(),
-        ));
-    }
+    guard::require::no_method_override(req.method(), &uri)?;
     let (parts, body) = req.into_parts();
     // Per address: before the token costs anything.
     if let Some(l) = route.limiter.as_ref().filter(|l| l.cfg.key == RateKey::Ip) {

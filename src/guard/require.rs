@@ -73,6 +73,24 @@ pub fn resource_id<'a>(
     Ok(value.filter(|v| !v.is_empty()))
 }
 
+/// Refuses what an upstream framework would run as another method than the route was matched
+/// for: a method with a lower-case letter (Django, Symfony upper-case it) or a `_method` query
+/// key (Laravel, Symfony, Rack).
+pub fn no_method_override(method: &http::Method, uri: &http::Uri) -> Result<(), Reject> {
+    if method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+        return Err(Reject::BadRequest(
+            "method names are case-sensitive and upper case here: some frameworks upper-case them"
+                .into(),
+        ));
+    }
+    if uri.query().is_some_and(overrides_method) {
+        return Err(Reject::BadRequest(
+            "a _method query parameter is a method override; send the method itself".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// True when the query carries a method override (`_method`, under any spelling a framework
 /// folds into it): Laravel, Symfony and Rack would run another method than the route checked.
 pub fn overrides_method(query: &str) -> bool {
