@@ -1,6 +1,7 @@
 //! Process-wide state that survives reloads: metrics, the hot map, every dialect's records,
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
+mod apply;
 use crate::config::{Config, ConfigError, Signing};
 use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
@@ -19,8 +20,8 @@ use crate::store::revoked::Revocations;
 use crate::store::sqlite::Db;
 use crate::store::{Backend, Store, StoreError};
 use crate::token::jwt::JwtKeys;
+use crate::token::now_millis;
 use crate::token::ring::KeyRing;
-use crate::token::{now_millis, opaque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ pub struct Shared {
     pub(crate) keys: arc_swap::ArcSwapOption<JwtKeys>,
     /// Held while a rotation makes and commits a key, so two never overwrite each other.
     pub(crate) rotating: tokio::sync::Mutex<()>,
+    /// Set once the state read at start is applied: from then on an entry older than what is
+    /// held is a replay (at start, the stream's history is older than the stored ring).
+    following: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -96,6 +100,12 @@ impl Shared {
         let fs = open_server_key(config, &master, "feishu_key", snap.meta.get("feishu_key"))?;
         let mut ops: Vec<Op> = Vec::new();
         ops.extend(snap.bk.into_iter().map(Op::Bk));
+        if !snap.bk_revoked.is_empty() {
+            ops.push(Op::BkRevoked {
+                ids: snap.bk_revoked,
+                at_ms: 0,
+            });
+        }
         ops.extend(snap.fs.into_iter().map(Op::Fs));
         ops.extend(snap.tickets.into_iter().map(Op::Ticket));
         ops.extend(
@@ -200,68 +210,15 @@ impl Shared {
             signing: std::sync::Mutex::new(None),
             keys: arc_swap::ArcSwapOption::empty(),
             rotating: tokio::sync::Mutex::new(()),
+            following: std::sync::atomic::AtomicBool::new(false),
         };
         for op in ops {
             shared.apply(op);
         }
         shared
-    }
-
-    /// Applies one stored write to the in-memory maps (at start, and for writes of other replicas).
-    pub fn apply(&self, op: &Op) {
-        let now = self.clock.now_millis();
-        let drop_hot = |hash: &opaque::TokenHash, revoked: bool| {
-            self.hot.forget_stored(hash, revoked);
-        };
-        match op {
-            // A rotation on another replica (or replayed): the ring it left.
-            Op::Meta { key, value } if *key == self.ring_name => {
-                if let Some(text) = self.master.open(value, key.as_bytes()) {
-                    let ring = KeyRing::from_stored(&text, self.clock.now_secs());
-                    let mut held = self.ring.lock().expect("ring lock");
-                    if held.is_some() {
-                        *held = Some(ring);
-                        drop(held);
-                        self.rebuild_keys();
-                    }
-                }
-            }
-            Op::Meta { .. } | Op::Sweep { .. } => {}
-            Op::Bk(row) => self.bkflow.restore(vec![row.clone()]),
-            Op::BkExpiry {
-                ids,
-                expires_ms: ms,
-            } => {
-                for hash in self.bkflow.set_expiry(ids, *ms) {
-                    drop_hot(&hash, *ms < now);
-                }
-            }
-            Op::BkRevoked { ids, at_ms } => {
-                for hash in self.bkflow.revoke_ids(ids, *at_ms) {
-                    drop_hot(&hash, true);
-                }
-            }
-            Op::Fs(row) => {
-                self.feishu.restore(vec![row.clone()], Vec::new());
-                if row.expires_ms <= now {
-                    drop_hot(&row.token_hash, true);
-                }
-            }
-            Op::Ticket(t) => {
-                if let Some(plain) = self.master.open(&t.sealed, t.app.as_bytes()) {
-                    self.feishu
-                        .restore(Vec::new(), vec![(t.app.clone(), plain, t.expires_ms)]);
-                }
-            }
-            Op::Refresh { hash, record } => self.refresh.restore(vec![(*hash, record.clone())]),
-            Op::RefreshUsed { hash } => self.refresh.remove(hash),
-            Op::Revoked { jti, until } => {
-                self.revoked.add(jti, *until);
-                self.hot.revoke_jti(jti);
-            }
-            Op::Cred(row) => self.credentials.upsert(row.clone()),
-            Op::CredDeleted { id } => self.credentials.delete_id(*id),
-        }
+            .following
+            .store(true, std::sync::atomic::Ordering::Release);
+        shared
     }
 
     /// Expires now every still-valid bkflow token of `space` that `filter` matches, committed

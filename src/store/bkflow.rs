@@ -45,6 +45,18 @@ pub struct RevokeFilter {
 
 type IdentityKey = (u64, String, String, Resource, String, Perm);
 
+/// A revocation mark: revoked at `at_ms`; kept while a replay could still carry an expiry
+/// later than now (`keep_until_ms`: the latest expiry the record is known to have had).
+#[derive(Debug, Clone, Copy)]
+struct Revoked {
+    at_ms: u64,
+    keep_until_ms: u64,
+}
+
+/// How long a revocation of a record this replica never saw is kept: longer than any token
+/// lives (a replayed row would be expired by then).
+const UNKNOWN_KEEP_MS: u64 = 30 * 24 * 3_600_000;
+
 /// Live BKFlow tokens.
 #[derive(Debug)]
 pub struct BkflowTokens {
@@ -52,9 +64,11 @@ pub struct BkflowTokens {
     records: DashMap<u128, BkRecord>,
     by_hash: DashMap<TokenHash, u128>,
     by_identity: DashMap<IdentityKey, u128>,
-    /// Revoked record ids: sticky, so a renewal that reaches this replica after the
-    /// revocation (from another replica's stream entry) never brings the token back.
-    revoked: DashMap<u128, ()>,
+    /// Revoked record ids, with when they were revoked and until when the mark is kept (the
+    /// latest expiry the record ever had): sticky, so neither a renewal that reaches this
+    /// replica after the revocation nor a replayed stream entry brings the token back, even
+    /// after the record itself was swept.
+    revoked: DashMap<u128, Revoked>,
 }
 
 impl Default for BkflowTokens {
@@ -117,11 +131,19 @@ impl BkflowTokens {
                 grant.id.clone(),
                 perm,
             );
+            // A revoked id never gets a later expiry back, whatever an entry says.
+            let expires_ms = match self.revoked.get_mut(&r.id) {
+                Some(mut mark) => {
+                    mark.keep_until_ms = mark.keep_until_ms.max(r.expires_ms);
+                    r.expires_ms.min(mark.at_ms)
+                }
+                None => r.expires_ms,
+            };
             let live = self
                 .by_identity
                 .get(&key)
                 .and_then(|id| self.records.get(&*id).map(|x| x.expires_ms));
-            if live.is_none_or(|e| e < r.expires_ms) {
+            if live.is_none_or(|e| e < expires_ms) {
                 self.by_identity.insert(key, r.id);
             }
             self.by_hash.insert(r.token_hash, r.id);
@@ -133,10 +155,25 @@ impl BkflowTokens {
                     app: r.app,
                     user: r.user,
                     grant,
-                    expires_ms: r.expires_ms,
+                    expires_ms,
                 },
             );
         }
+    }
+
+    /// Marks `id` revoked at `at_ms`, kept at least until `keep_until_ms`.
+    fn mark_revoked(&self, id: u128, at_ms: u64, keep_until_ms: u64) {
+        let mut mark = self.revoked.entry(id).or_insert(Revoked {
+            at_ms,
+            keep_until_ms,
+        });
+        mark.at_ms = mark.at_ms.min(at_ms);
+        mark.keep_until_ms = mark.keep_until_ms.max(keep_until_ms);
+    }
+
+    /// True when `id` was revoked (the mark outlives the record).
+    pub fn is_revoked(&self, id: u128) -> bool {
+        self.revoked.contains_key(&id)
     }
 
     /// Every record held, as rows, and the ids revoked for good.
@@ -235,6 +272,9 @@ impl BkflowTokens {
     /// The live record of a presented token.
     pub fn lookup(&self, hash: &TokenHash, now_ms: u64) -> Option<BkRecord> {
         let id = *self.by_hash.get(hash)?;
+        if self.revoked.contains_key(&id) {
+            return None;
+        }
         let rec = self.records.get(&id)?;
         (rec.expires_ms >= now_ms).then(|| rec.clone())
     }
@@ -262,8 +302,9 @@ impl BkflowTokens {
                 && filter.perm.is_none_or(|p| p == rec.grant.perm);
             if matches {
                 // Strictly before now, so the token fails `expires >= now` at once.
+                let was = rec.expires_ms;
                 rec.expires_ms = now_ms.saturating_sub(1);
-                self.revoked.insert(rec.id, ());
+                self.mark_revoked(rec.id, rec.expires_ms, was);
                 hashes.push((rec.id, hash));
             }
         }
@@ -288,7 +329,9 @@ impl BkflowTokens {
     pub fn revoke_ids(&self, ids: &[u128], at_ms: u64) -> Vec<TokenHash> {
         ids.iter()
             .filter_map(|id| {
-                self.revoked.insert(*id, ());
+                let was = self.records.get(id).map(|r| r.expires_ms);
+                let keep = was.unwrap_or(at_ms.saturating_add(UNKNOWN_KEEP_MS));
+                self.mark_revoked(*id, at_ms, keep.max(at_ms));
                 let mut rec = self.records.get_mut(id)?;
                 rec.expires_ms = rec.expires_ms.min(at_ms);
                 Some(opaque::hash(&self.token_of(*id)))
@@ -305,8 +348,9 @@ impl BkflowTokens {
             .filter(|r| r.expires_ms < cutoff)
             .map(|r| r.id)
             .collect();
+        // A mark goes only once no replay could carry a live expiry for its record.
+        self.revoked.retain(|_, m| m.keep_until_ms >= cutoff);
         for id in dead {
-            self.revoked.remove(&id);
             if let Some((_, rec)) = self.records.remove(&id) {
                 self.by_hash.remove(&opaque::hash(&self.token_of(id)));
                 let key = (

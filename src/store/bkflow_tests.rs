@@ -61,3 +61,25 @@ fn an_expired_token_is_replaced_and_a_revoked_one_fails_at_once() {
     assert!(t.lookup(&opaque::hash(&b.token), 2100).is_none());
     assert!(t.revoke(4, &RevokeFilter::default(), 2100).is_empty());
 }
+
+#[test]
+fn a_replayed_row_never_revives_a_revoked_token_even_after_the_sweep() {
+    let t = BkflowTokens::default();
+    let a = apply(&t, "admin", grant("1", Perm::View), true, 10_000);
+    let hash = opaque::hash(&a.token);
+    let (rows, _) = t.dump();
+    let original = rows.into_iter().find(|r| r.id == a.record.id).unwrap();
+    assert!(t.lookup(&hash, 10_100).is_some());
+    t.revoke_ids(&[a.record.id], 10_100);
+    assert!(t.lookup(&hash, 10_200).is_none());
+    // The record is swept (expired long enough ago), then its original row comes again.
+    t.sweep(10_300, 0);
+    t.restore(vec![original.clone()]);
+    assert!(
+        t.lookup(&hash, 10_400).is_none(),
+        "still revoked after a replay"
+    );
+    // A renewal entry replayed is ignored too.
+    t.set_expiry(&[a.record.id], 99_999);
+    assert!(t.lookup(&hash, 10_500).is_none());
+}

@@ -37,6 +37,10 @@ pub struct Obtained {
     pub fresh: bool,
 }
 
+/// How long the lowering of a token this replica never saw is remembered (longer than any
+/// token lives: a replayed row is expired by then).
+const UNKNOWN_KEEP_MS: u64 = 7 * 24 * 3_600_000;
+
 /// Feishu tickets and tokens.
 #[derive(Debug)]
 pub struct FeishuTokens {
@@ -44,6 +48,11 @@ pub struct FeishuTokens {
     records: DashMap<TokenHash, FsRecord>,
     current: DashMap<(String, String), Obtained>,
     tickets: DashMap<String, Vec<(String, u64)>>,
+    /// Tokens whose expiry was lowered (revoked), by token hash: the lowered expiry and until
+    /// when the mark is kept (the expiry the token had before). A token's expiry only ever
+    /// moves down, so a replayed older row never brings a revoked token back, even after the
+    /// sweep dropped its record.
+    lowered: DashMap<TokenHash, (u64, u64)>,
 }
 
 impl Default for FeishuTokens {
@@ -70,14 +79,31 @@ impl FeishuTokens {
             records: DashMap::new(),
             current: DashMap::new(),
             tickets: DashMap::new(),
+            lowered: DashMap::new(),
         }
+    }
+
+    /// Notes that the token `hash` now expires at `to_ms`, having had `from_ms`.
+    fn lower(&self, hash: TokenHash, to_ms: u64, from_ms: u64) {
+        let mut m = self.lowered.entry(hash).or_insert((to_ms, from_ms));
+        m.0 = m.0.min(to_ms);
+        m.1 = m.1.max(from_ms);
     }
 
     /// Loads stored tokens (the newest of each app and kind becomes current) and tickets.
     pub fn restore(&self, rows: Vec<FsRow>, tickets: Vec<(String, String, u64)>) {
         let now = crate::token::now_millis();
-        for r in rows {
+        for mut r in rows {
+            if let Some(m) = self.lowered.get(&r.token_hash) {
+                r.expires_ms = r.expires_ms.min(m.0);
+            }
             if r.expires_ms <= now {
+                // A record never seen here: keep the mark longer than any token lives.
+                let before = self
+                    .records
+                    .get(&r.token_hash)
+                    .map_or(now.saturating_add(UNKNOWN_KEEP_MS), |rec| rec.expires_ms);
+                self.lower(r.token_hash, r.expires_ms, before);
                 // Expired or revoked: never current again.
                 let key = (r.app.clone(), r.kind.clone());
                 self.current.remove_if(&key, |_, c| c.id == r.id);
@@ -247,7 +273,9 @@ impl FeishuTokens {
             .records
             .get_mut(hash)
             .filter(|r| r.expires_ms > now_ms)?;
+        let before = rec.expires_ms;
         rec.expires_ms = now_ms;
+        self.lower(*hash, now_ms, before);
         let key = (rec.app.clone(), rec.kind.clone());
         // A revoked current token must not be handed out again.
         self.current
@@ -263,6 +291,7 @@ impl FeishuTokens {
     /// Drops expired tokens, current slots and tickets.
     pub fn sweep(&self, now_ms: u64) {
         self.records.retain(|_, r| r.expires_ms > now_ms);
+        self.lowered.retain(|_, m| m.1 > now_ms);
         // One current slot per (app, kind): tenant kinds would otherwise pile up forever.
         self.current.retain(|_, c| c.expires_ms > now_ms);
         self.tickets.retain(|_, list| {

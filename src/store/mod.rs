@@ -47,6 +47,8 @@ pub struct Store {
     caught_up_ms: AtomicU64,
     /// When it last checked whether the log was trimmed past what it has applied.
     gap_checked_ms: AtomicU64,
+    /// Entries refused after their MAC checked (an older key ring replayed).
+    refused_replays: AtomicU64,
 }
 
 impl Store {
@@ -58,6 +60,7 @@ impl Store {
             rounds_done: AtomicU64::new(0),
             caught_up_ms: AtomicU64::new(crate::token::now_millis()),
             gap_checked_ms: AtomicU64::new(crate::token::now_millis()),
+            refused_replays: AtomicU64::new(0),
         }
     }
 
@@ -181,11 +184,24 @@ impl Store {
         }
     }
 
-    /// Shared-store entries refused so far for a missing or wrong MAC.
+    /// Shared-store entries refused so far: a missing or wrong MAC, or content older than what
+    /// this replica holds.
     pub fn rejected_entries(&self) -> u64 {
+        let replays = self.refused_replays.load(Ordering::Relaxed);
         match &self.backend {
-            Backend::Embedded(_) => 0,
-            Backend::Redis(r) => r.rejected(),
+            Backend::Embedded(_) => replays,
+            Backend::Redis(r) => r.rejected() + replays,
+        }
+    }
+
+    /// Counts an authentic entry refused because it would move state backwards (`what`),
+    /// logged once per kind.
+    pub fn refuse_replay(&self, what: &'static str) {
+        if self.refused_replays.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                entry = what,
+                "store entry refused: older than what this replica holds (a replay?)"
+            );
         }
     }
 

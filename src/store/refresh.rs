@@ -22,24 +22,30 @@ pub struct RefreshRecord {
     pub chain_start: u64,
 }
 
-/// Live refresh tokens by hash.
+/// Live refresh tokens by hash, and the spent ones until they would have expired: a spent
+/// token is never taken back in (a replayed store entry, a `put` racing the spend).
 #[derive(Debug, Default)]
 pub struct RefreshTokens {
     map: DashMap<TokenHash, RefreshRecord>,
+    spent: DashMap<TokenHash, u64>,
 }
 
 impl RefreshTokens {
     /// Remembers a refresh token.
     pub fn put(&self, hash: TokenHash, record: RefreshRecord) {
-        self.map.insert(hash, record);
+        if !self.spent.contains_key(&hash) {
+            self.map.insert(hash, record);
+        }
     }
 
     /// Consumes the token when it belongs with access token `jti` and is not expired at `now`;
     /// a presentation that does not match leaves it in place (so a guess cannot burn it).
     pub fn take(&self, hash: &TokenHash, jti: &str, now: u64) -> Option<RefreshRecord> {
-        self.map
-            .remove_if(hash, |_, r| r.access_jti == jti && r.expires > now)
-            .map(|(_, r)| r)
+        let (_, r) = self
+            .map
+            .remove_if(hash, |_, r| r.access_jti == jti && r.expires > now)?;
+        self.spent.insert(*hash, r.expires);
+        Some(r)
     }
 
     /// True when `hash` is a live refresh token issued with access token `jti` to `app`
@@ -61,18 +67,22 @@ impl RefreshTokens {
     /// Loads stored tokens.
     pub fn restore(&self, rows: Vec<(TokenHash, RefreshRecord)>) {
         for (hash, record) in rows {
-            self.map.insert(hash, record);
+            self.put(hash, record);
         }
     }
 
-    /// Forgets one token (used on another replica).
+    /// Forgets one token for good (spent on another replica).
     pub fn remove(&self, hash: &TokenHash) {
-        self.map.remove(hash);
+        // Unknown here: kept as long as a refresh chain may live (`refresh_max_lifetime`).
+        let unknown = crate::token::now_secs().saturating_add(90 * 86_400);
+        let until = self.map.remove(hash).map_or(unknown, |(_, r)| r.expires);
+        self.spent.insert(*hash, until);
     }
 
-    /// Forgets expired tokens.
+    /// Forgets expired tokens, and spent ones once they would have expired.
     pub fn sweep(&self, now: u64) {
         self.map.retain(|_, r| r.expires > now);
+        self.spent.retain(|_, until| *until > now);
     }
 }
 
@@ -93,7 +103,12 @@ mod tests {
         t.put([1; 32], rec.clone());
         assert_eq!(t.take(&[1; 32], "OTHER", 50), None);
         assert_eq!(t.take(&[1; 32], "J", 150), None, "expired");
-        assert_eq!(t.take(&[1; 32], "J", 50), Some(rec));
+        assert_eq!(t.take(&[1; 32], "J", 50), Some(rec.clone()));
         assert_eq!(t.take(&[1; 32], "J", 50), None, "single use");
+        t.restore(vec![([1; 32], rec)]);
+        assert!(
+            !t.matches(&[1; 32], "J", "a", 50),
+            "a replayed row stays spent"
+        );
     }
 }

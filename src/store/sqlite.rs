@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub meta: HashMap<String, Vec<u8>>,
     /// Bkflow tokens.
     pub bk: Vec<BkRow>,
+    /// Bkflow tokens revoked for good.
+    pub bk_revoked: Vec<u128>,
     /// Feishu tokens.
     pub fs: Vec<FsRow>,
     /// Feishu tickets.
@@ -70,22 +72,30 @@ fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Snapshot> {
         s.meta.insert(k, v);
     }
     let mut q = conn.prepare(
-        "SELECT id, token_hash, space, app, user, resource, resource_id, perm, expires_ms FROM bk_tokens",
+        "SELECT id, token_hash, space, app, user, resource, resource_id, perm, expires_ms, revoked FROM bk_tokens",
     )?;
     for r in q.query_map([], |r| {
-        Ok(BkRow {
-            id: id128(r.get(0)?)?,
-            token_hash: hash32(r.get(1)?)?,
-            space: r.get::<_, i64>(2)? as u64,
-            app: r.get(3)?,
-            user: r.get(4)?,
-            resource: r.get(5)?,
-            resource_id: r.get(6)?,
-            perm: r.get(7)?,
-            expires_ms: r.get::<_, i64>(8)? as u64,
-        })
+        let revoked = r.get::<_, i64>(9)? != 0;
+        Ok((
+            revoked,
+            BkRow {
+                id: id128(r.get(0)?)?,
+                token_hash: hash32(r.get(1)?)?,
+                space: r.get::<_, i64>(2)? as u64,
+                app: r.get(3)?,
+                user: r.get(4)?,
+                resource: r.get(5)?,
+                resource_id: r.get(6)?,
+                perm: r.get(7)?,
+                expires_ms: r.get::<_, i64>(8)? as u64,
+            },
+        ))
     })? {
-        s.bk.push(r?);
+        let (revoked, row) = r?;
+        if revoked {
+            s.bk_revoked.push(row.id);
+        }
+        s.bk.push(row);
     }
     let mut q = conn.prepare(
         "SELECT token_hash, id, app, kind, prefix, expires_ms FROM fs_tokens WHERE expires_ms > ?1",
@@ -166,8 +176,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             )?;
         }
         Op::Bk(r) => {
+            // A revoked record keeps its mark and never gets a later expiry back.
             tx.execute(
-                "INSERT OR REPLACE INTO bk_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO bk_tokens (id, token_hash, space, app, user, resource, resource_id, perm, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(id) DO UPDATE SET expires_ms = CASE WHEN bk_tokens.revoked = 1
+                     THEN MIN(bk_tokens.expires_ms, excluded.expires_ms) ELSE excluded.expires_ms END",
                 params![
                     r.id.to_be_bytes().to_vec(),
                     r.token_hash.to_vec(),
@@ -185,22 +199,27 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             ids,
             expires_ms: ms,
         } => {
-            let mut st = tx.prepare_cached("UPDATE bk_tokens SET expires_ms = ?1 WHERE id = ?2")?;
+            // A renewal that raced a revocation and lost never writes over it.
+            let mut st = tx.prepare_cached(
+                "UPDATE bk_tokens SET expires_ms = ?1 WHERE id = ?2 AND revoked = 0",
+            )?;
             for id in ids {
                 st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
             }
         }
         Op::BkRevoked { ids, at_ms: ms } => {
             let mut st = tx.prepare_cached(
-                "UPDATE bk_tokens SET expires_ms = MIN(expires_ms, ?1) WHERE id = ?2",
+                "UPDATE bk_tokens SET expires_ms = MIN(expires_ms, ?1), revoked = 1 WHERE id = ?2",
             )?;
             for id in ids {
                 st.execute(params![*ms as i64, id.to_be_bytes().to_vec()])?;
             }
         }
         Op::Fs(r) => {
+            // A feishu token's expiry only ever moves down (a revocation lowers it).
             tx.execute(
-                "INSERT OR REPLACE INTO fs_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO fs_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(token_hash) DO UPDATE SET expires_ms = MIN(fs_tokens.expires_ms, excluded.expires_ms)",
                 params![
                     r.token_hash.to_vec(),
                     r.id.to_be_bytes().to_vec(),

@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -31,6 +31,12 @@ ALTER TABLE refresh_tokens ADD COLUMN secret_gen TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN chain_start INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// v3: a bkflow token's revocation is stored with its record, so no later write (a renewal
+/// that raced it, a replayed row) and no restart brings it back.
+const SCHEMA_V3: &str = "
+ALTER TABLE bk_tokens ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Creates or upgrades the schema to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -39,6 +45,9 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     if version < 2 {
         conn.execute_batch(SCHEMA_V2)?;
+    }
+    if version < 3 {
+        conn.execute_batch(SCHEMA_V3)?;
     }
     if version < SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;

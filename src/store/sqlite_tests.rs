@@ -73,3 +73,49 @@ async fn a_failing_batch_reports_an_error() {
         "UNIQUE(space, name)"
     );
 }
+
+#[tokio::test]
+async fn a_renewal_that_lost_the_race_to_a_revocation_never_outlives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (db, _) = Db::open(&path, 0, |_| Vec::new()).unwrap();
+    let row = BkRow {
+        id: 7,
+        token_hash: [7; 32],
+        space: 3,
+        app: "app".into(),
+        user: "u".into(),
+        resource: "TEMPLATE".into(),
+        resource_id: "t".into(),
+        perm: "VIEW".into(),
+        expires_ms: 5_000,
+    };
+    // The order a racing renewal can reach the writer in: issued, revoked, then renewed; and
+    // the original row written again (a replay).
+    db.commit(vec![Op::Bk(row.clone())]).await.unwrap();
+    db.commit(vec![Op::BkRevoked {
+        ids: vec![7],
+        at_ms: 999,
+    }])
+    .await
+    .unwrap();
+    db.commit(vec![Op::BkExpiry {
+        ids: vec![7],
+        expires_ms: 1_000_000,
+    }])
+    .await
+    .unwrap();
+    db.commit(vec![Op::Bk(row)]).await.unwrap();
+    drop(db);
+    let (_db, snap) = Db::open(&path, 0, |_| Vec::new()).unwrap();
+    assert_eq!(snap.bk.len(), 1);
+    assert_eq!(
+        snap.bk[0].expires_ms, 999,
+        "revoked, and never raised again"
+    );
+    assert_eq!(
+        snap.bk_revoked,
+        vec![7],
+        "the mark is stored with the record"
+    );
+}

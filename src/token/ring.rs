@@ -24,6 +24,9 @@ pub struct RingKey {
 pub struct KeyRing {
     /// The keys, oldest first.
     pub keys: Vec<RingKey>,
+    /// Moves forward with every rotation: a replica never takes a ring older than its own.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl KeyRing {
@@ -35,6 +38,7 @@ impl KeyRing {
                 created: now,
                 until: None,
             }],
+            version: 0,
         })
     }
 
@@ -71,6 +75,7 @@ impl KeyRing {
             created: now,
             until: None,
         });
+        self.version += 1;
         self.keys.retain(|k| k.until.is_none_or(|u| u > now));
         let excess = self.keys.len().saturating_sub(MAX_RETIRED + 1);
         self.keys.drain(..excess);
