@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::idp::{Idp, IdpKey};
-use support::servers::listen;
+use support::servers::early_answerer;
 use support::{Gateway, TestCa, TestClient, Upstream};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -138,48 +138,6 @@ async fn raw_once(addr: SocketAddr, bytes: Vec<u8>) {
     }
 }
 
-/// An upstream that answers 200 as soon as a request head arrived and reads the body later.
-async fn early_ok() -> SocketAddr {
-    let (l, addr) = listen().await;
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let end = loop {
-                        if let Some(e) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break e;
-                        }
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                    buf.drain(..end + 4);
-                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if tcp.write_all(ok).await.is_err() {
-                        return;
-                    }
-                    while buf.len() < len {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..len);
-                }
-            });
-        }
-    });
-    addr
-}
-
 fn get_ok(client: &TestClient, url: String, auth: Option<String>) -> Legit {
     let client = client.clone();
     Arc::new(move || {
@@ -208,7 +166,7 @@ async fn main() {
                "iss": "https://idp.bench", "aud": "api"}),
     );
     let up = Upstream::echo().await;
-    let early = early_ok().await;
+    let (early, _) = early_answerer(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
     let yaml = format!(
         r#"{apps}issuers:
   - name: kc

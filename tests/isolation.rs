@@ -3,10 +3,9 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::servers::{listen, Switchable};
+use support::servers::{early_answerer, Switchable};
 use support::{app_yaml, Gateway, TestClient};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -15,13 +14,6 @@ fn one_route(upstream: &str) -> String {
         "{}upstreams:\n{upstream}routes:\n  - {{ path: /api/*rest, upstream: api, auth: none }}\n",
         app_yaml()
     )
-}
-
-async fn metrics(gw: &Gateway) -> String {
-    TestClient::plain()
-        .send("GET", &gw.admin_url("/metrics"), &[], "")
-        .await
-        .body
 }
 
 /// Sends `bytes` on a new connection and returns the status line's code (0 when none came).
@@ -48,7 +40,7 @@ async fn malformed_bodies_never_take_the_target_out_of_service() {
     for _ in 0..20 {
         assert_eq!(status_of(gw.addr, bad).await, 400);
     }
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     assert!(
         !m.contains("tollgate_upstream_errors_total{"),
         "a client's bad body is not the upstream's error:\n{m}"
@@ -70,56 +62,10 @@ async fn malformed_bodies_never_take_the_target_out_of_service() {
     assert!(n > 50);
 }
 
-/// An upstream that answers every request `401` as soon as its head arrived, then reads the
-/// body at the client's pace and serves the next request on the same connection (as a server
-/// that refuses early but keeps the connection does). Counts the connections it accepted.
-async fn early_answerer() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    let (l, addr) = listen().await;
-    let conns = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&conns);
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = l.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let end = loop {
-                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break end;
-                        }
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                    buf.drain(..end + 4);
-                    let answer = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n";
-                    if tcp.write_all(answer).await.is_err() {
-                        return;
-                    }
-                    while buf.len() < len {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..len);
-                }
-            });
-        }
-    });
-    (addr, conns)
-}
-
 #[tokio::test]
 async fn a_trickling_body_never_holds_up_another_request() {
-    let (up, conns) = early_answerer().await;
+    let (up, conns) =
+        early_answerer(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n").await;
     let gw = Gateway::start(&one_route(&format!(
         "  api: {{ targets: [\"http://{up}\"] }}\n"
     )))

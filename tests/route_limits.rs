@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{app_yaml, metric_value, raw_from, Gateway, TestClient, Upstream};
+use support::{app_yaml, metric_value, raw_from, Gateway, Upstream};
 
 fn yaml(up: &Upstream) -> String {
     format!(
@@ -35,10 +35,7 @@ async fn plain_token(gw: &Gateway) -> String {
 async fn a_route_limit_per_app_refuses_that_app_only_in_the_routes_style() {
     let up = Upstream::echo().await;
     let gw = Gateway::start(&yaml(&up)).await;
-    let m = TestClient::plain()
-        .send("GET", &gw.admin_url("/metrics"), &[], "")
-        .await
-        .body;
+    let m = gw.metrics().await;
     assert_eq!(
         metric_value(&m, r#"tollgate_rate_limited_total{route="/per-app"}"#),
         Some(0.0),
@@ -69,10 +66,7 @@ async fn a_route_limit_per_app_refuses_that_app_only_in_the_routes_style() {
     assert_eq!(gw.get("/free", &[]).await.status, 200);
     // A request without a token is still a 401, not a 429.
     assert_eq!(gw.get("/per-app", &[]).await.status, 401);
-    let m = TestClient::plain()
-        .send("GET", &gw.admin_url("/metrics"), &[], "")
-        .await
-        .body;
+    let m = gw.metrics().await;
     assert_eq!(
         metric_value(&m, r#"tollgate_rate_limited_total{route="/per-app"}"#),
         Some(1.0),

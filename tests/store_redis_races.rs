@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::io::{Read as _, Write as _};
-use support::bin::{write, Proc};
+use support::bin::{bkflow_status, write, Proc};
 use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
@@ -85,18 +85,6 @@ fn apply_body(id: &str) -> Value {
     json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE", "resource_id": id, "permission_type": "VIEW"})
 }
 
-async fn status(c: &TestClient, p: &Proc, token: &str) -> u16 {
-    c.send(
-        "GET",
-        &format!("http://{}/api/x", p.addr),
-        &[("bkflow-token", token)],
-        "",
-    )
-    .await
-    .status
-    .as_u16()
-}
-
 #[tokio::test]
 async fn replicas_do_not_race() {
     let redis = RedisServer::start();
@@ -113,7 +101,7 @@ async fn replicas_do_not_race() {
         revoke["token"] = t.clone().into();
         let v = post(c, a, "/space/3/revoke_token/", revoke).await;
         assert_eq!(v["data"], "1 tokens revoke success", "trial {trial}: {v}");
-        assert_eq!(status(c, a, &t).await, 401, "trial {trial}");
+        assert_eq!(bkflow_status(c, a, &t).await, 401, "trial {trial}");
     }
     for trial in 0..20 {
         // Renewals on B racing a revocation on A: the revocation sticks everywhere.
@@ -142,7 +130,7 @@ async fn replicas_do_not_race() {
             h.await.unwrap();
         }
         let settled = support::eventually(std::time::Duration::from_secs(2), || async {
-            status(c, a, &t).await == 401 && status(c, b, &t).await == 401
+            bkflow_status(c, a, &t).await == 401 && bkflow_status(c, b, &t).await == 401
         })
         .await;
         assert!(settled, "trial {trial}: the revoked token came back");
@@ -247,7 +235,7 @@ async fn a_forged_stream_entry_is_refused_by_every_replica() {
     assert!(forged_mac.starts_with('$'), "{forged_mac}");
     for p in [&r.a, &r.b] {
         assert_eq!(
-            status(&r.c, p, token).await,
+            bkflow_status(&r.c, p, token).await,
             401,
             "the forged token is no token"
         );
@@ -257,7 +245,7 @@ async fn a_forged_stream_entry_is_refused_by_every_replica() {
         let dir = r._dir.path();
         Proc::start(&dir.join("gw.yaml"))
     };
-    assert_eq!(status(&r.c, &late, token).await, 401);
+    assert_eq!(bkflow_status(&r.c, &late, token).await, 401);
     let m =
         r.c.send(
             "GET",

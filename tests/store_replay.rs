@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::bin::{write, Proc};
+use support::bin::{bkflow_status, write, Proc};
 use support::redis::RedisServer;
 use support::{TestClient, Upstream};
 
@@ -16,6 +16,13 @@ apps:
 dialects: { oauth: {}, bkflow: { prefix: "" } }
 "#;
     support::redis::replica_config(dir, redis, &up.url(), "", body)
+}
+
+/// The replicas' config file, in a temp dir kept with it.
+fn config(redis: &RedisServer, up: &Upstream) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "gw.yaml", &replica_yaml(dir.path(), redis, up));
+    (dir, cfg)
 }
 
 /// Every stream entry: (id, ops JSON, mac), read with redis-cli.
@@ -71,18 +78,6 @@ fn replay(port: u16, ops: &str, mac: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
-async fn status(c: &TestClient, p: &Proc, token: &str) -> u16 {
-    c.send(
-        "GET",
-        &format!("http://{}/api/x", p.addr),
-        &[("bkflow-token", token)],
-        "",
-    )
-    .await
-    .status
-    .as_u16()
-}
-
 async fn post(c: &TestClient, url: String, body: Value) -> Value {
     c.post_json(&url, &[], &body.to_string()).await.json()
 }
@@ -99,13 +94,9 @@ fn rejected(metrics: &str) -> u64 {
 async fn a_replayed_token_entry_never_revives_a_revoked_token() {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write(
-        dir.path(),
-        "gw.yaml",
-        &replica_yaml(dir.path(), &redis, &up),
-    );
+    let (dir, cfg) = config(&redis, &up);
     let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
+    let _dir = dir;
     let apply = json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
                        "resource_id": "t1", "permission_type": "VIEW"});
     let t = post(
@@ -115,7 +106,7 @@ async fn a_replayed_token_entry_never_revives_a_revoked_token() {
     )
     .await;
     let token = t["data"]["token"].as_str().unwrap().to_owned();
-    assert_eq!(status(&c, &b, &token).await, 200);
+    assert_eq!(bkflow_status(&c, &b, &token).await, 200);
     let issued: Vec<_> = stream(redis.port)
         .into_iter()
         .filter(|(_, ops, _)| ops.contains("\"Bk\""))
@@ -135,11 +126,15 @@ async fn a_replayed_token_entry_never_revives_a_revoked_token() {
     replay(redis.port, ops, mac);
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     for p in [&a, &b] {
-        assert_eq!(status(&c, p, &token).await, 401, "revoked stays revoked");
+        assert_eq!(
+            bkflow_status(&c, p, &token).await,
+            401,
+            "revoked stays revoked"
+        );
     }
     let late = Proc::start(&cfg);
     assert_eq!(
-        status(&c, &late, &token).await,
+        bkflow_status(&c, &late, &token).await,
         401,
         "also on a replica started afterwards"
     );
@@ -160,13 +155,9 @@ async fn a_replayed_token_entry_never_revives_a_revoked_token() {
 async fn a_replayed_key_ring_never_rolls_the_ring_back() {
     let redis = RedisServer::start();
     let up = Upstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write(
-        dir.path(),
-        "gw.yaml",
-        &replica_yaml(dir.path(), &redis, &up),
-    );
+    let (dir, cfg) = config(&redis, &up);
     let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
+    let _dir = dir;
     let rotate = |p: &Proc| {
         let (c, url) = (
             c.clone(),
@@ -280,15 +271,7 @@ routes:
         revoked.push(token);
     }
     for token in &revoked {
-        let r = c
-            .send(
-                "GET",
-                &format!("{base}/api/x"),
-                &[("bkflow-token", token)],
-                "",
-            )
-            .await;
-        assert_eq!(r.status, 401, "{token} revoked");
+        assert_eq!(bkflow_status(&c, &gw, token).await, 401, "{token} revoked");
     }
     gw.signal("TERM");
     while let Ok(line) = gw.lines.recv_timeout(std::time::Duration::from_secs(10)) {
@@ -298,16 +281,11 @@ routes:
     }
     drop(gw);
     let gw = Proc::start(&cfg);
-    let base = format!("http://{}", gw.addr);
     for token in &revoked {
-        let r = c
-            .send(
-                "GET",
-                &format!("{base}/api/x"),
-                &[("bkflow-token", token)],
-                "",
-            )
-            .await;
-        assert_eq!(r.status, 401, "{token} came back after a restart");
+        assert_eq!(
+            bkflow_status(&c, &gw, token).await,
+            401,
+            "{token} came back after a restart"
+        );
     }
 }

@@ -119,3 +119,16 @@ pub fn config_in(dir: &Path, body: &str) -> PathBuf {
     );
     write(dir, "gw.yaml", &text)
 }
+
+/// The status `p` answers `GET /api/x` with `token` in `BKFlow-Token`.
+pub async fn bkflow_status(c: &super::TestClient, p: &Proc, token: &str) -> u16 {
+    c.send(
+        "GET",
+        &format!("http://{}/api/x", p.addr),
+        &[("bkflow-token", token)],
+        "",
+    )
+    .await
+    .status
+    .as_u16()
+}

@@ -447,6 +447,14 @@ impl Gateway {
         format!("http://{}{path}", self.admin.unwrap())
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        TestClient::plain()
+            .send("GET", &self.admin_url("/metrics"), &[], "")
+            .await
+            .body
+    }
+
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         self.client.send("GET", &self.url(path), headers, "").await
     }

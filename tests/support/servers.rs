@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 pub async fn listen() -> (TcpListener, SocketAddr) {
@@ -255,4 +255,50 @@ pub async fn grpc_health() -> (
             .await;
     });
     (addr, reporter, task)
+}
+
+/// An upstream that answers every request `answer` as soon as its head arrived, then reads the
+/// body at the client's pace and serves the next request on the same connection (as a server
+/// that refuses early but keeps the connection does). Counts the connections it accepted.
+pub async fn early_answerer(answer: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (l, addr) = listen().await;
+    let conns = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&conns);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end;
+                        }
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                    buf.drain(..end + 4);
+                    if tcp.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    while buf.len() < len {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..len);
+                }
+            });
+        }
+    });
+    (addr, conns)
 }
