@@ -75,7 +75,7 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let get = |from: &'static str| {
         let addr = gw.addr;
         async move {
-            let req = "GET /api/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 9.9.9.9\r\nForwarded: for=8.8.8.8\r\nX-Real-IP: 7.7.7.7\r\nConnection: close\r\n\r\n";
+            let req = "GET /api/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 9.9.9.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nForwarded: for=8.8.8.8\r\nX-Real-IP: 7.7.7.7\r\nConnection: close\r\n\r\n";
             let text = raw_from(from.parse().unwrap(), addr, req.as_bytes()).await;
             let body = text.split_once("\r\n\r\n").unwrap().1;
             let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}"));
@@ -84,6 +84,9 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     };
     let h = get("127.0.0.2").await;
     assert_eq!(h["x-forwarded-for"], "9.9.9.9, 127.0.0.2", "{h}");
+    // The balancer terminated TLS for shop.example: its word on how the client came is kept.
+    assert_eq!(h["x-forwarded-proto"], "https", "{h}");
+    assert_eq!(h["x-forwarded-host"], "shop.example", "{h}");
     assert!(
         h.get("forwarded").is_none() && h.get("x-real-ip").is_none(),
         "{h}"

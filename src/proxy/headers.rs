@@ -239,9 +239,26 @@ pub fn prepare(
     if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
-    let proto = if conn.tls { "https" } else { "http" };
-    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    match original_host {
+    // A trusted proxy (a TLS-terminating balancer) says how the client came: kept when sane.
+    let relayed = |name: &HeaderName| {
+        let mut all = h.get_all(name).iter();
+        match (all.next(), all.next()) {
+            (Some(v), None) if conn.trusted => Some(v.clone()),
+            _ => None,
+        }
+    };
+    let proto = relayed(&X_FORWARDED_PROTO)
+        .filter(|v| v.as_bytes() == b"https" || v.as_bytes() == b"http")
+        .unwrap_or(HeaderValue::from_static(if conn.tls {
+            "https"
+        } else {
+            "http"
+        }));
+    let host = relayed(&X_FORWARDED_HOST)
+        .filter(|v| v.to_str().is_ok_and(crate::ident::valid_host))
+        .or(original_host);
+    h.insert(X_FORWARDED_PROTO.clone(), proto);
+    match host {
         Some(host) => h.insert(X_FORWARDED_HOST.clone(), host),
         None => h.remove(&X_FORWARDED_HOST),
     };
