@@ -244,11 +244,14 @@ pub fn check_space(rt: &Runtime, app: &App, space: u64) -> Result<(), Reject> {
     ))
 }
 
-/// The `{space_id}` segment of `.../space/{space_id}/...`.
+/// The `{space_id}` of `{prefix}/space/{space_id}/{action}/`, read from the end (a prefix may
+/// hold a `space` segment of its own).
 pub fn space_of(path: &str) -> Option<u64> {
-    let mut segs = path.split('/');
-    segs.by_ref().find(|s| *s == "space")?;
-    segs.next()?.parse().ok()
+    let mut segs = path.trim_end_matches('/').rsplit('/');
+    let _action = segs.next()?;
+    let id = segs.next()?;
+    (segs.next()? == "space").then_some(())?;
+    id.parse().ok()
 }
 
 /// `json.dumps(obj)` as Python writes it: `", "` / `": "` separators, non-ASCII escaped.
@@ -365,5 +368,6 @@ mod tests {
     fn the_space_id_is_read_from_the_path() {
         assert_eq!(space_of("/bkflow/space/3/apply_token/"), Some(3));
         assert_eq!(space_of("/space/x/apply_token/"), None);
+        assert_eq!(space_of("/space/9/bkflow/space/3/apply_token/"), Some(3));
     }
 }
