@@ -98,6 +98,13 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         Ok(())
     }
 
+    /// Gives back one token taken for `key` (at most up to `burst`).
+    pub fn refund(&self, key: &K, burst: u32) {
+        if let Some(mut b) = self.map.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(f64::from(burst.max(1)));
+        }
+    }
+
     /// `Err(seconds)` when `key` has no token left, without taking one.
     pub fn check(&self, key: &K, rate: Rate, burst: u32, now: Instant) -> Result<(), u64> {
         let burst = f64::from(burst.max(1));

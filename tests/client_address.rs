@@ -218,3 +218,41 @@ dialects:
         assert_eq!(r.status, 200, "call {i}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_all_pass_the_failure_lock() {
+    let up = Upstream::echo().await;
+    let gw = Gateway::start(&yaml(&up)).await;
+    // 40 wrong secrets at once for one app from one address: at most 10 are verified (the
+    // failure lock's burst), the rest wait without costing argon2.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let body = format!(r#"{{"app_id":"coupang","app_secret":"wrong{i}"}}"#);
+        let req = format!(
+            "POST /oauth/token/get HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = gw.addr;
+        tasks.push(tokio::spawn(async move {
+            let text = raw_from("127.0.0.4".parse().unwrap(), addr, req.as_bytes()).await;
+            text.split(' ')
+                .nth(1)
+                .and_then(|c| c.parse::<u16>().ok())
+                .unwrap_or(0)
+        }));
+    }
+    let mut verified = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => verified += 1,
+            429 => {}
+            s => panic!("{s}"),
+        }
+    }
+    assert!(verified <= 10, "{verified} guesses were verified");
+    // Locked for that address only.
+    assert_eq!(
+        token_from(&gw, "127.0.0.5", "coupang", SECRET, "").await,
+        200
+    );
+}

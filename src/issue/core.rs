@@ -72,23 +72,24 @@ pub async fn authenticate(
     let now = std::time::Instant::now();
     let burst = limit.per_app_failures.tokens.ceil() as u32;
     let key = (crate::limit::app_key(app_id), client);
-    // Checked before any argon2 work: guesses at a locked app id cost nothing.
+    // Charged before any argon2 work, as if it failed (refunded when it does not): guesses at a
+    // locked app id cost nothing, and concurrent guesses cannot all pass one check.
     shared
         .limits
         .failures
-        .check(&key, limit.per_app_failures, burst, now)
+        .take(&key, limit.per_app_failures, burst, now)
         .map_err(AuthError::RateLimited)?;
-    shared
+    if let Err(wait) = shared
         .limits
         .per_ip
         .take(&client, limit.per_ip, limit.per_ip_burst, now)
-        .map_err(AuthError::RateLimited)?;
+    {
+        shared.limits.failures.refund(&key, burst);
+        return Err(AuthError::RateLimited(wait));
+    }
     let result = verify(rt, shared, app_id, secret).await;
-    if matches!(result, Err(AuthError::UnknownApp | AuthError::BadSecret)) {
-        let _ = shared
-            .limits
-            .failures
-            .take(&key, limit.per_app_failures, burst, now);
+    if !matches!(result, Err(AuthError::UnknownApp | AuthError::BadSecret)) {
+        shared.limits.failures.refund(&key, burst);
     }
     per_app(result?)
 }
