@@ -11,34 +11,22 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 
+/// Read here, set in `proxy::headers` (which imports this module, so the name is not shared).
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The key a limit counts `ip` under: an IPv4 address as it is (also when written as an
 /// IPv4-mapped IPv6 one), an IPv6 address by its /64 (one subscriber's usual allocation).
 pub fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(bits))
-            }
-        },
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
     }
 }
 
 /// `ip` (an IPv4-mapped IPv6 address read as IPv4) as written in one of `nets`.
 pub fn is_trusted(ip: IpAddr, nets: &[IpNet]) -> bool {
-    let ip = canonical(ip);
+    let ip = ip.to_canonical();
     nets.iter().any(|n| n.contains(&ip))
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 /// One hop as a forwarding header writes it: `1.2.3.4`, `1.2.3.4:5`, `[::1]`, `[::1]:5`,
@@ -92,7 +80,7 @@ pub fn forwarded_client(headers: &HeaderMap, hop: IpAddr, trusted: &[IpNet]) -> 
     for text in hops {
         match text.and_then(parse_hop) {
             Some(ip) => {
-                client = canonical(ip);
+                client = ip.to_canonical();
                 if !is_trusted(client, trusted) {
                     break;
                 }

@@ -122,8 +122,10 @@ pub async fn handle(
     let reason = ctx
         .reason
         .or_else(|| (status >= 400).then(|| res.status().canonical_reason().unwrap_or("")));
-    // The connection's own text, unless a trusted proxy named someone else.
-    let peer_text: Cow<'_, str> = if ctx.client == conn.client {
+    // The connection's own text, unless a trusted proxy named someone else (formatted only
+    // for a line that will be written).
+    let logged = tracing::enabled!(target: "tollgate::access", tracing::Level::INFO);
+    let peer_text: Cow<'_, str> = if ctx.client == conn.client || !logged {
         Cow::Borrowed(conn.peer_ip.to_str().unwrap_or(""))
     } else {
         Cow::Owned(ctx.client.to_string())

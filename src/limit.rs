@@ -105,7 +105,8 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    /// `Err(seconds)` when `key` has no token left, without taking one.
+    /// `Err(seconds)` when `key` has no token left, without taking one (tests look with it).
+    #[cfg(test)]
     pub fn check(&self, key: &K, rate: Rate, burst: u32, now: Instant) -> Result<(), u64> {
         let burst = f64::from(burst.max(1));
         match self.map.get(key) {

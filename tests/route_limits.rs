@@ -20,17 +20,6 @@ routes:
     )
 }
 
-async fn plain_token(gw: &Gateway) -> String {
-    let r = gw
-        .post(
-            "/oauth/token/get",
-            &[],
-            r#"{"app_id":"plain","app_secret":"plainSecret"}"#,
-        )
-        .await;
-    r.json()["accessToken"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_route_limit_per_app_refuses_that_app_only_in_the_routes_style() {
     let up = Upstream::echo().await;
@@ -41,7 +30,7 @@ async fn a_route_limit_per_app_refuses_that_app_only_in_the_routes_style() {
         Some(0.0),
         "the series exists from the start:\n{m}"
     );
-    let (a, b) = (gw.token().await, plain_token(&gw).await);
+    let (a, b) = (gw.token().await, gw.plain_token().await);
     for _ in 0..3 {
         assert_eq!(
             gw.get("/per-app", &[("authorization", &a)]).await.status,

@@ -37,6 +37,17 @@ async fn ws_connect(
         .map(|(ws, _)| ws)
 }
 
+/// A WebSocket on a TLS gateway opened with `token`, checked to echo `msg` once.
+async fn echoing_tunnel(gw: &Gateway, token: &str, msg: &str) -> Ws {
+    let mut sock = ws_connect(gw, "/ws", Some(token)).await.expect("upgraded");
+    sock.send(Message::text(msg)).await.unwrap();
+    assert_eq!(sock.next().await.unwrap().unwrap(), Message::text(msg));
+    sock
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
 async fn metric(gw: &Gateway, name: &str) -> String {
     let m = TestClient::plain()
         .send("GET", &gw.admin_url("/metrics"), &[], "")
@@ -124,11 +135,7 @@ limits: {{ drain_grace: 1s }}
     );
     let gw = Gateway::with(&yaml).tls().start().await;
     let token = gw.token().await;
-    let mut sock = ws_connect(&gw, "/ws", Some(&token))
-        .await
-        .expect("upgraded");
-    sock.send(Message::text("before")).await.unwrap();
-    assert_eq!(sock.next().await.unwrap().unwrap(), Message::text("before"));
+    let mut sock = echoing_tunnel(&gw, &token, "before").await;
     let stopping = tokio::spawn(gw.stop());
     // Within the grace the tunnel still works ...
     sock.send(Message::text("during")).await.unwrap();
@@ -253,14 +260,7 @@ async fn grpc_refusals_are_grpc_statuses() {
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::Unauthenticated);
     // A valid token without the route's scope: PERMISSION_DENIED.
-    let r = gw
-        .post(
-            "/oauth/token/get",
-            &[],
-            r#"{"app_id":"plain","app_secret":"plainSecret"}"#,
-        )
-        .await;
-    let plain = r.json()["accessToken"].as_str().unwrap().to_owned();
+    let plain = gw.plain_token().await;
     let denied = client.watch(with_token(ask(), &plain)).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     assert!(denied.message().contains("bailunApi"), "{denied:?}");
@@ -323,12 +323,7 @@ impl TapMkdir for std::path::PathBuf {
 }
 
 /// Waits (at most `secs`) for the socket to end; true when it did.
-async fn ends_within(
-    sock: &mut tokio_tungstenite::WebSocketStream<
-        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    >,
-    secs: u64,
-) -> bool {
+async fn ends_within(sock: &mut Ws, secs: u64) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         match tokio::time::timeout_at(deadline, sock.next()).await {
@@ -350,11 +345,7 @@ async fn a_tunnel_ends_within_a_second_of_its_token_being_revoked_or_expiring() 
     let gw = Gateway::with(&yaml).tls().start().await;
     // Revoked: closed within 2 s although it is busy.
     let token = gw.token().await;
-    let mut sock = ws_connect(&gw, "/ws", Some(&token))
-        .await
-        .expect("upgraded");
-    sock.send(Message::text("hello")).await.unwrap();
-    assert_eq!(sock.next().await.unwrap().unwrap(), Message::text("hello"));
+    let mut sock = echoing_tunnel(&gw, &token, "hello").await;
     let form = format!("token={}", token.trim_start_matches("Bearer "));
     let r = TestClient::plain()
         .send(
@@ -371,14 +362,7 @@ async fn a_tunnel_ends_within_a_second_of_its_token_being_revoked_or_expiring() 
     );
     // Expired: the same.
     let token = gw.token().await;
-    let mut sock = ws_connect(&gw, "/ws", Some(&token))
-        .await
-        .expect("upgraded");
-    sock.send(Message::text("still here")).await.unwrap();
-    assert_eq!(
-        sock.next().await.unwrap().unwrap(),
-        Message::text("still here")
-    );
+    let mut sock = echoing_tunnel(&gw, &token, "still here").await;
     gw.advance(Duration::from_secs(3600 + 120));
     assert!(
         ends_within(&mut sock, 2).await,

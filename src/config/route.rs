@@ -238,11 +238,6 @@ impl ValueRef {
         }
         Ok(ValueRef::Path(inner.to_owned()))
     }
-
-    /// True when the client states the value (a query parameter or a header).
-    pub fn client_controlled(&self) -> bool {
-        matches!(self, ValueRef::Query(_) | ValueRef::Header(_))
-    }
 }
 
 /// As written in the config: `literal`, `{param}`, `{query:name}`, `{header:Name}`, `{lookup:field}`.

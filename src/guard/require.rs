@@ -28,6 +28,7 @@ pub fn resource_id<'a>(
         ValueRef::Path(name) => pattern.param(path, name).map(Cow::Borrowed),
         ValueRef::Query(name) => {
             let want = fold_query_key(name);
+            let same = |k: &str| query_key_folds_to(k, &want);
             let mut found = None;
             let mut seen = 0;
             // `;` separates pairs too for some frameworks (old Go, Rack, Python < 3.9.2).
@@ -35,7 +36,7 @@ pub fn resource_id<'a>(
                 for (k, v) in form_urlencoded::parse(piece.as_bytes()) {
                     // `task_id[]` / `task_id[a]` are task_id to PHP and Express's qs.
                     let base = k.split_once('[').map_or(&*k, |(b, _)| b);
-                    if fold_query_key(&k) != want && fold_query_key(base) != want {
+                    if !same(&k) && !same(base) {
                         continue;
                     }
                     seen += 1;
@@ -55,7 +56,7 @@ pub fn resource_id<'a>(
             let mut spellings = parts
                 .headers
                 .iter()
-                .filter(|(k, _)| same_header(k.as_str(), name.as_str()));
+                .filter(|(k, _)| crate::proxy::headers::folds_to(k.as_str(), name.as_str()));
             let first = spellings.next();
             if spellings.next().is_some() {
                 return Err(Reject::BadRequest(
@@ -93,17 +94,17 @@ pub fn no_method_override(method: &http::Method, uri: &http::Uri) -> Result<(), 
 
 /// True when the query carries a method override (`_method`, under any spelling a framework
 /// folds into it): Laravel, Symfony and Rack would run another method than the route checked.
-pub fn overrides_method(query: &str) -> bool {
+fn overrides_method(query: &str) -> bool {
     query.split(';').any(|piece| {
         form_urlencoded::parse(piece.as_bytes()).any(|(k, _)| {
             let base = k.split_once('[').map_or(&*k, |(b, _)| b);
-            folds_to(base, "_method")
+            query_key_folds_to(base, "_method")
         })
     })
 }
 
 /// `k` read as [`fold_query_key`] does equals `want` (lower case), without allocating.
-fn folds_to(k: &str, want: &str) -> bool {
+fn query_key_folds_to(k: &str, want: &str) -> bool {
     k.len() == want.len()
         && k.bytes().zip(want.bytes()).all(|(a, b)| {
             let a = match a {
@@ -122,15 +123,6 @@ fn fold_query_key(k: &str) -> String {
             c => c.to_ascii_lowercase(),
         })
         .collect()
-}
-
-/// `name` (lower case, as `HeaderName` keeps it) is `want` with `_` read as `-`.
-fn same_header(name: &str, want: &str) -> bool {
-    name.len() == want.len()
-        && name
-            .bytes()
-            .zip(want.bytes())
-            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
 }
 
 /// A fact about the resource: a literal or a field of the lookup answer.

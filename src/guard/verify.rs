@@ -207,7 +207,6 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
 
 /// The SHA-256 an `x5t#S256` value names (base64url, 32 bytes); a `cnf` it cannot read makes
 /// the token unusable rather than unbound.
-/// A base64url SHA-256 thumbprint (`cnf.x5t#S256`).
 pub(crate) fn thumbprint(v: Option<&serde_json::Value>) -> Option<[u8; 32]> {
     use base64::Engine as _;
     let text = v?.as_str()?;

@@ -115,7 +115,7 @@ const OURS: [&str; 6] = [
 ];
 
 /// `name` with `_` read as `-` equals `target` (names are lower-case already).
-fn folds_to(name: &str, target: &str) -> bool {
+pub(crate) fn folds_to(name: &str, target: &str) -> bool {
     name.len() == target.len()
         && name
             .bytes()
@@ -241,9 +241,12 @@ pub fn prepare(
     }
     // A trusted proxy (a TLS-terminating balancer) says how the client came: kept when sane.
     let relayed = |name: &HeaderName| {
+        if !conn.trusted {
+            return None;
+        }
         let mut all = h.get_all(name).iter();
         match (all.next(), all.next()) {
-            (Some(v), None) if conn.trusted => Some(v.clone()),
+            (Some(v), None) => Some(v.clone()),
             _ => None,
         }
     };

@@ -171,11 +171,6 @@ impl BkflowTokens {
         mark.keep_until_ms = mark.keep_until_ms.max(keep_until_ms);
     }
 
-    /// True when `id` was revoked (the mark outlives the record).
-    pub fn is_revoked(&self, id: u128) -> bool {
-        self.revoked.contains_key(&id)
-    }
-
     /// Every record held, as rows, and the ids revoked for good.
     pub fn dump(&self) -> (Vec<BkRow>, Vec<u128>) {
         let rows = self.records.iter().map(|r| self.row(&r)).collect();

@@ -464,6 +464,19 @@ impl Gateway {
         self.client.post_json(&self.url(path), headers, body).await
     }
 
+    /// The `accessToken` of app `plain` (no oauth scopes), "Bearer " included.
+    pub async fn plain_token(&self) -> String {
+        let r = self
+            .post(
+                "/oauth/token/get",
+                &[],
+                r#"{"app_id":"plain","app_secret":"plainSecret"}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["accessToken"].as_str().unwrap().to_owned()
+    }
+
     /// Seed 003 token request; returns the `accessToken` value ("Bearer ..." included).
     pub async fn token(&self) -> String {
         let r = self
