@@ -45,6 +45,16 @@ impl Shared {
                 .filter(|(_, r)| r.expires > now_s)
                 .map(|(hash, record)| Op::Refresh { hash, record }),
         );
+        ops.extend(self.credentials.dump().into_iter().map(Op::Cred));
+        // The ring too: a replica starting from the snapshot never sees an older one.
+        if let Some(ring) = self.ring.lock().expect("ring lock").as_ref() {
+            ops.push(Op::Meta {
+                key: self.ring_name.clone(),
+                value: self
+                    .master
+                    .seal(&ring.to_stored(), self.ring_name.as_bytes()),
+            });
+        }
         ops.extend(
             self.revoked
                 .dump()
@@ -62,22 +72,23 @@ impl Shared {
             return Ok(0);
         };
         self.catch_up().await?;
-        let previous = r
-            .read_snapshot()
-            .await
-            .map_err(StoreError::Unavailable)?
-            .map(|(id, _)| id);
-        let (id, ops) = {
-            // No catch-up runs while the state is read: it is exactly the log up to `id`.
-            let last = r.last_id.lock().await;
-            (last.clone(), self.snapshot_ops())
+        let previous = r.read_snapshot().await.map_err(StoreError::Unavailable)?;
+        let (pos, ops) = {
+            // No catch-up runs while the state is read: it is exactly the log up to `pos`.
+            let pos = r.position.lock().await;
+            (pos.clone(), self.snapshot_ops())
         };
-        r.write_snapshot(&id, &ops)
+        // Never over a snapshot as new or newer (another replica's, or ours again).
+        if previous.as_ref().is_some_and(|p| p.seq >= pos.seq) {
+            return Ok(0);
+        }
+        r.write_snapshot(&pos, &ops)
             .await
             .map_err(StoreError::Unavailable)?;
         if let Some(prev) = previous {
-            r.trim_to(&prev).await.map_err(StoreError::Unavailable)?;
+            r.trim_to(&prev.id).await.map_err(StoreError::Unavailable)?;
         }
+        let id = pos.id;
         tracing::info!(records = ops.len(), covers = %id, "shared store compacted");
         Ok(ops.len())
     }

@@ -99,10 +99,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&gateway),
         stop_rx.clone(),
     ));
-    let horizon = crate::shared::horizon(&rt.config);
     tasks.spawn(crate::shared::follow(
         Arc::clone(&gateway.shared),
-        horizon,
         rt.config.store.compact_every,
         stop_rx.clone(),
     ));

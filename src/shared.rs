@@ -131,12 +131,17 @@ impl Shared {
 
     /// State for `config` with whichever store it names (Redis needs to connect first).
     pub async fn open(config: &Config) -> Result<Self, ConfigError> {
-        let Some(url) = &config.store.redis_url else {
+        let Some(settings) = &config.store.redis else {
             return Self::new(config);
         };
         let master = master_key(config)?;
-        let err = |e: String| ConfigError::single(&config.file, "store.url", e);
-        let redis = RedisStore::connect(url, Arc::clone(&master))
+        let key = if settings.sentinels.is_empty() {
+            "store.url"
+        } else {
+            "store.sentinels"
+        };
+        let err = |e: String| ConfigError::single(&config.file, key, e);
+        let redis = RedisStore::connect(settings, Arc::clone(&master))
             .await
             .map_err(err)?;
         let mut keys = Vec::new();
@@ -158,24 +163,19 @@ impl Shared {
         } else {
             None
         };
-        let mut ops = redis.credentials().await.map_err(err)?;
-        // The snapshot of live records first, then only the stream entries after it: start-up
-        // reads what is live, not the whole history.
-        let mut from = "0-0".to_owned();
-        if let Some((id, snap)) = redis.read_snapshot().await.map_err(err)? {
-            ops.extend(snap);
-            from = id;
-        }
-        let entries = redis.entries_after(&from).await.map_err(err)?;
-        let last = entries.last().map(|(id, _)| id.clone()).unwrap_or(from);
-        ops.extend(entries.into_iter().flat_map(|(_, ops)| ops));
-        *redis.last_id.lock().await = last;
+        // The snapshot of live records first, then only the log after it, in sequence:
+        // start-up reads what is live, not the whole history, and refuses a log with a hole.
+        let mut ops = Vec::new();
+        redis
+            .load(&mut |op: &Op| ops.push(op.clone()))
+            .await
+            .map_err(err)?;
         let shared = Self::assemble(
             config,
             master,
             (&keys[0], &keys[1]),
             signing,
-            Backend::Redis(redis),
+            Backend::Redis(Box::new(redis)),
             &ops,
         );
         shared.count_rejected();
@@ -262,41 +262,20 @@ impl Shared {
     }
 }
 
-/// The longest any token-related state lives: stream entries older than this are spent.
-pub fn horizon(config: &Config) -> Duration {
-    let d = &config.dialects;
-    let day = Duration::from_secs(86_400);
-    [
-        d.oauth.as_ref().map(|o| o.ttl),
-        d.hosecloud.as_ref().map(|h| h.refresh_ttl.max(h.ttl)),
-        d.feishu.as_ref().map(|f| f.ttl.max(f.ticket_ttl)),
-        // Expired bkflow tokens stay visible to revoke and renewal for a while.
-        d.bkflow
-            .as_ref()
-            .map(|b| b.ttl + Duration::from_millis(crate::store::op::BK_RETENTION_MS)),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(day)
-    .max(day)
-        + config.signing.leeway
-}
-
-/// Follows the shared store (every 100 ms) until `stop`, trimming the spent part of the stream
-/// hourly; nothing to follow when embedded.
+/// Follows the shared store (every 100 ms) until `stop`, compacting it every `compact_every`
+/// (one replica per period); nothing to follow when embedded. The stream is trimmed only
+/// behind a snapshot: a trim no snapshot covers would be a gap every new replica refuses.
 pub async fn follow(
     shared: Arc<Shared>,
-    horizon: Duration,
     compact_every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let Backend::Redis(redis) = shared.store.backend() else {
+    if !shared.store.is_shared() {
         return;
-    };
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut last_trim = std::time::Instant::now();
     let mut last_compact = std::time::Instant::now();
+    let mut last_ask = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -307,6 +286,15 @@ pub async fn follow(
             .metrics
             .replication_lag
             .set(shared.store.lag_seconds());
+        // A replica stuck at a gap (entries lost or deleted) asks for a snapshot covering it.
+        if last_ask.elapsed() >= Duration::from_secs(2) {
+            last_ask = std::time::Instant::now();
+            if let Backend::Redis(r) = shared.store.backend() {
+                if r.snapshot_asked().await && shared.compact().await.is_ok() {
+                    r.snapshot_given().await;
+                }
+            }
+        }
         if last_compact.elapsed() >= compact_every {
             last_compact = std::time::Instant::now();
             // One replica per period does it; the bucket names the period.
@@ -322,30 +310,5 @@ pub async fn follow(
                 }
             }
         }
-        if last_trim.elapsed() > Duration::from_secs(3600) {
-            last_trim = std::time::Instant::now();
-            if let Err(e) = redis.trim(horizon).await {
-                tracing::warn!(error = %e, "could not trim the shared store's stream");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stream_horizon_covers_the_longest_lived_token_state() {
-        let yaml = "listen: { address: \"127.0.0.1:0\" }\ndialects: { hosecloud: { refresh_ttl: 30d }, bkflow: {} }\n";
-        let cfg = crate::config::load_str(yaml, std::path::Path::new("t.yaml")).unwrap();
-        assert_eq!(horizon(&cfg), Duration::from_secs(30 * 86_400 + 30));
-        let yaml = "listen: { address: \"127.0.0.1:0\" }\n";
-        let cfg = crate::config::load_str(yaml, std::path::Path::new("t.yaml")).unwrap();
-        assert_eq!(
-            horizon(&cfg),
-            Duration::from_secs(86_400 + 30),
-            "at least a day"
-        );
     }
 }

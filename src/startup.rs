@@ -5,14 +5,13 @@ use std::path::Path;
 
 /// Logs version, revision, config file, store (a Redis URL without its password) and counts.
 pub fn log_start(path: &Path, config: &Config) {
-    let store = match &config.store.redis_url {
-        Some(url) => format!(
-            "redis://{}",
-            url.rsplit('@')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("redis://")
+    let store = match &config.store.redis {
+        Some(r) if !r.sentinels.is_empty() => format!(
+            "redis sentinel {} at {}",
+            r.sentinel_master.as_deref().unwrap_or(""),
+            r.sentinels.join(",")
         ),
+        Some(r) => crate::store::redis::redacted(r.url.as_deref().unwrap_or("")),
         None => config.store.path.display().to_string(),
     };
     tracing::info!(

@@ -129,6 +129,25 @@ async fn compacted_run(n: usize, every: &str) -> (u64, u64, Duration) {
         )
         .await;
     assert_eq!(r.json()["revoked"], true);
+    // A credential (kept only in the log and the snapshots) and a rotated key ring.
+    let cred = json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "name": "prod", "type": "BK_APP",
+                      "content": {"bk_app_code": "up", "bk_app_secret": "s3cret"}});
+    assert_eq!(
+        post(&c, &a, "/space/3/create_credential/", &cred).await["result"],
+        true
+    );
+    let rotated = c
+        .send(
+            "POST",
+            &format!("http://{}/admin/keys/rotate", a.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .json()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     churn(&c, &a, n).await;
     let peak_len = int_reply(&redis_cmd(redis.port, &["XLEN", "tollgate:ops"]));
     if every == "1s" {
@@ -174,6 +193,29 @@ async fn compacted_run(n: usize, every: &str) -> (u64, u64, Duration) {
         call(&jwt, "authorization").await,
         401,
         "a revocation survives compaction"
+    );
+    let list = c
+        .send(
+            "GET",
+            &format!("http://{}/admin/spaces/3/credentials", b.admin.unwrap()),
+            &[],
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(list["credentials"][0]["name"], "prod", "{list}");
+    let jwks = c
+        .send(
+            "GET",
+            &format!("http://{}/.well-known/jwks.json", b.addr),
+            &[],
+            "",
+        )
+        .await
+        .json();
+    assert!(
+        jwks.to_string().contains(&rotated),
+        "the rotated ring: {jwks}"
     );
     let _ = peak_len;
     (len, mem, snap_start)

@@ -1,6 +1,7 @@
-//! Issue 28 (partly): whoever can write to Redis cannot bring back what was revoked or roll the
-//! signing-key ring back by replaying authentic stream entries, and a renewal racing a
-//! revocation on the embedded store never outlives a restart.
+//! Issue 28: whoever can write to Redis cannot bring back what was revoked or roll the
+//! signing-key ring back, by replaying authentic stream entries, deleting or cutting entries,
+//! or putting an older snapshot back; and a renewal racing a revocation on the embedded store
+//! never outlives a restart.
 
 mod support;
 
@@ -13,7 +14,7 @@ fn replica_yaml(dir: &std::path::Path, redis: &RedisServer, up: &Upstream) -> St
     let body = r#"signing: { issuer: https://gw.test, algorithm: ES256 }
 apps:
   - { id: app, secret: app-secret, space_id: 3, user: admin, grants: [{ resource: TEMPLATE, id: "*", permission: MOCK }] }
-dialects: { oauth: {}, bkflow: { prefix: "" } }
+dialects: { oauth: {}, hosecloud: {}, bkflow: { prefix: "" } }
 "#;
     support::redis::replica_config(dir, redis, &up.url(), "", body)
 }
@@ -25,33 +26,55 @@ fn config(redis: &RedisServer, up: &Upstream) -> (tempfile::TempDir, std::path::
     (dir, cfg)
 }
 
-/// Every stream entry: (id, ops JSON, mac), read with redis-cli.
-fn stream(port: u16) -> Vec<(String, String, String)> {
+/// One stream entry as an attacker reads it with `XRANGE`.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    /// Every field and value, in order (`seq`, `ops`, `mac`).
+    fields: Vec<(String, String)>,
+}
+
+impl Entry {
+    fn ops(&self) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == "ops")
+            .map_or("", |(_, v)| v)
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
     let out = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &port.to_string(),
-            "--raw",
-            "XRANGE",
-            "tollgate:ops",
-            "-",
-            "+",
-        ])
+        .args(["-p", &port.to_string(), "--raw"])
+        .args(args)
         .output()
         .expect("redis-cli runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every stream entry, read with redis-cli.
+fn stream(port: u16) -> Vec<Entry> {
+    let text = cli(port, &["XRANGE", "tollgate:ops", "-", "+"]);
     let lines: Vec<&str> = text.lines().collect();
     let mut entries = Vec::new();
     let mut i = 0;
-    while i + 4 < lines.len() + 1 && i < lines.len() {
-        // id, "ops", json, "mac", mac
-        if lines.get(i + 1) == Some(&"ops") && lines.get(i + 3) == Some(&"mac") {
-            entries.push((
-                lines[i].to_owned(),
-                lines[i + 2].to_owned(),
-                lines[i + 4].to_owned(),
-            ));
-            i += 5;
+    // id, then field/value pairs: seq, ops, mac.
+    while i + 6 < lines.len() + 1 {
+        if lines[i + 1] == "seq" && lines[i + 3] == "ops" && lines[i + 5] == "mac" {
+            let fields = (0..3)
+                .map(|k| {
+                    (
+                        lines[i + 1 + 2 * k].to_owned(),
+                        lines[i + 2 + 2 * k].to_owned(),
+                    )
+                })
+                .collect();
+            entries.push(Entry {
+                id: lines[i].to_owned(),
+                fields,
+            });
+            i += 7;
         } else {
             i += 1;
         }
@@ -60,22 +83,13 @@ fn stream(port: u16) -> Vec<(String, String, String)> {
 }
 
 /// Appends an entry as a writer to Redis would (what an attacker with Redis access can do).
-fn replay(port: u16, ops: &str, mac: &str) {
-    let out = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &port.to_string(),
-            "XADD",
-            "tollgate:ops",
-            "*",
-            "ops",
-            ops,
-            "mac",
-            mac,
-        ])
-        .output()
-        .expect("redis-cli runs");
-    assert!(out.status.success(), "{out:?}");
+fn replay(port: u16, e: &Entry) {
+    let mut args = vec!["XADD", "tollgate:ops", "*"];
+    for (k, v) in &e.fields {
+        args.push(k);
+        args.push(v);
+    }
+    cli(port, &args);
 }
 
 async fn post(c: &TestClient, url: String, body: Value) -> Value {
@@ -109,7 +123,7 @@ async fn a_replayed_token_entry_never_revives_a_revoked_token() {
     assert_eq!(bkflow_status(&c, &b, &token).await, 200);
     let issued: Vec<_> = stream(redis.port)
         .into_iter()
-        .filter(|(_, ops, _)| ops.contains("\"Bk\""))
+        .filter(|e| e.ops().contains("\"Bk\""))
         .collect();
     assert_eq!(issued.len(), 1, "{issued:?}");
     let mut revoke = apply.clone();
@@ -122,8 +136,7 @@ async fn a_replayed_token_entry_never_revives_a_revoked_token() {
     .await;
     assert_eq!(v["data"], "1 tokens revoke success", "{v}");
     // The attack: the token's own authentic entry appended again.
-    let (_, ops, mac) = &issued[0];
-    replay(redis.port, ops, mac);
+    replay(redis.port, &issued[0]);
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     for p in [&a, &b] {
         assert_eq!(
@@ -169,7 +182,7 @@ async fn a_replayed_key_ring_never_rolls_the_ring_back() {
     assert!(first["kid"].is_string(), "{first}");
     let rings: Vec<_> = stream(redis.port)
         .into_iter()
-        .filter(|(_, ops, _)| ops.contains("\"Meta\""))
+        .filter(|e| e.ops().contains("\"Meta\""))
         .collect();
     assert_eq!(rings.len(), 1, "{rings:?}");
     let newest = rotate(&a).await["kid"].as_str().unwrap().to_owned();
@@ -195,8 +208,7 @@ async fn a_replayed_key_ring_never_rolls_the_ring_back() {
         .await
     );
     // The attack: the older ring's authentic entry appended again.
-    let (_, ops, mac) = &rings[0];
-    replay(redis.port, ops, mac);
+    replay(redis.port, &rings[0]);
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     for p in [&a, &b] {
         assert!(kids(p).await.contains(&newest), "the ring did not go back");
@@ -288,4 +300,173 @@ routes:
             "{token} came back after a restart"
         );
     }
+}
+
+async fn metrics_of(c: &TestClient, p: &Proc) -> String {
+    let url = format!("http://{}/metrics", p.admin.unwrap());
+    c.send("GET", &url, &[], "").await.body
+}
+
+/// Waits (up to 10 s) until no replica asks for a snapshot any more: one was written.
+async fn snapshot_written(port: u16) {
+    let done = support::eventually(std::time::Duration::from_secs(10), || async {
+        cli(port, &["EXISTS", "tollgate:snapshot_wanted"]).trim() == "0"
+    })
+    .await;
+    assert!(done, "a running replica wrote the snapshot asked for");
+}
+
+#[tokio::test]
+async fn deleted_revocations_cut_logs_and_old_snapshots_never_revive_a_token() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let (dir, cfg) = config(&redis, &up);
+    let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
+    let _dir = dir;
+    let apply = |id: &str| {
+        json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
+               "resource_id": id, "permission_type": "VIEW"})
+    };
+    let (mut tokens, base) = (Vec::new(), format!("http://{}", a.addr));
+    for id in ["t1", "t2", "t3"] {
+        let t = post(&c, format!("{base}/space/3/apply_token/"), apply(id)).await;
+        let token = t["data"]["token"].as_str().unwrap().to_owned();
+        assert_eq!(bkflow_status(&c, &b, &token).await, 200);
+        tokens.push(token);
+    }
+    let revoke = |i: usize| {
+        let mut body = apply(["t1", "t2", "t3"][i]);
+        body["token"] = tokens[i].clone().into();
+        let (c, url) = (c.clone(), format!("{base}/space/3/revoke_token/"));
+        async move { post(&c, url, body).await }
+    };
+    let revocation = |port: u16| {
+        stream(port)
+            .into_iter()
+            .rfind(|e| e.ops().contains("BkRevoked"))
+            .expect("the revocation's entry")
+    };
+
+    // 1. The revocation's entry deleted (XDEL): the replicas that read it keep it; a new one
+    //    refuses a log with a hole until a running replica writes the snapshot it asks for.
+    assert_eq!(revoke(0).await["result"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let e = revocation(redis.port);
+    cli(redis.port, &["XDEL", "tollgate:ops", &e.id]);
+    let refused = support::bin::start_refused(&cfg);
+    assert!(refused.contains("log gap"), "{refused}");
+    snapshot_written(redis.port).await;
+    let late = Proc::start(&cfg);
+    assert_eq!(
+        bkflow_status(&c, &late, &tokens[0]).await,
+        401,
+        "t1 stays revoked"
+    );
+    assert_eq!(
+        bkflow_status(&c, &late, &tokens[1]).await,
+        200,
+        "t2 is live"
+    );
+    drop(late);
+    // Whichever replica looks first restores the head: count across both.
+    let counted_now =
+        || async { rejected(&metrics_of(&c, &a).await) + rejected(&metrics_of(&c, &b).await) };
+    let before = counted_now().await;
+
+    // 2. The log's tail cut and its counter set back (a shorter, consistent-looking log): the
+    //    running replicas notice within a second, restore the head and rewrite the snapshot.
+    assert_eq!(revoke(1).await["result"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let e = revocation(redis.port);
+    let seq: u64 = e.fields[0].1.parse().unwrap();
+    cli(redis.port, &["XDEL", "tollgate:ops", &e.id]);
+    cli(redis.port, &["SET", "tollgate:seq", &(seq - 1).to_string()]);
+    let counted = support::eventually(std::time::Duration::from_secs(5), || async {
+        counted_now().await > before
+    })
+    .await;
+    assert!(counted, "the cut is counted");
+    snapshot_written(redis.port).await;
+    let old_snapshot = cli(redis.port, &["GET", "tollgate:snapshot"]);
+    let late = Proc::start(&cfg);
+    assert_eq!(
+        bkflow_status(&c, &late, &tokens[1]).await,
+        401,
+        "t2 stays revoked"
+    );
+    drop(late);
+
+    // 3. An older snapshot put back (one from before t3's revocation), t3's entry deleted.
+    assert_eq!(revoke(2).await["result"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let e = revocation(redis.port);
+    cli(redis.port, &["XDEL", "tollgate:ops", &e.id]);
+    cli(
+        redis.port,
+        &["SET", "tollgate:snapshot", old_snapshot.trim_end()],
+    );
+    let refused = support::bin::start_refused(&cfg);
+    assert!(refused.contains("log gap"), "{refused}");
+    snapshot_written(redis.port).await;
+    let late = Proc::start(&cfg);
+    for (i, token) in tokens.iter().enumerate() {
+        for p in [&a, &b, &late] {
+            assert_eq!(
+                bkflow_status(&c, p, token).await,
+                401,
+                "t{} stays revoked",
+                i + 1
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_never_comes_back() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let (dir, cfg) = config(&redis, &up);
+    let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
+    let _dir = dir;
+    let h = post(
+        &c,
+        format!("http://{}/auth/openApi/v3/getAccessToken", a.addr),
+        json!({"appKey": "app", "appSecurity": "app-secret"}),
+    )
+    .await;
+    let pair =
+        json!({"accessToken": h["data"]["accessToken"], "refreshToken": h["data"]["refreshToken"]});
+    let issued = stream(redis.port);
+    let first = post(
+        &c,
+        format!("http://{}/auth/openApi/v3/refreshToken", a.addr),
+        pair.clone(),
+    )
+    .await;
+    assert_eq!(first["code"], "200", "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = rejected(&metrics_of(&c, &b).await);
+    // The attack: the refresh token's own entries again, its single-use mark deleted.
+    for e in &issued {
+        replay(redis.port, e);
+    }
+    let marks = cli(redis.port, &["KEYS", "tollgate:once:*"]);
+    for key in marks.lines().filter(|l| !l.is_empty()) {
+        cli(redis.port, &["DEL", key]);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let late = Proc::start(&cfg);
+    for p in [&a, &b, &late] {
+        let again = post(
+            &c,
+            format!("http://{}/auth/openApi/v3/refreshToken", p.addr),
+            pair.clone(),
+        )
+        .await;
+        assert_eq!(again["code"], "403", "spent stays spent: {again}");
+    }
+    assert!(
+        rejected(&metrics_of(&c, &b).await) > before,
+        "the replay is counted"
+    );
 }

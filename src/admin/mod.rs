@@ -308,14 +308,14 @@ pub fn key_keep_secs(config: &crate::config::Config) -> u64 {
 const MAX_LAG_SECS: f64 = 5.0;
 
 async fn readyz(gw: &Gateway) -> Response<Body> {
-    let store = gw.shared.store.ready().await;
+    let problem = gw.shared.store.not_ready().await;
     let lag = gw.shared.store.lag_seconds();
     gw.shared.metrics.replication_lag.set(lag);
-    let ready = store && lag <= MAX_LAG_SECS;
-    let state = match (store, lag <= MAX_LAG_SECS) {
-        (false, _) => "unreachable",
-        (true, false) => "catching up",
-        (true, true) => "ok",
+    let ready = problem.is_none() && lag <= MAX_LAG_SECS;
+    let state = match (problem, lag <= MAX_LAG_SECS) {
+        (Some(why), _) => why,
+        (None, false) => "catching up".to_owned(),
+        (None, true) => "ok".to_owned(),
     };
     // An issuer whose keys were never fetched cannot check its tokens: not ready, and why.
     let rt = gw.runtime();

@@ -19,8 +19,8 @@ pub use issuer::{Introspection, IssuerConfig, JwtIssuer, KeySource, Origin};
 pub use limits::{Limits, Rate, TokenRate};
 pub use model::{
     Admin, App, AppSecret, BkflowDialect, Config, Dialect, Dialects, FeishuDialect,
-    HosecloudDialect, Level, Listen, OauthDialect, RuntimeConfig, RuntimeFlavour, Signing,
-    SigningAlg, StoreConfig, TimeFormat,
+    HosecloudDialect, Level, Listen, OauthDialect, RedisSettings, RedisTls, RuntimeConfig,
+    RuntimeFlavour, Signing, SigningAlg, StoreConfig, TimeFormat,
 };
 pub use parse::parse_raw;
 pub use route::{

@@ -96,10 +96,36 @@ pub struct StoreConfig {
     /// File holding the master key (32 bytes, hex or base64); `TOLLGATE_MASTER_KEY` overrides it;
     /// generated beside the store file when neither is given.
     pub master_key_file: Option<PathBuf>,
-    /// `store.kind: redis`: its URL (the embedded file is not used then).
-    pub redis_url: Option<String>,
+    /// `store.kind: redis`: how to reach it (the embedded file is not used then).
+    pub redis: Option<RedisSettings>,
     /// How often the shared store is compacted.
     pub compact_every: Duration,
+}
+
+/// `store:` for `kind: redis`.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URL (with sentinels: only user, password and db are used).
+    pub url: Option<String>,
+    /// TLS files: CA, client certificate, client key.
+    pub tls: Option<RedisTls>,
+    /// File holding the password (never logged).
+    pub password_file: Option<PathBuf>,
+    /// Sentinel addresses; empty: connect to `url` directly.
+    pub sentinels: Vec<String>,
+    /// The primary's name at the sentinels.
+    pub sentinel_master: Option<String>,
+    /// Replicas that must confirm (`WAIT`) each write before it is acknowledged; 0: none.
+    pub wait_replicas: u32,
+}
+
+/// `store.tls:`
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    /// CA file; none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key files.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// JWT signing algorithm; the only one accepted on verification.

@@ -180,6 +180,36 @@ pub struct RawStore {
     /// How often the shared store is compacted.
     #[serde(default)]
     pub compact_every: Option<ConfigDuration>,
+    /// Redis over TLS: CA and client certificate files.
+    #[serde(default)]
+    pub tls: Option<RawRedisTls>,
+    /// File holding the Redis (ACL) password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Redis Sentinel addresses (`host:port`).
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    /// The name Sentinel knows the primary by.
+    #[serde(default)]
+    pub sentinel_master: Option<String>,
+    /// Redis replicas that must hold a write before it is acknowledged.
+    #[serde(default)]
+    pub wait_replicas: Option<u32>,
+}
+
+/// `store.tls:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisTls {
+    /// CA certificates (PEM) the Redis server's certificate must chain to.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 /// `signing:`

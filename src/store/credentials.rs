@@ -246,6 +246,11 @@ impl Credentials {
         }
     }
 
+    /// Every row, in the stored form (for a snapshot).
+    pub fn dump(&self) -> Vec<CredRow> {
+        self.by_id.iter().map(|c| self.row(c.value())).collect()
+    }
+
     /// The highest id in use.
     pub fn max_id(&self) -> u64 {
         self.next_id.load(Ordering::Relaxed).saturating_sub(1)

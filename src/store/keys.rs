@@ -79,7 +79,7 @@ pub(crate) fn new_signing_key(
 ) -> Result<Vec<u8>, String> {
     let old = crate::token::jwt::generated_key_path(&config.signing, &config.store.path);
     let pem = match std::fs::read_to_string(&old) {
-        Ok(text) if config.store.redis_url.is_none() => text,
+        Ok(text) if config.store.redis.is_none() => text,
         _ => crate::token::jwt::generate(config.signing.alg)?,
     };
     Ok(master.seal(&pem, name.as_bytes()))

@@ -33,7 +33,7 @@ pub enum Backend {
     /// One SQLite file (state loaded at start, written through).
     Embedded(sqlite::Db),
     /// A Redis stream shared by replicas (replayed at start, followed after).
-    Redis(redis::RedisStore),
+    Redis(Box<redis::RedisStore>),
 }
 
 /// The store front the rest of the gateway talks to.
@@ -99,48 +99,29 @@ impl Store {
     /// Concurrent callers share reads: a caller that finds a round begun after it asked has
     /// completed returns at once, so a flood of unknown tokens costs a couple of stream reads,
     /// not one each.
-    pub async fn catch_up(&self, apply: impl Fn(&Op)) -> Result<(), StoreError> {
+    pub async fn catch_up(&self, apply: impl Fn(&Op) + Sync) -> Result<(), StoreError> {
         let Backend::Redis(r) = &self.backend else {
             return Ok(());
         };
         let asked = self.rounds_begun.load(Ordering::Acquire);
-        let mut last = r.last_id.lock().await;
+        let mut pos = r.position.lock().await;
         if self.rounds_done.load(Ordering::Acquire) > asked {
             return Ok(());
         }
         let round = self.rounds_begun.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut entries = r
-            .entries_after(&last)
+        // Was the log trimmed past what this replica applied (a long partition, a paused
+        // process), or cut back below it? The head is asked every second: then start over
+        // from the snapshot, never from a log with a hole in it.
+        let now = crate::token::now_millis();
+        let due = now.saturating_sub(self.gap_checked_ms.load(Ordering::Relaxed)) >= 1_000;
+        if due {
+            self.gap_checked_ms.store(now, Ordering::Relaxed);
+        }
+        let mut apply = |op: &Op| apply(op);
+        // Boxed: the reading loop's future stays out of every request's future.
+        Box::pin(r.read_news(&mut pos, &mut apply, due))
             .await
             .map_err(StoreError::Unavailable)?;
-        // Was the log trimmed past what this replica applied (a long partition, a paused
-        // process)? Asked whenever there is news, and every 5 s: then start over from the
-        // snapshot, never from a log with a hole in it.
-        let now = crate::token::now_millis();
-        let due = now.saturating_sub(self.gap_checked_ms.load(Ordering::Relaxed)) > 5_000;
-        if !entries.is_empty() || due {
-            self.gap_checked_ms.store(now, Ordering::Relaxed);
-            let trimmed = r.trimmed_to().await.map_err(StoreError::Unavailable)?;
-            if redis::id_key(&last) < redis::id_key(&trimmed) {
-                if let Some((id, ops)) = r.read_snapshot().await.map_err(StoreError::Unavailable)? {
-                    tracing::warn!(applied = %*last, snapshot = %id, "behind the trimmed log: resynchronising from the snapshot");
-                    for op in &ops {
-                        apply(op);
-                    }
-                    *last = id;
-                    entries = r
-                        .entries_after(&last)
-                        .await
-                        .map_err(StoreError::Unavailable)?;
-                }
-            }
-        }
-        for (id, ops) in entries {
-            for op in &ops {
-                apply(op);
-            }
-            *last = id;
-        }
         self.rounds_done.store(round, Ordering::Release);
         self.caught_up_ms
             .store(crate::token::now_millis(), Ordering::Release);
@@ -207,9 +188,23 @@ impl Store {
 
     /// True when the store answers within a second.
     pub async fn ready(&self) -> bool {
+        self.not_ready().await.is_none()
+    }
+
+    /// Why the store cannot serve now (TLS, auth, no primary, unreachable, a gap in the
+    /// shared log), never with a secret in it; `None` when it can.
+    pub async fn not_ready(&self) -> Option<String> {
         match &self.backend {
-            Backend::Embedded(db) => db.ping(Duration::from_secs(1)).await,
-            Backend::Redis(r) => r.ping().await,
+            Backend::Embedded(db) => {
+                (!db.ping(Duration::from_secs(1)).await).then(|| "unreachable".to_owned())
+            }
+            Backend::Redis(r) => {
+                if r.ping().await {
+                    // Up, but maybe stuck at a gap in the log.
+                    return r.problem();
+                }
+                Some(Box::pin(r.diagnose()).await)
+            }
         }
     }
 }

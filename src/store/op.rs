@@ -146,6 +146,20 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// True for an op that can only take something away (a revocation, a use, a deletion):
+    /// safe to apply even past a gap in the shared log, where nothing that grants is taken.
+    pub fn only_restricts(&self) -> bool {
+        matches!(
+            self,
+            Op::BkRevoked { .. }
+                | Op::RefreshUsed { .. }
+                | Op::Revoked { .. }
+                | Op::CredDeleted { .. }
+        )
+    }
+}
+
 /// How long expired bkflow tokens stay visible to revoke and renewal, as the original keeps
 /// them (12 h).
 pub const BK_RETENTION_MS: u64 = 12 * 3600 * 1000;

@@ -104,6 +104,51 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `tollgate run` on `config` expecting it to refuse to start (exit non-zero, not a
+/// panic, within 20 s): returns its stderr.
+#[allow(dead_code)]
+pub fn start_refused(config: &Path) -> String {
+    let mut child = Command::new(exe())
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read on a thread: a chatty process must not block on a full pipe.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "tollgate did not refuse to start within 20 s:\n{}",
+                reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = reader.join().unwrap();
+    assert!(
+        !status.success(),
+        "tollgate started and exited cleanly:\n{text}"
+    );
+    assert!(
+        !text.contains("panicked"),
+        "a refusal, not a panic:\n{text}"
+    );
+    text
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
