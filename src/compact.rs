@@ -65,9 +65,11 @@ impl Shared {
         ops
     }
 
-    /// Writes a snapshot as of the last entry applied here, then trims the stream to the
-    /// snapshot before it (replicas keep a whole period to catch up). Nothing when embedded.
-    pub async fn compact(&self) -> Result<usize, StoreError> {
+    /// Writes a snapshot as of the last entry applied here, then (with `trim`, the periodic
+    /// compaction) trims the stream to the snapshot before it, so replicas keep a whole period
+    /// to catch up; a snapshot written because a replica asked trims nothing. Nothing when
+    /// embedded.
+    pub async fn compact(&self, trim: bool) -> Result<usize, StoreError> {
         let Backend::Redis(r) = self.store.backend() else {
             return Ok(0);
         };
@@ -85,7 +87,7 @@ impl Shared {
         r.write_snapshot(&pos, &ops)
             .await
             .map_err(StoreError::Unavailable)?;
-        if let Some(prev) = previous {
+        if let Some(prev) = previous.filter(|_| trim) {
             r.trim_to(&prev.id).await.map_err(StoreError::Unavailable)?;
         }
         let id = pos.id;

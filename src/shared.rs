@@ -18,7 +18,7 @@ use crate::store::redis::RedisStore;
 use crate::store::refresh::RefreshTokens;
 use crate::store::revoked::Revocations;
 use crate::store::sqlite::Db;
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Backend, Change, Store, StoreError};
 use crate::token::jwt::JwtKeys;
 use crate::token::now_millis;
 use crate::token::ring::KeyRing;
@@ -167,7 +167,11 @@ impl Shared {
         // start-up reads what is live, not the whole history, and refuses a log with a hole.
         let mut ops = Vec::new();
         redis
-            .load(&mut |op: &Op| ops.push(op.clone()))
+            .load(&mut |change: Change<'_>| match change {
+                Change::Op(op) => ops.push(op.clone()),
+                // A newer snapshot replaces what was read (revocations stay).
+                Change::StartOver => ops.retain(Op::only_restricts),
+            })
             .await
             .map_err(err)?;
         let shared = Self::assemble(
@@ -247,7 +251,13 @@ impl Shared {
 
     /// Applies what other replicas wrote since the last look (nothing to do when embedded).
     pub async fn catch_up(&self) -> Result<(), StoreError> {
-        let result = self.store.catch_up(|op| self.apply(op)).await;
+        let result = self
+            .store
+            .catch_up(|change| match change {
+                Change::Op(op) => self.apply(op),
+                Change::StartOver => self.start_over(),
+            })
+            .await;
         self.count_rejected();
         result
     }
@@ -290,7 +300,7 @@ pub async fn follow(
         if last_ask.elapsed() >= Duration::from_secs(2) {
             last_ask = std::time::Instant::now();
             if let Backend::Redis(r) = shared.store.backend() {
-                if r.snapshot_asked().await && shared.compact().await.is_ok() {
+                if r.snapshot_asked().await && shared.compact(false).await.is_ok() {
                     r.snapshot_given().await;
                 }
             }
@@ -305,7 +315,7 @@ pub async fn follow(
                 .claim_once(&claim, compact_every.as_secs())
                 .await
             {
-                if let Err(e) = shared.compact().await {
+                if let Err(e) = shared.compact(true).await {
                     tracing::warn!(error = %e, "could not compact the shared store");
                 }
             }

@@ -148,8 +148,11 @@ async fn two_replicas_act_as_one_and_survive_a_redis_outage() {
     let hot = bk_token(&c, &a, "2").await;
     let r = call(&c, &b, &hot).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // B is paused while "3" is issued and Redis goes, so it cannot have read "3" first.
+    b.signal("STOP");
     let cold = bk_token(&c, &a, "3").await;
     redis.stop();
+    b.signal("CONT");
     assert_eq!(
         call(&c, &b, &hot).await.status,
         200,

@@ -375,12 +375,17 @@ async fn deleted_revocations_cut_logs_and_old_snapshots_never_revive_a_token() {
 
     // 2. The log's tail cut and its counter set back (a shorter, consistent-looking log): the
     //    running replicas notice within a second, restore the head and rewrite the snapshot.
+    //    The attacker puts back the head (counter and its MAC) as it was before.
+    let (old_seq, old_head) = (
+        cli(redis.port, &["GET", "tollgate:seq"]),
+        cli(redis.port, &["GET", "tollgate:head"]),
+    );
     assert_eq!(revoke(1).await["result"], true);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let e = revocation(redis.port);
-    let seq: u64 = e.fields[0].1.parse().unwrap();
     cli(redis.port, &["XDEL", "tollgate:ops", &e.id]);
-    cli(redis.port, &["SET", "tollgate:seq", &(seq - 1).to_string()]);
+    cli(redis.port, &["SET", "tollgate:seq", old_seq.trim_end()]);
+    cli(redis.port, &["SET", "tollgate:head", old_head.trim_end()]);
     let counted = support::eventually(std::time::Duration::from_secs(5), || async {
         counted_now().await > before
     })
@@ -469,4 +474,65 @@ async fn a_spent_refresh_token_never_comes_back() {
         rejected(&metrics_of(&c, &b).await) > before,
         "the replay is counted"
     );
+}
+
+#[tokio::test]
+async fn a_counter_set_by_hand_stops_nobody() {
+    let redis = RedisServer::start();
+    let up = Upstream::echo().await;
+    let (dir, cfg) = config(&redis, &up);
+    let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
+    let _dir = dir;
+    let apply = |id: &str| {
+        json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
+               "resource_id": id, "permission_type": "VIEW"})
+    };
+    // The counter moved up by one, to a huge number, to text: its MAC fails every time, so
+    // neither writers nor readers believe it, and the head is put back.
+    let forgeries: [&[&str]; 3] = [
+        &["INCR", "tollgate:seq"],
+        &["SET", "tollgate:seq", "99999999999999999"],
+        &["SET", "tollgate:seq", "not a number"],
+    ];
+    for (i, forge) in forgeries.iter().enumerate() {
+        cli(redis.port, forge);
+        let t = post(
+            &c,
+            format!("http://{}/space/3/apply_token/", a.addr),
+            apply(&format!("f{i}")),
+        )
+        .await;
+        let token = t["data"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{t}"))
+            .to_owned();
+        let seen = support::eventually(std::time::Duration::from_secs(3), || async {
+            bkflow_status(&c, &b, &token).await == 200
+        })
+        .await;
+        assert!(
+            seen,
+            "after {forge:?} a new token still works on the other replica"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for p in [&a, &b] {
+        let r = c
+            .send(
+                "GET",
+                &format!("http://{}/readyz", p.admin.unwrap()),
+                &[],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let late = Proc::start(&cfg);
+    let t = post(
+        &c,
+        format!("http://{}/space/3/apply_token/", late.addr),
+        apply("late"),
+    )
+    .await;
+    assert_eq!(t["result"], true, "{t}");
 }

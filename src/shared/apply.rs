@@ -8,6 +8,17 @@ use crate::token::opaque;
 use crate::token::ring::KeyRing;
 
 impl Shared {
+    /// Drops every record before a snapshot that replaces them is applied: what it leaves out
+    /// (a deleted credential, a spent refresh token, an expired row) is gone here too. Marks
+    /// that only take away (revocations, spent and lowered marks) and the key ring stay.
+    pub fn start_over(&self) {
+        self.bkflow.clear_records();
+        self.feishu.clear_records();
+        self.refresh.clear_live();
+        self.credentials.clear();
+        self.hot.clear();
+    }
+
     /// Applies one stored write to the in-memory maps (at start, and for writes of other replicas).
     pub fn apply(&self, op: &Op) {
         let now = self.clock.now_millis();

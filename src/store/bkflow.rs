@@ -178,6 +178,14 @@ impl BkflowTokens {
         (rows, revoked)
     }
 
+    /// Drops every record, keeping the revocation marks (a snapshot replacing the state
+    /// follows; a mark only ever takes away).
+    pub fn clear_records(&self) {
+        self.records.clear();
+        self.by_hash.clear();
+        self.by_identity.clear();
+    }
+
     /// The stored form of a record.
     pub fn row(&self, rec: &BkRecord) -> BkRow {
         BkRow {

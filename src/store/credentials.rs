@@ -251,6 +251,13 @@ impl Credentials {
         self.by_id.iter().map(|c| self.row(c.value())).collect()
     }
 
+    /// Drops every credential (a snapshot replacing the state follows); ids already handed
+    /// out are not handed out again.
+    pub fn clear(&self) {
+        self.by_id.clear();
+        self.names.clear();
+    }
+
     /// The highest id in use.
     pub fn max_id(&self) -> u64 {
         self.next_id.load(Ordering::Relaxed).saturating_sub(1)

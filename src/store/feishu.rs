@@ -226,6 +226,14 @@ impl FeishuTokens {
         (rows, tickets)
     }
 
+    /// Drops every token and ticket, keeping the lowered-expiry marks (a snapshot replacing
+    /// the state follows).
+    pub fn clear_records(&self) {
+        self.records.clear();
+        self.current.clear();
+        self.tickets.clear();
+    }
+
     /// True when the token was issued here, live or not (until the sweep drops it).
     pub fn known(&self, hash: &TokenHash) -> bool {
         self.records.contains_key(hash)

@@ -19,6 +19,15 @@ use op::Op;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// What reading the shared log asks of the in-memory state.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Apply one op.
+    Op(&'a Op),
+    /// A snapshot follows that replaces the state: drop every record (revocation marks stay).
+    StartOver,
+}
+
 /// Why the store could not do what was asked; nothing was acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -99,7 +108,7 @@ impl Store {
     /// Concurrent callers share reads: a caller that finds a round begun after it asked has
     /// completed returns at once, so a flood of unknown tokens costs a couple of stream reads,
     /// not one each.
-    pub async fn catch_up(&self, apply: impl Fn(&Op) + Sync) -> Result<(), StoreError> {
+    pub async fn catch_up(&self, apply: impl Fn(Change<'_>) + Sync) -> Result<(), StoreError> {
         let Backend::Redis(r) = &self.backend else {
             return Ok(());
         };
@@ -117,7 +126,7 @@ impl Store {
         if due {
             self.gap_checked_ms.store(now, Ordering::Relaxed);
         }
-        let mut apply = |op: &Op| apply(op);
+        let mut apply = |c: Change<'_>| apply(c);
         // Boxed: the reading loop's future stays out of every request's future.
         Box::pin(r.read_news(&mut pos, &mut apply, due))
             .await

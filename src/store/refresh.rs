@@ -31,6 +31,12 @@ pub struct RefreshTokens {
 }
 
 impl RefreshTokens {
+    /// Drops every live refresh token, keeping the spent marks (a snapshot replacing the
+    /// state follows).
+    pub fn clear_live(&self) {
+        self.map.clear();
+    }
+
     /// Remembers a refresh token.
     pub fn put(&self, hash: TokenHash, record: RefreshRecord) {
         if !self.spent.contains_key(&hash) {

@@ -1,15 +1,16 @@
 //! The shared log's integrity: every stream entry is MACed together with its place in one
 //! sequence, and every snapshot with the sequence it covers. A replica keeps the highest
 //! sequence it applied ([`Position`]) and takes only the next one: an entry at or below it is
-//! a replay, one past it leaves a gap that only a newer snapshot can explain.
+//! a replay, one past it leaves a gap that only a newer snapshot can explain. The head (the
+//! highest sequence appended) is MACed too, so a hole at the end of the log is seen, and a
+//! counter set by anyone else is told from a real one.
 
 use super::super::credentials::MasterKey;
 use super::super::op::Op;
 
-/// MAC label of sequenced entries (v2); unsequenced v1 entries used `tollgate shared log v1`.
+/// MAC label of entries, the head and snapshots. Unsequenced entries and snapshots of earlier
+/// versions (`tollgate shared log v1`) are not read: their MAC said nothing of their place.
 const V2: &[u8] = b"tollgate shared log v2";
-/// MAC label of v1 entries, credential rows and snapshots.
-const V1: &[u8] = b"tollgate shared log v1";
 
 /// Where a replica stands in the shared log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,18 +35,29 @@ pub fn entry_tag(master: &MasterKey, seq: u64, json: &str) -> String {
     master.fingerprint(&[V2, b"ops", &seq.to_be_bytes(), json.as_bytes()])
 }
 
-/// The MAC of an unsequenced (v1) entry, a credential row (`cred`) or a snapshot.
-pub fn tag(master: &MasterKey, what: &[u8], json: &str) -> String {
-    master.fingerprint(&[V1, what, json.as_bytes()])
+/// The MAC of the head: "entries up to `seq` were appended".
+pub fn head_tag(master: &MasterKey, seq: u64) -> String {
+    master.fingerprint(&[V2, b"head", &seq.to_be_bytes()])
 }
 
-/// One stream entry as read: `ops` is `None` when its MAC does not check.
+/// The MAC of a snapshot (its JSON carries the sequence it covers).
+pub fn snapshot_tag(master: &MasterKey, json: &str) -> String {
+    master.fingerprint(&[V2, b"snapshot", json.as_bytes()])
+}
+
+/// The sequence a stored head (`tollgate:seq`, `tollgate:head`) proves, if its MAC checks.
+pub fn verified_head(master: &MasterKey, raw: Option<&str>, mac: Option<&str>) -> Option<u64> {
+    let seq = raw?.parse::<u64>().ok()?;
+    crate::secret::ct_eq(head_tag(master, seq).as_bytes(), mac?.as_bytes()).then_some(seq)
+}
+
+/// One stream entry as read: `ops` is `None` when it has no sequence or its MAC does not check.
 #[derive(Debug)]
 pub struct Entry {
     /// Stream id.
     pub id: String,
-    /// Its sequence (`None`: a v1 entry written before sequences).
-    pub seq: Option<u64>,
+    /// Its sequence (0 when it has none).
+    pub seq: u64,
     /// The ops, when authentic.
     pub ops: Option<Vec<Op>>,
 }
@@ -54,18 +66,18 @@ pub struct Entry {
 pub fn parse(master: &MasterKey, id: String, fields: &redis::streams::StreamId) -> Entry {
     let json = fields.get::<String>("ops");
     let mac = fields.get::<String>("mac");
-    let seq = fields.get::<String>("seq");
-    let (seq, expected) = match (&seq, &json) {
-        (Some(s), Some(j)) => match s.parse::<u64>() {
-            Ok(n) if n > 0 => (Some(n), Some(entry_tag(master, n, j))),
-            _ => (Some(0), None),
-        },
-        (None, Some(j)) => (None, Some(tag(master, b"ops", j))),
-        _ => (None, None),
-    };
-    let ops = match (expected, mac, json) {
-        (Some(want), Some(mac), Some(json))
-            if crate::secret::ct_eq(want.as_bytes(), mac.as_bytes()) =>
+    let seq = fields
+        .get::<String>("seq")
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(0);
+    let ops = match (json, mac) {
+        (Some(json), Some(mac))
+            if seq > 0
+                && crate::secret::ct_eq(
+                    entry_tag(master, seq, &json).as_bytes(),
+                    mac.as_bytes(),
+                ) =>
         {
             serde_json::from_str::<Vec<Op>>(&json).ok()
         }
@@ -79,7 +91,7 @@ pub fn parse(master: &MasterKey, id: String, fields: &redis::streams::StreamId) 
 pub enum Step {
     /// The next one: apply it.
     Apply,
-    /// At or below what is held, or unsequenced after sequenced ones: refuse it.
+    /// At or below what is held: refuse it.
     Replay,
     /// Entries `from..=to` are missing before it.
     Gap {
@@ -90,18 +102,17 @@ pub enum Step {
     },
 }
 
-/// The step for an entry with sequence `seq` (`None`: v1) when `held` is applied.
-pub fn step(held: u64, seq: Option<u64>) -> Step {
-    match seq {
-        // History from before sequences: taken only until the first sequenced entry.
-        None if held == 0 => Step::Apply,
-        None => Step::Replay,
-        Some(s) if s <= held => Step::Replay,
-        Some(s) if s == held + 1 => Step::Apply,
-        Some(s) => Step::Gap {
+/// The step for an entry with sequence `seq` (at least 1) when `held` is applied.
+pub fn step(held: u64, seq: u64) -> Step {
+    if seq <= held {
+        Step::Replay
+    } else if seq == held + 1 {
+        Step::Apply
+    } else {
+        Step::Gap {
             from: held + 1,
-            to: s - 1,
-        },
+            to: seq - 1,
+        }
     }
 }
 
@@ -110,8 +121,7 @@ pub fn step(held: u64, seq: Option<u64>) -> Step {
 pub struct Snapshot {
     /// The last stream entry it covers.
     pub id: String,
-    /// The sequence of that entry (0: a snapshot written before sequences).
-    #[serde(default)]
+    /// The sequence of that entry.
     pub seq: u64,
     /// Every live record, as ops.
     pub ops: Vec<Op>,
@@ -129,20 +139,27 @@ mod tests {
 
     #[test]
     fn only_the_next_sequence_applies() {
-        assert_eq!(step(0, Some(1)), Step::Apply);
-        assert_eq!(step(4, Some(5)), Step::Apply);
-        assert_eq!(step(5, Some(5)), Step::Replay, "the same entry again");
-        assert_eq!(step(5, Some(2)), Step::Replay, "an older one");
-        assert_eq!(step(5, Some(9)), Step::Gap { from: 6, to: 8 });
-        assert_eq!(step(0, None), Step::Apply, "v1 history before sequences");
-        assert_eq!(step(3, None), Step::Replay, "v1 after sequences");
+        assert_eq!(step(0, 1), Step::Apply);
+        assert_eq!(step(4, 5), Step::Apply);
+        assert_eq!(step(5, 5), Step::Replay, "the same entry again");
+        assert_eq!(step(5, 2), Step::Replay, "an older one");
+        assert_eq!(step(5, 9), Step::Gap { from: 6, to: 8 });
+        assert_eq!(step(u64::MAX - 1, u64::MAX), Step::Apply, "no overflow");
     }
 
     #[test]
-    fn the_mac_binds_the_sequence() {
+    fn the_mac_binds_the_sequence_and_the_head_is_checked() {
         let m = MasterKey::parse(&"11".repeat(32)).unwrap();
         let json = r#"[{"Sweep":[1,2]}]"#;
         assert_ne!(entry_tag(&m, 1, json), entry_tag(&m, 2, json));
-        assert_ne!(entry_tag(&m, 1, json), tag(&m, b"ops", json));
+        let mac = head_tag(&m, 7);
+        assert_eq!(verified_head(&m, Some("7"), Some(&mac)), Some(7));
+        assert_eq!(
+            verified_head(&m, Some("8"), Some(&mac)),
+            None,
+            "a counter moved by hand"
+        );
+        assert_eq!(verified_head(&m, Some("x"), Some(&mac)), None);
+        assert_eq!(verified_head(&m, Some("7"), None), None);
     }
 }

@@ -3,21 +3,22 @@
 //! and then follows, applying each entry to its own maps and hot cache. A revocation on one
 //! replica therefore reaches the others as fast as they read the stream (milliseconds).
 //!
-//! Every entry (and every credential row kept beside the stream) carries a MAC under a key
-//! derived from the master key: anything another client of the same Redis writes without it
-//! is dropped and counted, never applied.
+//! Every entry carries a MAC under a key derived from the master key over its content and its
+//! place in one sequence (`log.rs`), appended by a compare-and-append script (`append.rs`):
+//! anything another client of the same Redis writes, replays, deletes or cuts is refused and
+//! counted (`follow.rs`), and snapshots carry the sequence they cover (`snapshot.rs`).
 //!
 //! While Redis is unreachable: tokens already hot keep working, unknown ones are refused
 //! (503, fail closed), writes fail (the dialect's server error), and the connection manager
 //! reconnects by itself.
 
+mod append;
 pub mod connect;
 mod follow;
 pub mod log;
 mod snapshot;
 
 use super::credentials::MasterKey;
-use super::op::Op;
 use connect::{describe, Locator};
 use log::Position;
 use redis::aio::ConnectionManager;
@@ -31,39 +32,25 @@ pub use log::id_key;
 
 /// The stream every replica writes to and follows.
 pub const STREAM: &str = "tollgate:ops";
-/// The highest sequence appended to the stream (a hint: entries carry their own, MACed).
+/// The highest sequence appended, and its MAC (`HEAD`): a counter moved by anyone else fails
+/// the MAC and is not believed.
 pub const SEQ: &str = "tollgate:seq";
+/// The MAC of `SEQ`'s value.
+pub const HEAD: &str = "tollgate:head";
 /// The compacted state: every live record as of one stream entry.
 pub const SNAPSHOT: &str = "tollgate:snapshot";
 /// Where the stream was last trimmed after a snapshot (a hint for people; not trusted).
 pub const TRIMMED_TO: &str = "tollgate:trimmed_to";
 /// Set by a replica stuck at a gap: the sequence a snapshot must cover to let it go on.
 pub const SNAPSHOT_WANTED: &str = "tollgate:snapshot_wanted";
-/// Credential rows of stores written before snapshots carried them (read at start only then).
-pub const CREDENTIALS: &str = "tollgate:credentials";
 
-/// Appends one entry at sequence `ARGV[1]` if that is past the counter, atomically with
-/// moving the counter; otherwise answers the counter so the writer can MAC the next one.
-const APPEND: &str = r"
-local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-local want = tonumber(ARGV[1])
-if want <= cur then return {0, tostring(cur)} end
-redis.call('SET', KEYS[2], ARGV[1])
-local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[1], 'ops', ARGV[2], 'mac', ARGV[3])
-return {1, id}
-";
-
-/// Raises the counter to `ARGV[1]` unless it is there already.
-const RAISE: &str = r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
-return 0
-";
-
-/// The two connections to the primary: writes, and the reads of the stream.
+/// The connections to the primary: writes, the reads of the stream, and (with
+/// `wait_replicas`) a few for appends, since `WAIT` holds up every command behind it on its
+/// connection.
 struct Conns {
     writer: ConnectionManager,
     reader: ConnectionManager,
+    appenders: Vec<ConnectionManager>,
 }
 
 /// A connection to the shared store.
@@ -86,6 +73,13 @@ pub struct RedisStore {
     problem: std::sync::Mutex<Option<String>>,
     wait_replicas: u32,
     gap_counted: AtomicU64,
+    /// Sequences this replica appended lately: a hole made only of them is no hole here.
+    own: std::sync::Mutex<std::collections::VecDeque<u64>>,
+    /// When the sentinels were last asked for the primary (ms), so failures do not storm them.
+    located_ms: AtomicU64,
+    /// When this replica last answered an ask for a snapshot (ms).
+    answered_ms: AtomicU64,
+    next_appender: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -104,24 +98,40 @@ fn cfg() -> redis::aio::ConnectionManagerConfig {
 /// How long `WAIT` may take before a write counts as not confirmed.
 const WAIT_MS: u64 = 1000;
 
-/// The URL with any password hidden, for messages.
+/// The URL with any password hidden, for messages: the user info and any query (where
+/// `redis+unix://…?pass=` keeps one).
 pub fn redacted(url: &str) -> String {
+    let url = match url.find('?') {
+        Some(q) => format!("{}?***", &url[..q]),
+        None => url.to_owned(),
+    };
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_owned(),
+        _ => url,
     }
 }
 
-async fn open(client: redis::Client) -> Result<Conns, String> {
-    let e = |e: redis::RedisError| describe(&e);
-    let writer = ConnectionManager::new_with_config(client.clone(), cfg())
-        .await
-        .map_err(e)?;
-    let reader = ConnectionManager::new_with_config(client, cfg())
-        .await
-        .map_err(e)?;
-    Ok(Conns { writer, reader })
+/// Connections to `client`: writer, reader and `appenders` more.
+async fn open(client: redis::Client, appenders: usize) -> Result<Conns, String> {
+    let connect = || async {
+        ConnectionManager::new_with_config(client.clone(), cfg())
+            .await
+            .map_err(|e| describe(&e))
+    };
+    let (writer, reader) = (connect().await?, connect().await?);
+    let mut more = Vec::with_capacity(appenders);
+    for _ in 0..appenders {
+        more.push(connect().await?);
+    }
+    Ok(Conns {
+        writer,
+        reader,
+        appenders: more,
+    })
 }
+
+/// Appending connections with `wait_replicas` (each `WAIT` holds up only its own).
+const APPENDERS: usize = 4;
 
 impl RedisStore {
     /// Connects as `settings` say (two connections to the primary: writes, stream reads).
@@ -130,7 +140,12 @@ impl RedisStore {
         master: Arc<MasterKey>,
     ) -> Result<Self, String> {
         let locator = Locator::new(settings)?;
-        let conns = open(locator.primary().await?).await?;
+        let appenders = if settings.wait_replicas > 0 {
+            APPENDERS
+        } else {
+            0
+        };
+        let conns = open(locator.primary().await?, appenders).await?;
         Ok(RedisStore {
             locator,
             conns: arc_swap::ArcSwap::from_pointee(conns),
@@ -145,6 +160,10 @@ impl RedisStore {
             problem: Default::default(),
             wait_replicas: settings.wait_replicas,
             gap_counted: AtomicU64::new(0),
+            own: Default::default(),
+            located_ms: AtomicU64::new(0),
+            answered_ms: AtomicU64::new(0),
+            next_appender: Default::default(),
         })
     }
 
@@ -159,11 +178,17 @@ impl RedisStore {
 
     async fn relocate(&self) {
         let _one = self.locating.lock().await;
-        if !self.stale.swap(false, Ordering::AcqRel) {
+        // At most one look every 500 ms, whatever the number of failing commands.
+        let now = crate::token::now_millis();
+        if now.saturating_sub(self.located_ms.load(Ordering::Acquire)) < 500
+            || !self.stale.swap(false, Ordering::AcqRel)
+        {
             return;
         }
+        self.located_ms.store(now, Ordering::Release);
+        let appenders = self.conns.load().appenders.len();
         let found = match self.locator.primary().await {
-            Ok(client) => open(client).await,
+            Ok(client) => open(client, appenders).await,
             Err(e) => Err(e),
         };
         match found {
@@ -179,9 +204,14 @@ impl RedisStore {
         conns.writer.clone()
     }
 
+    /// Records a failure; one of reaching the primary (not a refused command) makes the next
+    /// command ask the sentinels again.
     fn failed(&self, why: String) {
         self.up.store(false, Ordering::Relaxed);
-        self.stale.store(true, Ordering::Release);
+        let reach = ["unreachable", "not the primary", "no primary", "tls"];
+        if reach.iter().any(|k| why.starts_with(k)) {
+            self.stale.store(true, Ordering::Release);
+        }
         *self.problem.lock().expect("problem lock") = Some(why);
     }
 
@@ -226,84 +256,6 @@ impl RedisStore {
                 Err(why)
             }
         }
-    }
-
-    /// Appends one commit to the stream at the next sequence; returns once Redis has it (and,
-    /// with `wait_replicas`, once that many Redis replicas confirm it).
-    pub async fn commit(&self, ops: &[Op]) -> Result<(), String> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let json = serde_json::to_string(ops).map_err(|e| e.to_string())?;
-        let conns = self.conns().await;
-        let mut c = Self::writer(&conns);
-        for op in ops {
-            // The newest value stays readable at start (a hint: the stream and snapshot carry
-            // it MACed, and the ring only moves forward).
-            if let Op::Meta { key, value } = op {
-                let r: Result<(), _> = c.set(format!("tollgate:meta:{key}"), value).await;
-                self.mark(r)?;
-            }
-        }
-        let script = redis::Script::new(APPEND);
-        let held = self.position.try_lock().map(|p| p.seq).unwrap_or(0);
-        let mut want = self.appended.load(Ordering::Acquire).max(held) + 1;
-        let mut retried_io = false;
-        for _ in 0..64 {
-            let mac = log::entry_tag(&self.master, want, &json);
-            let r: Result<(i64, String), _> = script
-                .key(STREAM)
-                .key(SEQ)
-                .arg(want)
-                .arg(&json)
-                .arg(&mac)
-                .invoke_async(&mut c)
-                .await;
-            match r {
-                Ok((1, id)) => {
-                    self.appended.fetch_max(want, Ordering::AcqRel);
-                    // Applied here already: when this replica had read everything before it,
-                    // its own entry needs no reading back (and survives a Redis that loses it).
-                    if let Ok(mut pos) = self.position.try_lock() {
-                        if pos.seq + 1 == want {
-                            *pos = Position { id, seq: want };
-                        }
-                    }
-                    self.mark(Ok(()))?;
-                    return self.confirm(&mut c).await;
-                }
-                // Another replica took that place: MAC the next one.
-                Ok((_, cur)) => want = cur.parse::<u64>().unwrap_or(want) + 1,
-                // One retry after the manager reconnects (a broken pipe after a restart).
-                Err(e) if !retried_io => {
-                    retried_io = true;
-                    let _ = self.mark::<()>(Err(e));
-                    c = Self::writer(&*self.conns().await);
-                }
-                Err(e) => return self.mark(Err(e)),
-            }
-        }
-        Err("could not take a place in the shared log (64 tries)".into())
-    }
-
-    /// With `wait_replicas: N`, `WAIT N` after a write: an error when fewer confirm in time.
-    async fn confirm(&self, c: &mut ConnectionManager) -> Result<(), String> {
-        if self.wait_replicas == 0 {
-            return Ok(());
-        }
-        let r: Result<u32, _> = redis::cmd("WAIT")
-            .arg(self.wait_replicas)
-            .arg(WAIT_MS)
-            .query_async(c)
-            .await;
-        let got = self.mark(r)?;
-        if got < self.wait_replicas {
-            return Err(format!(
-                "only {got} of {} Redis replicas confirmed the write within {WAIT_MS} ms",
-                self.wait_replicas
-            ));
-        }
-        Ok(())
     }
 
     /// The value of `key`, set to `init()` first if no replica has set it yet.
@@ -379,6 +331,10 @@ mod tests {
         assert_eq!(
             super::redacted("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            super::redacted("redis+unix:///run/redis.sock?db=0&pass=hunter2"),
+            "redis+unix:///run/redis.sock?***"
         );
     }
 }

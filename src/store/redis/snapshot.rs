@@ -6,6 +6,7 @@ use super::log::{self, Position, Snapshot};
 use super::{RedisStore, SNAPSHOT, SNAPSHOT_WANTED, STREAM, TRIMMED_TO};
 use crate::store::op::Op;
 use redis::AsyncCommands as _;
+use std::sync::atomic::Ordering;
 
 impl RedisStore {
     /// Writes the snapshot of every live record as of `pos` (MACed with its sequence).
@@ -17,7 +18,7 @@ impl RedisStore {
             ops: ops.to_vec(),
         })
         .map_err(|e| e.to_string())?;
-        let value = format!("{}.{json}", log::tag(&self.master, b"snapshot", &json));
+        let value = format!("{}.{json}", log::snapshot_tag(&self.master, &json));
         let mut c = Self::writer(&*self.conns().await);
         let r: Result<(), _> = c.set(SNAPSHOT, value).await;
         self.mark(r)?;
@@ -33,14 +34,15 @@ impl RedisStore {
         };
         let parsed = value.split_once('.').and_then(|(mac, json)| {
             crate::secret::ct_eq(
-                log::tag(&self.master, b"snapshot", json).as_bytes(),
+                log::snapshot_tag(&self.master, json).as_bytes(),
                 mac.as_bytes(),
             )
             .then(|| serde_json::from_str::<Snapshot>(json).ok())
             .flatten()
+            .filter(|s| s.seq > 0)
         });
         if parsed.is_none() {
-            self.reject("snapshot without a valid MAC", SNAPSHOT);
+            self.reject("snapshot without a valid MAC and sequence", SNAPSHOT);
         }
         Ok(parsed)
     }
@@ -60,14 +62,23 @@ impl RedisStore {
     }
 
     /// Whether a replica stuck at a gap asked for a snapshot this one can give (it holds the
-    /// sequence asked for); the ask is dropped once answered.
+    /// sequence asked for); the ask is dropped once answered. Anyone can ask: at most one
+    /// answer every 5 s per replica.
     pub async fn snapshot_asked(&self) -> bool {
+        let now = crate::token::now_millis();
+        if now.saturating_sub(self.answered_ms.load(Ordering::Acquire)) < 5_000 {
+            return false;
+        }
         let mut c = Self::writer(&*self.conns().await);
         let r: Result<Option<u64>, _> = c.get(SNAPSHOT_WANTED).await;
         let Ok(Some(wanted)) = self.mark(r) else {
             return false;
         };
-        wanted <= self.position.lock().await.seq
+        let can = wanted <= self.position.lock().await.seq;
+        if can {
+            self.answered_ms.store(now, Ordering::Release);
+        }
+        can
     }
 
     /// Drops the ask for a snapshot (one was written).
