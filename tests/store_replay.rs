@@ -487,19 +487,36 @@ async fn a_counter_set_by_hand_stops_nobody() {
         json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
                "resource_id": id, "permission_type": "VIEW"})
     };
-    // The counter moved up by one, to a huge number, to text: its MAC fails every time, so
-    // neither writers nor readers believe it, and the head is put back.
-    let forgeries: [&[&str]; 3] = [
+    // The counter moved up by one, to a huge number, to text, deleted, or set back to an
+    // older genuine value: writers check it (and the log's last entry) by MAC, so none of it
+    // stops them or makes one take a place already taken; readers put the head back. After
+    // each, a token issued on A works on B, and revoked on B it is refused by A.
+    let old = [
+        cli(redis.port, &["GET", "tollgate:seq"]),
+        cli(redis.port, &["GET", "tollgate:head"]),
+    ];
+    let set_back = [
+        "MSET",
+        "tollgate:seq",
+        old[0].trim_end(),
+        "tollgate:head",
+        old[1].trim_end(),
+    ];
+    let forgeries: [&[&str]; 5] = [
         &["INCR", "tollgate:seq"],
         &["SET", "tollgate:seq", "99999999999999999"],
         &["SET", "tollgate:seq", "not a number"],
+        &["DEL", "tollgate:seq", "tollgate:head"],
+        &set_back,
     ];
+    let mut revoked = Vec::new();
     for (i, forge) in forgeries.iter().enumerate() {
         cli(redis.port, forge);
+        let id = format!("f{i}");
         let t = post(
             &c,
             format!("http://{}/space/3/apply_token/", a.addr),
-            apply(&format!("f{i}")),
+            apply(&id),
         )
         .await;
         let token = t["data"]["token"]
@@ -514,6 +531,17 @@ async fn a_counter_set_by_hand_stops_nobody() {
             seen,
             "after {forge:?} a new token still works on the other replica"
         );
+        cli(redis.port, forge);
+        let mut body = apply(&id);
+        body["token"] = token.clone().into();
+        let v = post(&c, format!("http://{}/space/3/revoke_token/", b.addr), body).await;
+        assert_eq!(v["result"], true, "{v}");
+        let gone = support::eventually(std::time::Duration::from_secs(3), || async {
+            bkflow_status(&c, &a, &token).await == 401
+        })
+        .await;
+        assert!(gone, "after {forge:?} a revocation on B reaches A");
+        revoked.push(token);
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     for p in [&a, &b] {
@@ -535,4 +563,11 @@ async fn a_counter_set_by_hand_stops_nobody() {
     )
     .await;
     assert_eq!(t["result"], true, "{t}");
+    for token in &revoked {
+        assert_eq!(
+            bkflow_status(&c, &late, token).await,
+            401,
+            "revoked on a new replica"
+        );
+    }
 }

@@ -14,10 +14,9 @@ pub async fn revoke_any(shared: &Shared, token: &str) -> Result<bool, Reject> {
         match shared.keys().verify_at(token, shared.clock.now_secs()) {
             Ok(claims) if !shared.revoked.contains(&claims.jti) => {
                 let until = claims.exp + shared.keys().leeway();
-                // In force here first: a commit that fails after its append (`WAIT` short)
-                // still leaves it revoked on every replica, this one included.
-                shared.revoked.add(&claims.jti, until);
-                shared.hot.revoke_jti(&claims.jti);
+                // Committed first: a failed commit leaves nothing marked here, so a retry
+                // commits again (one that failed after its append, `WAIT` short, is read back
+                // from the log like another replica's).
                 shared
                     .store
                     .commit(vec![Op::Revoked {
@@ -25,6 +24,8 @@ pub async fn revoke_any(shared: &Shared, token: &str) -> Result<bool, Reject> {
                         until,
                     }])
                     .await?;
+                shared.revoked.add(&claims.jti, until);
+                shared.hot.revoke_jti(&claims.jti);
                 true
             }
             _ => false,

@@ -11,19 +11,33 @@ use redis::AsyncCommands as _;
 use std::sync::atomic::Ordering;
 
 /// Appends entry `ARGV[1]` (content `ARGV[2]`, MAC `ARGV[3]`) and moves the counter and head
-/// (`ARGV[4]`) to it, when it is past the counter, or when the counter still holds exactly
-/// `ARGV[5]` (a value the writer found forged). Otherwise answers the counter and its head.
+/// (`ARGV[4]`) to it, when it is past both the counter and the last entry of the stream. A
+/// counter the writer found forged (`ARGV[5]`, its exact value) or a last entry it found
+/// forged (`ARGV[6]`, its id) does not hold it back. Otherwise answers the counter, its head
+/// and the last entry (id, seq, ops, mac) for the writer to check and try again.
 const APPEND: &str = r"
 local raw = redis.call('GET', KEYS[2])
 local cur = tonumber(raw or '0') or 0
 local want = tonumber(ARGV[1])
-if want <= cur and (ARGV[5] == '' or ARGV[5] ~= raw) then
-  return {0, raw or '0', redis.call('GET', KEYS[3]) or ''}
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local tid, tseq, tops, tmac = '', '', '', ''
+if top then
+  tid = top[1]
+  local f = top[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'seq' then tseq = f[i + 1] elseif f[i] == 'ops' then tops = f[i + 1]
+    elseif f[i] == 'mac' then tmac = f[i + 1] end
+  end
+end
+local counter_ok = want > cur or (ARGV[5] ~= '' and ARGV[5] == raw)
+local top_ok = want > (tonumber(tseq) or 0) or (ARGV[6] ~= '' and ARGV[6] == tid)
+if not (counter_ok and top_ok) then
+  return {0, raw or '0', redis.call('GET', KEYS[3]) or '', tid, tseq, tops, tmac}
 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[4])
 local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[1], 'ops', ARGV[2], 'mac', ARGV[3])
-return {1, id, ''}
+return {1, id, '', '', '', '', ''}
 ";
 
 /// Sets the counter and head to `ARGV[2]`/`ARGV[3]` if the counter still holds `ARGV[1]`.
@@ -33,6 +47,10 @@ redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 return 1
 ";
+
+/// The script's answer: appended (1) or not, then the counter, its head MAC and the last
+/// entry's id, seq, ops and mac.
+type Answer = (i64, String, String, String, String, String, String);
 
 /// How many own sequences are remembered.
 const OWN: usize = 4096;
@@ -55,13 +73,14 @@ impl RedisStore {
             }
         }
         let script = redis::Script::new(APPEND);
-        let held = self.position.try_lock().map(|p| p.seq).unwrap_or(0);
+        // Past everything this replica read (waiting for a read under way) and appended.
+        let held = self.position.lock().await.seq;
         let mut want = self.appended.load(Ordering::Acquire).max(held) + 1;
-        let mut forged = String::new();
+        let (mut forged_counter, mut forged_top) = (String::new(), String::new());
         let mut retried_io = false;
         for _ in 0..64 {
             let mac = log::entry_tag(&self.master, want, &json);
-            let r: Result<(i64, String, String), _> = script
+            let r: Result<Answer, _> = script
                 .key(STREAM)
                 .key(SEQ)
                 .key(HEAD)
@@ -69,27 +88,42 @@ impl RedisStore {
                 .arg(&json)
                 .arg(&mac)
                 .arg(log::head_tag(&self.master, want))
-                .arg(&forged)
+                .arg(&forged_counter)
+                .arg(&forged_top)
                 .invoke_async(&mut c)
                 .await;
             match r {
-                Ok((1, _, _)) => {
+                Ok((1, ..)) => {
                     self.appended.fetch_max(want, Ordering::AcqRel);
                     self.remember_own(want);
                     self.mark(Ok(()))?;
                     return self.confirm(&mut c).await;
                 }
-                Ok((_, raw, mac)) => match log::verified_head(&self.master, Some(&raw), Some(&mac))
-                {
-                    // Another replica took that place: MAC the next one.
-                    Some(cur) => want = cur.saturating_add(1),
-                    // A counter nobody with the key set: overrule it (only while it still
-                    // holds what was seen).
-                    None => {
-                        self.note_forged_head(&raw);
-                        forged = raw;
+                Ok((_, raw, head_mac, top_id, top_seq, top_ops, top_mac)) => {
+                    // Another replica took that place: the next one past both the head and
+                    // the last entry, each believed only when its MAC checks.
+                    match log::verified_head(&self.master, Some(&raw), Some(&head_mac)) {
+                        Some(cur) => want = want.max(cur.saturating_add(1)),
+                        None => {
+                            self.note_forged("counter", &raw);
+                            forged_counter = raw;
+                        }
                     }
-                },
+                    let top = top_seq.parse::<u64>().ok().filter(|s| {
+                        crate::secret::ct_eq(
+                            log::entry_tag(&self.master, *s, &top_ops).as_bytes(),
+                            top_mac.as_bytes(),
+                        )
+                    });
+                    match top {
+                        Some(seq) => want = want.max(seq.saturating_add(1)),
+                        None if !top_id.is_empty() => {
+                            self.note_forged("last entry", &top_id);
+                            forged_top = top_id;
+                        }
+                        None => {}
+                    }
+                }
                 // One retry after the manager reconnects (a broken pipe after a restart).
                 Err(e) if !retried_io => {
                     retried_io = true;
@@ -152,12 +186,13 @@ impl RedisStore {
         (from..=to).all(|s| own.contains(&s))
     }
 
-    fn note_forged_head(&self, raw: &str) {
+    /// Logs once per kind that the log's counter or last entry was forged (overruled).
+    fn note_forged(&self, what: &'static str, value: &str) {
         let mut logged = self.logged.lock().expect("logged lock");
-        if !logged.contains(&"forged head") {
-            logged.push("forged head");
-            let shown: String = raw.chars().take(24).collect();
-            tracing::warn!(counter = %shown, "shared store: the log's counter was set outside tollgate (its MAC fails); overruled");
+        if !logged.contains(&what) {
+            logged.push(what);
+            let shown: String = value.chars().take(24).collect();
+            tracing::warn!(what, value = %shown, "shared store: written outside tollgate (its MAC fails); overruled");
         }
     }
 

@@ -63,6 +63,9 @@ impl RedisStore {
             match log::step(pos.seq, e.seq) {
                 Step::Replay => {
                     self.reject("stream entry replayed or out of order", &e.id);
+                    // What only takes away is applied all the same: a place taken twice (a
+                    // writer misled about the head) never loses a revocation.
+                    restricting.for_each(|o| apply(Change::Op(o)));
                     pos.id = e.id;
                 }
                 // A hole made only of this replica's own appends is no hole here.

@@ -101,13 +101,14 @@ const WAIT_MS: u64 = 1000;
 /// The URL with any password hidden, for messages: the user info and any query (where
 /// `redis+unix://…?pass=` keeps one).
 pub fn redacted(url: &str) -> String {
-    let url = match url.find('?') {
-        Some(q) => format!("{}?***", &url[..q]),
-        None => url.to_owned(),
-    };
-    match (url.find("://"), url.rfind('@')) {
+    // The user info first (a password may hold a `?`), then the query.
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url,
+        _ => url.to_owned(),
+    };
+    match url.find('?') {
+        Some(q) => format!("{}?***", &url[..q]),
+        None => url,
     }
 }
 
@@ -331,6 +332,10 @@ mod tests {
         assert_eq!(
             super::redacted("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            super::redacted("redis://u:pa?ss@10.0.0.1:6379/0"),
+            "redis://***@10.0.0.1:6379/0"
         );
         assert_eq!(
             super::redacted("redis+unix:///run/redis.sock?db=0&pass=hunter2"),
