@@ -252,8 +252,9 @@ async fn tls_redis_with_client_certificates() {
     support::bin::start_refused(&bare);
 }
 
-#[tokio::test]
-async fn acl_user_with_password_file() {
+/// A Redis whose only user is `tollgate` (password `PASSWORD`) and a config naming that user,
+/// its password in `password_file`.
+async fn acl_setup() -> (RedisServer, Upstream, tempfile::TempDir, PathBuf) {
     let redis = RedisServer::start();
     redis.acl_only("tollgate", PASSWORD);
     let up = Upstream::echo().await;
@@ -265,6 +266,12 @@ async fn acl_user_with_password_file() {
         q(&pass)
     );
     let cfg = config(dir.path(), "gw.yaml", &store, &up);
+    (redis, up, dir, cfg)
+}
+
+#[tokio::test]
+async fn acl_user_with_password_file() {
+    let (redis, up, dir, cfg) = acl_setup().await;
     let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
     assert_ready(&c, &[&a, &b]).await;
     for gw in [&a, &b] {
@@ -304,17 +311,7 @@ async fn acl_user_with_password_file() {
 
 #[tokio::test]
 async fn readyz_names_an_auth_failure_without_the_password() {
-    let redis = RedisServer::start();
-    redis.acl_only("tollgate", PASSWORD);
-    let up = Upstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pass = write(dir.path(), "redis.pass", &format!("{PASSWORD}\n"));
-    let store = format!(
-        "url: \"redis://tollgate@127.0.0.1:{}/0\"\npassword_file: {}\n",
-        redis.port,
-        q(&pass)
-    );
-    let cfg = config(dir.path(), "gw.yaml", &store, &up);
+    let (redis, _up, _dir, cfg) = acl_setup().await;
     let (a, c) = (Proc::start(&cfg), TestClient::plain());
     assert_ready(&c, &[&a]).await;
 

@@ -92,6 +92,12 @@ fn replay(port: u16, e: &Entry) {
     cli(port, &args);
 }
 
+/// A bkflow apply (and, with `token` added, revoke) body for TEMPLATE `id`.
+fn apply(id: &str) -> Value {
+    json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
+           "resource_id": id, "permission_type": "VIEW"})
+}
+
 async fn post(c: &TestClient, url: String, body: Value) -> Value {
     c.post_json(&url, &[], &body.to_string()).await.json()
 }
@@ -262,10 +268,6 @@ routes:
     let c = TestClient::plain();
     let gw = Proc::start(&cfg);
     let base = format!("http://{}", gw.addr);
-    let apply = |id: &str| {
-        json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
-               "resource_id": id, "permission_type": "VIEW"})
-    };
     let mut revoked = Vec::new();
     for i in 0..200 {
         let id = format!("t{i}");
@@ -323,10 +325,6 @@ async fn deleted_revocations_cut_logs_and_old_snapshots_never_revive_a_token() {
     let (dir, cfg) = config(&redis, &up);
     let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
     let _dir = dir;
-    let apply = |id: &str| {
-        json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
-               "resource_id": id, "permission_type": "VIEW"})
-    };
     let (mut tokens, base) = (Vec::new(), format!("http://{}", a.addr));
     for id in ["t1", "t2", "t3"] {
         let t = post(&c, format!("{base}/space/3/apply_token/"), apply(id)).await;
@@ -483,10 +481,6 @@ async fn a_counter_set_by_hand_stops_nobody() {
     let (dir, cfg) = config(&redis, &up);
     let (a, b, c) = (Proc::start(&cfg), Proc::start(&cfg), TestClient::plain());
     let _dir = dir;
-    let apply = |id: &str| {
-        json!({"bk_app_code": "app", "bk_app_secret": "app-secret", "resource_type": "TEMPLATE",
-               "resource_id": id, "permission_type": "VIEW"})
-    };
     // The counter moved up by one, to a huge number, to text, deleted, or set back to an
     // older genuine value: writers check it (and the log's last entry) by MAC, so none of it
     // stops them or makes one take a place already taken; readers put the head back. After

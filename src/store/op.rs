@@ -158,8 +158,52 @@ impl Op {
                 | Op::CredDeleted { .. }
         )
     }
+
+    /// True for an op that can only take something away at `now_ms`: those of
+    /// [`Op::only_restricts`], and a feishu row or bkflow expiry already in the past (a feishu
+    /// revocation, a bkflow expiry set back), which end a token and never make one.
+    pub fn restricts_at(&self, now_ms: u64) -> bool {
+        match self {
+            Op::Fs(row) => row.expires_ms <= now_ms,
+            Op::BkExpiry { expires_ms, .. } => *expires_ms <= now_ms,
+            _ => self.only_restricts(),
+        }
+    }
 }
 
 /// How long expired bkflow tokens stay visible to revoke and renewal, as the original keeps
 /// them (12 h).
 pub const BK_RETENTION_MS: u64 = 12 * 3600 * 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_a_gap_only_what_ends_a_token_counts_as_restricting() {
+        let fs = |expires_ms| {
+            Op::Fs(FsRow {
+                token_hash: [1; 32],
+                id: 1,
+                app: "a".into(),
+                kind: "app".into(),
+                prefix: "a-".into(),
+                expires_ms,
+            })
+        };
+        assert!(fs(999).restricts_at(1000), "a feishu revocation");
+        assert!(!fs(2000).restricts_at(1000), "a live feishu row grants");
+        let bk = |expires_ms| Op::BkExpiry {
+            ids: vec![1],
+            expires_ms,
+        };
+        assert!(bk(1000).restricts_at(1000));
+        assert!(!bk(5000).restricts_at(1000), "a renewal grants");
+        assert!(Op::CredDeleted { id: 1 }.restricts_at(0));
+        assert!(!Op::Sweep {
+            now_ms: 0,
+            bk_retention_ms: 0
+        }
+        .restricts_at(0));
+    }
+}

@@ -55,7 +55,8 @@ impl RedisStore {
                 }
                 continue;
             };
-            let restricting = ops.iter().filter(|o| o.only_restricts());
+            let now = crate::token::now_millis();
+            let restricting = ops.iter().filter(|o| o.restricts_at(now));
             if round.gap.is_some() {
                 restricting.for_each(|o| apply(Change::Op(o)));
                 continue;
