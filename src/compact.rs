@@ -66,8 +66,8 @@ impl Shared {
     }
 
     /// Writes a snapshot as of the last entry applied here, then (with `trim`, the periodic
-    /// compaction) trims the stream to the snapshot before it, so replicas keep a whole period
-    /// to catch up; a snapshot written because a replica asked trims nothing. Nothing when
+    /// compaction) trims the stream to the previous periodic snapshot, so replicas keep a whole
+    /// period to catch up; a snapshot written because a replica asked trims nothing. Nothing when
     /// embedded.
     pub async fn compact(&self, trim: bool) -> Result<usize, StoreError> {
         let Backend::Redis(r) = self.store.backend() else {
@@ -87,8 +87,14 @@ impl Shared {
         r.write_snapshot(&pos, &ops)
             .await
             .map_err(StoreError::Unavailable)?;
-        if let Some(prev) = previous.filter(|_| trim) {
-            r.trim_to(&prev.id).await.map_err(StoreError::Unavailable)?;
+        if trim {
+            // To the previous periodic snapshot, not merely the last one (which a replica's
+            // ask may have written seconds ago): replicas keep a whole period of log.
+            let unavailable = StoreError::Unavailable;
+            if let Some(before) = r.periodic_mark().await.map_err(unavailable)? {
+                r.trim_to(&before).await.map_err(unavailable)?;
+            }
+            r.set_periodic_mark(&pos.id).await.map_err(unavailable)?;
         }
         let id = pos.id;
         tracing::info!(records = ops.len(), covers = %id, "shared store compacted");

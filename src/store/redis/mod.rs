@@ -41,6 +41,9 @@ pub const HEAD: &str = "tollgate:head";
 pub const SNAPSHOT: &str = "tollgate:snapshot";
 /// Where the stream was last trimmed after a snapshot (a hint for people; not trusted).
 pub const TRIMMED_TO: &str = "tollgate:trimmed_to";
+/// The stream id the last periodic compaction covered: the next one trims to it (a hint: a
+/// wrong one trims less or more, and a hole the snapshots do not cover is refused anyway).
+pub const PERIODIC: &str = "tollgate:periodic_snapshot";
 /// Set by a replica stuck at a gap: the sequence a snapshot must cover to let it go on.
 pub const SNAPSHOT_WANTED: &str = "tollgate:snapshot_wanted";
 

@@ -3,7 +3,7 @@
 //! and a replica holding what is missing writes it.
 
 use super::log::{self, Position, Snapshot};
-use super::{RedisStore, SNAPSHOT, SNAPSHOT_WANTED, STREAM, TRIMMED_TO};
+use super::{RedisStore, PERIODIC, SNAPSHOT, SNAPSHOT_WANTED, STREAM, TRIMMED_TO};
 use crate::store::op::Op;
 use redis::AsyncCommands as _;
 use std::sync::atomic::Ordering;
@@ -58,6 +58,20 @@ impl RedisStore {
             .await;
         self.mark(r)?;
         let r: Result<(), _> = c.set(TRIMMED_TO, id).await;
+        self.mark(r)
+    }
+
+    /// The stream id the last periodic compaction covered (where the next one trims to).
+    pub async fn periodic_mark(&self) -> Result<Option<String>, String> {
+        let mut c = Self::writer(&*self.conns().await);
+        let r: Result<Option<String>, _> = c.get(PERIODIC).await;
+        self.mark(r)
+    }
+
+    /// Records the stream id a periodic compaction covered.
+    pub async fn set_periodic_mark(&self, id: &str) -> Result<(), String> {
+        let mut c = Self::writer(&*self.conns().await);
+        let r: Result<(), _> = c.set(PERIODIC, id).await;
         self.mark(r)
     }
 
