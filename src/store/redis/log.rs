@@ -127,12 +127,6 @@ pub struct Snapshot {
     pub ops: Vec<Op>,
 }
 
-/// Stream ids (`ms-seq`) in order.
-pub fn id_key(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

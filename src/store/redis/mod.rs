@@ -28,8 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-pub use log::id_key;
-
 /// The stream every replica writes to and follows.
 pub const STREAM: &str = "tollgate:ops";
 /// The highest sequence appended, and its MAC (`HEAD`): a counter moved by anyone else fails
