@@ -1,7 +1,7 @@
 //! The per-request function. Phases, in order:
 //!
 //! 1. `RequestCtx::start`: request id, start time.
-//! 2. Host check: exactly one `Host` (HTTP/1.1), or an authority.
+//! 2. Host check: exactly one `Host` (HTTP/1.1), or an authority; what hyper lets through and RFC 9112 forbids (`request_head`).
 //! 3. Normalise the path (400 when unsafe); the normalised path is what is matched and forwarded.
 //! 4. Match the route table (404 / 405).
 //! 5. Issuing endpoint → served here. Proxied route → `guard::check` (401 / 403) → `proxy::forward` (502 / 504).
@@ -228,7 +228,8 @@ fn check_host<B>(req: &Request<B>) -> Result<(), Reject> {
         return Err(Reject::BadRequest("more than one Host header".into()));
     }
     let authority = req.uri().authority();
-    if req.version() == Version::HTTP_11 && first.is_none() && authority.is_none() {
+    // RFC 9112 §3.2: every HTTP/1.1 request carries Host, an absolute-form one included.
+    if req.version() == Version::HTTP_11 && first.is_none() {
         return Err(Reject::BadRequest("missing Host header".into()));
     }
     let host = match first {
@@ -284,6 +285,7 @@ async fn serve<'rt>(
 ) -> Result<Response<Body>, Reject> {
     let shared = &gw.shared;
     check_size(&req, &rt.config.limits)?;
+    crate::request_head::check(&req, conn.tls)?;
     check_host(&req)?;
     let uri = req.uri().clone(); // shares the parsed bytes, so `path` may outlive `req`
     let path = route::normalise_with(uri.path(), rt.config.paths).map_err(Reject::BadPath)?;

@@ -26,6 +26,7 @@ pub mod permission;
 pub mod proxy;
 pub mod reject;
 pub mod report;
+pub mod request_head;
 pub mod request_id;
 pub mod route;
 pub mod secret;

@@ -99,6 +99,16 @@ pub enum Reject {
     BadPath(PathError),
     /// Malformed request (reason given).
     BadRequest(Cow<'static, str>),
+    /// A head the gateway will not pass on (ambiguous framing, a tunnel request); the
+    /// connection is closed.
+    BadHead(&'static str),
+    /// What the gateway does not implement (a transfer coding other than `chunked`, an
+    /// over-long method, `OPTIONS *`); the connection is closed.
+    NotImplemented(&'static str),
+    /// An absolute-form target whose scheme is not the connection's (RFC 9110 §7.4).
+    Misdirected,
+    /// An `Expect` other than `100-continue` (RFC 9110 §10.1.1).
+    ExpectationFailed,
     /// No route for the path.
     NotFound,
     /// A route matched the path but not the method; the `Allow` value.
@@ -158,7 +168,12 @@ impl Reject {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Reject::BadPath(_) | Reject::BadRequest(_) | Reject::BadBody => StatusCode::BAD_REQUEST,
+            Reject::BadPath(_) | Reject::BadRequest(_) | Reject::BadHead(_) | Reject::BadBody => {
+                StatusCode::BAD_REQUEST
+            }
+            Reject::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Reject::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            Reject::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             Reject::UriTooLong => StatusCode::URI_TOO_LONG,
             Reject::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reject::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -207,6 +222,10 @@ impl Reject {
         match self {
             Reject::BadPath(_) => "bad_path",
             Reject::BadRequest(_) => "bad_request",
+            Reject::BadHead(_) => "bad_head",
+            Reject::NotImplemented(_) => "not_implemented",
+            Reject::Misdirected => "misdirected",
+            Reject::ExpectationFailed => "expectation_failed",
             Reject::NotFound => "no_route",
             Reject::MethodNotAllowed(_) => "method_not_allowed",
             Reject::PayloadTooLarge => "payload_too_large",
@@ -238,6 +257,12 @@ impl Reject {
         match self {
             Reject::BadPath(e) => e.message().into(),
             Reject::BadRequest(m) => m.clone(),
+            Reject::BadHead(m) => (*m).into(),
+            Reject::NotImplemented(m) => (*m).into(),
+            Reject::Misdirected => {
+                "the request target's scheme is not this connection's (http or https)".into()
+            }
+            Reject::ExpectationFailed => "only the expectation 100-continue is supported".into(),
             Reject::NotFound => "no route for path".into(),
             Reject::MethodNotAllowed(_) => "method not allowed on this route".into(),
             Reject::MissingToken => "no access token: send Authorization: Bearer <token>".into(),
@@ -346,7 +371,10 @@ impl Reject {
             }
             Reject::RouteLimited(spent) => spent.write_headers(res.headers_mut()),
             // The rest of what this client sends cannot be trusted to frame a next request.
-            Reject::BadBody | Reject::BodyTimeout => {
+            Reject::BadBody
+            | Reject::BodyTimeout
+            | Reject::BadHead(_)
+            | Reject::NotImplemented(_) => {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
@@ -363,27 +391,5 @@ impl Reject {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_token_gets_the_realm_and_each_style_its_body() {
-        let res = Reject::MissingToken.into_response(ErrorStyle::Oauth);
-        assert_eq!(res.status(), 401);
-        assert_eq!(
-            res.headers()[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"tollgate\""
-        );
-        let res = Reject::InvalidToken(Invalid::Expired).into_response(ErrorStyle::Feishu);
-        assert!(res.headers()[header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\""));
-        let res = Reject::Forbidden("oauth scope admin".into()).into_response(ErrorStyle::Bkflow);
-        assert_eq!(res.status(), 403);
-        assert!(res.headers()[header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .contains("insufficient_scope"));
-    }
-}
+#[path = "reject_tests.rs"]
+mod tests;

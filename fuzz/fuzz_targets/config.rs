@@ -1,7 +1,5 @@
-//! The config loader on arbitrary text: a config or an error, never a panic.
+//! cargo-fuzz wrapper of `checks/config.rs` (also run on stable by `tests/conformance.rs`).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &str| {
-    let _ = tollgate::config::load_str(data, std::path::Path::new("fuzz.yaml"));
-});
+#[path = "../checks/config.rs"]
+mod check;
+libfuzzer_sys::fuzz_target!(|data: &str| check::config(data));

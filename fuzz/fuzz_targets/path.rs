@@ -1,11 +1,5 @@
-//! The path normaliser: never panics, and what it accepts is a fixed point.
+//! cargo-fuzz wrapper of `checks/path.rs` (also run on stable by `tests/conformance.rs`).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(p) = tollgate::route::normalise(s) {
-            assert_eq!(tollgate::route::normalise(&p).unwrap(), p);
-        }
-    }
-});
+#[path = "../checks/path.rs"]
+mod check;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::path(data));

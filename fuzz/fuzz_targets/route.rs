@@ -1,16 +1,5 @@
-//! Route patterns and lookups on arbitrary input: never a panic.
+//! cargo-fuzz wrapper of `checks/route.rs` (also run on stable by `tests/conformance.rs`).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: (Vec<&str>, &str)| {
-    let (patterns, path) = data;
-    let mut t = tollgate::route::Table::default();
-    for (i, p) in patterns.iter().enumerate() {
-        if let Ok(pat) = tollgate::route::Pattern::parse(p) {
-            t.push(pat, None, i);
-        }
-    }
-    if let Ok(p) = tollgate::route::normalise(path) {
-        let _ = t.find(&http::Method::GET, &p);
-    }
-});
+#[path = "../checks/route.rs"]
+mod check;
+libfuzzer_sys::fuzz_target!(|data: (Vec<&str>, &str)| check::route(&data.0, data.1));

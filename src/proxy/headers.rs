@@ -34,8 +34,10 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`).
-static HOP_BY_HOP: [HeaderName; 8] = [
+/// Hop-by-hop fields (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`),
+/// and `Expect`, which the gateway answers itself (`crate::request_head`).
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::EXPECT,
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),

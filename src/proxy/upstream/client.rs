@@ -105,7 +105,7 @@ pub fn classify(e: &SendError) -> Failure {
     match e {
         SendError::Pooled(e) => classify_pooled(e),
         SendError::Direct(H1Error::Connect(_)) => Failure::Connect,
-        SendError::Direct(H1Error::Exchange(_)) => Failure::Other,
+        SendError::Direct(H1Error::Exchange(_) | H1Error::BadAnswer(_)) => Failure::Other,
     }
 }
 

@@ -43,6 +43,8 @@ pub enum H1Error {
     Connect(std::io::Error),
     /// The exchange failed on an open connection.
     Exchange(hyper::Error),
+    /// The answer must not be passed on (`answer::judge`); its connection was closed.
+    BadAnswer(&'static str),
 }
 
 impl std::fmt::Display for H1Error {
@@ -50,6 +52,7 @@ impl std::fmt::Display for H1Error {
         match self {
             H1Error::Connect(e) => write!(f, "connect: {e}"),
             H1Error::Exchange(e) => write!(f, "{e}"),
+            H1Error::BadAnswer(why) => write!(f, "answer refused: {why}"),
         }
     }
 }
@@ -103,7 +106,9 @@ impl Conns {
                 http_body_util::Either::Right(_) => FaultFlag::default(),
             };
             match tx.try_send_request(req).await {
-                Ok(res) => {
+                // Judged before the connection may go back to the pool; dropping `tx` closes it.
+                Ok(mut res) => {
+                    super::answer::judge(&mut res).map_err(H1Error::BadAnswer)?;
                     let home = Arc::clone(self);
                     return Ok(res.map(|body| UpstreamBody::pooled(body, tx, home, sent)));
                 }

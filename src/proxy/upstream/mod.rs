@@ -2,6 +2,7 @@
 //! ejection), one pooled client per pool (HTTP/1.1, h2c or h2 over TLS), a deadline on the
 //! response head, and retries that never send a write twice.
 
+pub mod answer;
 pub mod client;
 pub mod h1;
 mod health;
@@ -288,7 +289,11 @@ impl UpstreamPool {
             _ => {
                 let req = self.request(t, false, parts, headers, pq, body);
                 match self.client.request(req).await {
-                    Ok(res) => Ok(res.map(UpstreamBody::unpooled)),
+                    Ok(mut res) => match answer::judge(&mut res) {
+                        Ok(()) => Ok(res.map(UpstreamBody::unpooled)),
+                        // Dropping the answer unread closes its connection.
+                        Err(why) => Err(SendError::Direct(h1::H1Error::BadAnswer(why))),
+                    },
                     Err(e) => Err(SendError::Pooled(e)),
                 }
             }
