@@ -98,9 +98,10 @@ pub async fn handle(
                 metrics.decision(d, ctx.dialect);
             }
             match rej {
-                // A gRPC client reads grpc-status, not the HTTP status.
+                // A gRPC client reads grpc-status, not the HTTP status; a refusal that closes
+                // the connection keeps its HTTP status (never a 200 to a CONNECT).
                 Reject::Refused(_) => rej.into_response(ctx.style),
-                _ if grpc => crate::grpc::refusal(rej),
+                _ if grpc && !rej.closes_connection() => crate::grpc::refusal(rej),
                 _ => rej.into_response(ctx.style),
             }
         }
@@ -284,8 +285,8 @@ async fn serve<'rt>(
     handler_out: &mut Option<&'rt Handler>,
 ) -> Result<Response<Body>, Reject> {
     let shared = &gw.shared;
-    check_size(&req, &rt.config.limits)?;
     crate::request_head::check(&req, conn.tls)?;
+    check_size(&req, &rt.config.limits)?;
     check_host(&req)?;
     let uri = req.uri().clone(); // shares the parsed bytes, so `path` may outlive `req`
     let path = route::normalise_with(uri.path(), rt.config.paths).map_err(Reject::BadPath)?;

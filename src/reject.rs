@@ -198,6 +198,12 @@ impl Reject {
         }
     }
 
+    /// Whether the connection closes after it: what the client sends next frames no request.
+    pub fn closes_connection(&self) -> bool {
+        use Reject::{BadBody, BadHead, BodyTimeout, NotImplemented};
+        matches!(self, BadBody | BodyTimeout | BadHead(_) | NotImplemented(_))
+    }
+
     /// The auth decision this refusal is, if any.
     pub fn decision(&self) -> Option<Decision> {
         match self {
@@ -371,10 +377,7 @@ impl Reject {
             }
             Reject::RouteLimited(spent) => spent.write_headers(res.headers_mut()),
             // The rest of what this client sends cannot be trusted to frame a next request.
-            Reject::BadBody
-            | Reject::BodyTimeout
-            | Reject::BadHead(_)
-            | Reject::NotImplemented(_) => {
+            _ if self.closes_connection() => {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }

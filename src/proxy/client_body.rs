@@ -120,6 +120,14 @@ impl Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
+            // The client's trailer fields are not forwarded: an upstream may merge them into
+            // the head (RFC 9110 §6.5.1 forbids it, frameworks do it), and none of them is
+            // read here. hyper's HTTP/1 client would drop them; HTTP/2 would send them.
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => {
+                this.timer = None;
+                this.fault.set(BodyFault::Finished);
+                Poll::Ready(None)
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer = None;
                 // hyper stops polling a body that says it ended (a Content-Length one).

@@ -20,8 +20,9 @@ use tokio::sync::watch;
 
 /// The protocol an HTTP/1.1 request asks to upgrade to (`Upgrade` with `Connection: upgrade`).
 ///
-/// `h2c` is refused: an upstream that switched to HTTP/2 on a tunnel would take any number of
-/// further requests on it that the guard never sees (h2c smuggling).
+/// `h2c`, `http` and `TLS/1.x` (RFC 2817) are refused: an upstream that switched to HTTP on a
+/// tunnel would take any number of further requests on it that the guard never sees (h2c
+/// smuggling).
 pub fn wanted<B>(req: &Request<B>) -> Result<Option<HeaderValue>, &'static str> {
     if req.version() != Version::HTTP_11 || !connection_has_upgrade(req.headers()) {
         return Ok(None);
@@ -38,9 +39,14 @@ pub fn wanted<B>(req: &Request<B>) -> Result<Option<HeaderValue>, &'static str> 
         .map_err(|_| "invalid Upgrade header")?
         .split(',')
         .map(|p| p.trim().split('/').next().unwrap_or(""))
-        .any(|p| p.eq_ignore_ascii_case("h2c") || p.eq_ignore_ascii_case("http"));
+        // RFC 2817's `TLS/1.x` carries HTTP inside TLS on the same connection.
+        .any(|p| {
+            ["h2c", "http", "tls"]
+                .iter()
+                .any(|h| p.eq_ignore_ascii_case(h))
+        });
     if smuggles {
-        return Err("an upgrade to HTTP (h2c) is not passed through: requests on it would bypass the gateway");
+        return Err("an upgrade to HTTP (h2c, TLS/1.x) is not passed through: requests on it would bypass the gateway");
     }
     Ok(Some(first.clone()))
 }

@@ -16,6 +16,9 @@ pub struct Outcome {
     pub from_upstream: usize,
     /// The last answer's head came, then the connection closed before its body was whole.
     pub cut: bool,
+    /// An answer whose framing this strict reader refused (a `Content-Length` that is not one
+    /// number, or beside `Transfer-Encoding`): never what a case expects.
+    pub malformed: bool,
 }
 
 impl Outcome {
@@ -24,6 +27,9 @@ impl Outcome {
         let mut words: Vec<String> = self.statuses.iter().map(u16::to_string).collect();
         if self.cut {
             words.push("cut".into());
+        }
+        if self.malformed {
+            words.push("MALFORMED-FRAMING".into());
         }
         if self.closed {
             words.push("close".into());
@@ -48,6 +54,7 @@ struct Answer {
     status: u16,
     body: Vec<u8>,
     from_upstream: bool,
+    malformed: bool,
 }
 
 /// The answer at `at` in `buf`, or `None` while it is incomplete.
@@ -67,11 +74,24 @@ fn parse_one(buf: &[u8], at: usize, head_request: bool, closed: bool) -> Option<
             .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
     };
     let from_upstream = header("x-recorder").is_some();
+    let lengths: Vec<&[u8]> = res
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| h.value)
+        .collect();
+    let chunked = header("transfer-encoding").is_some();
+    let malformed = lengths.len() > 1
+        || (chunked && !lengths.is_empty())
+        || lengths
+            .iter()
+            .any(|v| v.is_empty() || !v.iter().all(u8::is_ascii_digit));
     let answer = |end: usize, body: Vec<u8>| Answer {
         end,
         status,
         body,
         from_upstream,
+        malformed,
     };
     if head_request || status < 200 || status == 204 || status == 304 {
         return Some(answer(start, Vec::new()));
@@ -158,6 +178,7 @@ async fn talk(addr: SocketAddr, bytes: &[u8], expected: usize, shut: bool) -> Ou
             out.statuses.push(status);
             out.bodies.push(a.body);
             out.from_upstream += usize::from(a.from_upstream);
+            out.malformed |= a.malformed;
             if status >= 200 || status == 101 {
                 finals += 1;
             }

@@ -16,13 +16,22 @@ use proptest::strategy::ValueTree as _;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::time::{Duration, Instant};
 
-/// `secs`, scaled by `TOLLGATE_FUZZ_SECS / 20` (the request path's share).
-pub fn budget(secs: u64) -> Duration {
-    let scale = std::env::var("TOLLGATE_FUZZ_SECS")
+/// `TOLLGATE_FUZZ_SECS / 20`: how much longer than in CI to run (the request path's 20 s).
+fn scale() -> f64 {
+    std::env::var("TOLLGATE_FUZZ_SECS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
-        .map_or(1.0, |s| s / 20.0);
-    Duration::from_secs_f64(secs as f64 * scale)
+        .map_or(1.0, |s| (s / 20.0).max(0.0))
+}
+
+/// `secs`, scaled.
+pub fn budget(secs: u64) -> Duration {
+    Duration::from_secs_f64(secs as f64 * scale())
+}
+
+/// A cap of `n` inputs, scaled like the time (the time is what bounds a run in CI).
+pub fn count(n: usize) -> usize {
+    (n as f64 * scale().max(1.0)) as usize
 }
 
 /// A runner with a fresh random seed (or `TOLLGATE_FUZZ_SEED`), and that seed.

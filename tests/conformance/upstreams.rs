@@ -139,10 +139,14 @@ impl Recorder {
         Recorder { addr, seen, busy }
     }
 
-    /// What arrived since the last call, once no request is partly read (at most 2 s).
-    pub async fn take(&self) -> Vec<Seen> {
+    /// What arrived since the last call, once no request is partly read and at least `want`
+    /// requests arrived (at most 2 s: a request the gateway abandoned may still be on its way
+    /// when the client already has its answer).
+    pub async fn take(&self, want: usize) -> Vec<Seen> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while self.busy.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        while (self.busy.load(Ordering::SeqCst) > 0 || self.seen.lock().unwrap().len() < want)
+            && std::time::Instant::now() < deadline
+        {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let mut seen = std::mem::take(&mut *self.seen.lock().unwrap());

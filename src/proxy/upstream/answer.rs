@@ -10,8 +10,9 @@
 //!   the gateway re-frames the body and drops the field, so a coding it does not undo would
 //!   reach the client unannounced.
 //!
-//! A `Content-Length` list of one repeated value (`5, 5`, RFC 9110 §8.6) goes on as that one
-//! value. `docs/http-conformance.md` lists the corpus cases.
+//! Every `Content-Length` value is read (hyper skips it on answers that cannot have a body):
+//! one that is not a number, or values that disagree, are refused; a list of one repeated
+//! value (`5, 5`, RFC 9110 §8.6) goes on as that one value. `docs/http-conformance.md` lists the corpus cases.
 
 use http::{header, HeaderValue, Response};
 
@@ -33,18 +34,29 @@ pub fn judge<B>(res: &mut Response<B>) -> Result<(), &'static str> {
             return Err("a transfer coding other than chunked");
         }
     }
-    // hyper has checked that every value is the same number.
-    let repeated = h.get_all(header::CONTENT_LENGTH).iter().count() > 1
-        || h.get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().contains(&b','));
-    if repeated {
-        let one = h
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .ok_or("an unreadable Content-Length")?;
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(one));
+    // hyper checks the length only of answers that may have a body (not HEAD, 204, 304):
+    // every value is read here, and all must be the same number.
+    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter().peekable();
+    if lengths.peek().is_some() {
+        let mut one = None;
+        let mut listed = false;
+        for v in lengths {
+            for n in v.as_bytes().split(|&c| c == b',') {
+                let n = n.trim_ascii();
+                let value = (!n.is_empty() && n.iter().all(u8::is_ascii_digit))
+                    .then(|| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or("an unreadable Content-Length")?;
+                if one.is_some_and(|o| o != value) {
+                    return Err("Content-Length values that disagree");
+                }
+                listed |= one.is_some();
+                one = Some(value);
+            }
+        }
+        if let (true, Some(one)) = (listed, one) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(one));
+        }
     }
     Ok(())
 }
@@ -77,5 +89,8 @@ mod tests {
         let mut listed = answer(200, &[("content-length", "5, 5")]);
         assert!(judge(&mut listed).is_ok());
         assert_eq!(listed.headers()[header::CONTENT_LENGTH], "5");
+        assert!(judge(&mut answer(204, &[("content-length", "5, 7")])).is_err());
+        assert!(judge(&mut answer(304, &[("content-length", "abc")])).is_err());
+        assert!(judge(&mut answer(304, &[("content-length", "+5")])).is_err());
     }
 }

@@ -287,12 +287,19 @@ impl UpstreamPool {
                 conns.send(req).await.map_err(SendError::Direct)
             }
             _ => {
-                let req = self.request(t, false, parts, headers, pq, body);
+                let mut req = self.request(t, false, parts, headers, pq, body);
+                // hyper-util gives a connection back to its pool on its own; a refused
+                // answer's connection is poisoned so that it never is.
+                let conn = hyper_util::client::legacy::connect::capture_connection(&mut req);
                 match self.client.request(req).await {
                     Ok(mut res) => match answer::judge(&mut res) {
                         Ok(()) => Ok(res.map(UpstreamBody::unpooled)),
-                        // Dropping the answer unread closes its connection.
-                        Err(why) => Err(SendError::Direct(h1::H1Error::BadAnswer(why))),
+                        Err(why) => {
+                            if let Some(c) = conn.connection_metadata().as_ref() {
+                                c.poison();
+                            }
+                            Err(SendError::Direct(h1::H1Error::BadAnswer(why)))
+                        }
                     },
                     Err(e) => Err(SendError::Pooled(e)),
                 }
