@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use tollgate::config::Dialect;
-use tollgate::guard::principal::Principal;
+use tollgate::principal::Principal;
 use tollgate::store::hot::HotTokens;
 
 fn rss_bytes() -> u64 {

@@ -8,7 +8,7 @@ use http::Method;
 use std::hint::black_box;
 use std::sync::Arc;
 use tollgate::config::Dialect;
-use tollgate::guard::principal::Principal;
+use tollgate::principal::Principal;
 use tollgate::route::{normalise, Match};
 use tollgate::state::Gateway;
 use tollgate::store::hot::HotTokens;

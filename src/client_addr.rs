@@ -181,6 +181,61 @@ fn v2_source(h: &ppp::v2::Header<'_>) -> Option<IpAddr> {
     }
 }
 
+/// What the connection tells about the client.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Socket peer address.
+    pub peer: std::net::SocketAddr,
+    /// The client: the PROXY protocol header's source when `listen.proxy_protocol` is on,
+    /// else the socket peer.
+    pub client: std::net::IpAddr,
+    /// Whether `client` is one of `listen.trusted_proxies` (its forwarding headers are read).
+    pub trusted: bool,
+    /// Whether it came over TLS.
+    pub tls: bool,
+    /// The client certificate the TLS handshake verified, if any.
+    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+    /// `client` as a header value, made once per connection for `X-Forwarded-For`.
+    pub peer_ip: http::HeaderValue,
+}
+
+impl ConnInfo {
+    /// What a connection from `peer` tells; `client` is who it speaks for.
+    pub fn new(
+        peer: std::net::SocketAddr,
+        client: std::net::IpAddr,
+        trusted: bool,
+        tls: bool,
+        client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+    ) -> Self {
+        let ip = client.to_string();
+        let peer_ip = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
+            .expect("an IP address is a valid header value");
+        ConnInfo {
+            peer,
+            client,
+            trusted,
+            tls,
+            client_cert,
+            peer_ip,
+        }
+    }
+
+    /// The client address of one request: from a trusted proxy, the hop its forwarding
+    /// headers name; otherwise the connection's client.
+    pub fn request_client(
+        &self,
+        headers: &http::HeaderMap,
+        trusted: &[ipnet::IpNet],
+    ) -> std::net::IpAddr {
+        if self.trusted {
+            forwarded_client(headers, self.client, trusted)
+        } else {
+            self.client
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,14 +10,15 @@
 
 use crate::body::{self, Body};
 use crate::config::{ErrorStyle, Origin, RateKey};
-use crate::guard::{self, principal::Principal};
+use crate::guard;
 use crate::limit::Subject;
 use crate::metrics::RouteMetrics;
-use crate::proxy::upstream::ServedBy;
+use crate::principal::Principal;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
 use crate::state::{Gateway, Handler, Runtime, Target};
+use crate::upstream::ServedBy;
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -368,7 +369,7 @@ async fn serve<'rt>(
             .map_err(Reject::RouteLimited)?;
     }
     let mut parts = parts;
-    proxy::credential::attach(&mut parts.headers, route, shared)?;
+    crate::state::credential::attach(&mut parts.headers, route, shared)?;
     // Every `accessToken` spelling leaves the query, not only the one the token came from.
     let strip_token = permit.principal().is_some()
         && !route.config.forward_token

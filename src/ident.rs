@@ -64,6 +64,15 @@ pub fn valid_host(host: &str) -> bool {
     plain(name, 253, b"-._~")
 }
 
+/// `name` with `_` read as `-` equals `target` (names are lower-case already).
+pub fn folds_to(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(c, t)| c == t || (c == b'_' && t == b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,46 +9,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::json;
 use std::borrow::Cow;
 
-/// The outcome of an authorization: the `decision` label of `tollgate_auth_decisions_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Let through.
-    Allowed,
-    /// No token.
-    Missing,
-    /// A token (or app credentials) not accepted.
-    Invalid,
-    /// A token past its expiry.
-    Expired,
-    /// A revoked token.
-    Revoked,
-    /// Valid, but not allowed this.
-    Forbidden,
-}
-
-impl Decision {
-    /// Every decision, in label order.
-    pub const ALL: [Decision; 6] = [
-        Decision::Allowed,
-        Decision::Missing,
-        Decision::Invalid,
-        Decision::Expired,
-        Decision::Revoked,
-        Decision::Forbidden,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allowed => "allowed",
-            Decision::Missing => "missing",
-            Decision::Invalid => "invalid",
-            Decision::Expired => "expired",
-            Decision::Revoked => "revoked",
-            Decision::Forbidden => "forbidden",
-        }
-    }
-}
+pub use crate::metrics::Decision;
 
 /// A refusal an issuing endpoint rendered in its own dialect's envelope (often HTTP 200 with an
 /// error code inside), with the reason and decision the access log and metrics record.
@@ -156,12 +117,6 @@ pub enum Reject {
     RouteLimited(crate::limit::Spent),
     /// An issuing endpoint's refusal, already in its dialect's envelope.
     Refused(Box<Refusal>),
-}
-
-impl From<crate::store::StoreError> for Reject {
-    fn from(_: crate::store::StoreError) -> Self {
-        Reject::StoreUnavailable
-    }
 }
 
 impl Reject {

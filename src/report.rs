@@ -46,7 +46,7 @@ pub fn check_report(path: &Path, config: &Config, served: &[Served]) -> String {
             );
         }
     }
-    for (path, ep) in crate::issue::endpoint::endpoints(config) {
+    for (path, ep) in crate::state::endpoint::endpoints(config) {
         let _ = writeln!(out, "issue  POST {path:<40} {}", ep.describe());
     }
     for i in &config.issuers {

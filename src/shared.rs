@@ -2,9 +2,10 @@
 //! and the store behind them (embedded SQLite, or Redis shared by replicas).
 
 mod apply;
+pub mod verified;
 use crate::config::{Config, ConfigError, Signing};
-use crate::issue::verified::VerifiedSecrets;
 use crate::metrics::Metrics;
+use crate::shared::verified::VerifiedSecrets;
 use crate::store::bkflow::BkflowTokens;
 use crate::store::credentials::{Credentials, MasterKey};
 use crate::store::feishu::FeishuTokens;

@@ -11,7 +11,7 @@ pub fn log_start(path: &Path, config: &Config) {
             r.sentinel_master.as_deref().unwrap_or(""),
             r.sentinels.join(",")
         ),
-        Some(r) => crate::store::redis::redacted(r.url.as_deref().unwrap_or("")),
+        Some(r) => crate::config::redacted_url(r.url.as_deref().unwrap_or("")),
         None => config.store.path.display().to_string(),
     };
     tracing::info!(

@@ -1,13 +1,16 @@
 //! Runtime state: `Runtime` is built whole from a `Config` and swapped atomically on reload;
 //! `Shared` (metrics, hot tokens, revocations) lives as long as the process.
 
+pub mod credential;
+pub mod endpoint;
+
 use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
-use crate::guard::lookup::RouteLookup;
-use crate::issue::endpoint::Endpoint;
 use crate::metrics::RouteMetrics;
-use crate::proxy::upstream::UpstreamPool;
 use crate::route::{Pattern, Table};
+use crate::state::endpoint::Endpoint;
 use crate::token::jwt::JwtKeys;
+use crate::upstream::lookup::RouteLookup;
+use crate::upstream::UpstreamPool;
 use arc_swap::ArcSwap;
 use http::Method;
 use std::collections::HashMap;
@@ -138,7 +141,7 @@ impl Runtime {
             None => None,
         };
         let mut table = Table::default();
-        for (path, ep) in crate::issue::endpoint::endpoints(&config) {
+        for (path, ep) in crate::state::endpoint::endpoints(&config) {
             builtin(&mut table, shared, &path, Method::POST, Target::Issue(ep));
         }
         builtin(
@@ -214,7 +217,7 @@ impl Runtime {
             .iter()
             .map(|a| (a.id.clone(), Arc::new(a.clone())))
             .collect();
-        let dummy_secret = crate::issue::verified::dummy_secret(&config.apps);
+        let dummy_secret = crate::shared::verified::dummy_secret(&config.apps);
         let metadata = metadata(&config);
         let issuer_by_iss = config
             .issuers
@@ -281,7 +284,7 @@ pub struct Gateway {
     /// Process-wide state.
     pub shared: Arc<Shared>,
     /// Upgraded connections being spliced.
-    pub tunnels: crate::proxy::tunnel::Tunnels,
+    pub tunnels: crate::upstream::tunnel::Tunnels,
 }
 
 impl Gateway {
@@ -305,7 +308,7 @@ impl Gateway {
         shared.install_keys(&rt.config.signing, Arc::clone(&rt.keys));
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(rt),
-            tunnels: crate::proxy::tunnel::Tunnels::new(shared.metrics.tunnels_active.clone()),
+            tunnels: crate::upstream::tunnel::Tunnels::new(shared.metrics.tunnels_active.clone()),
             shared,
         })
     }

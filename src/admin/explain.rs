@@ -3,7 +3,8 @@
 //! no lookup, no IdP call, nothing forwarded.
 
 use crate::config::{AuthMode, RouteMode};
-use crate::guard::{bearer, principal::Principal, require};
+use crate::guard::{bearer, require};
+use crate::principal::Principal;
 use crate::reject::{Decision, Invalid, Reject};
 use crate::route::{Match, Table};
 use crate::shared::Shared;

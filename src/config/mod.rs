@@ -3,6 +3,7 @@
 //! `run`, `check`, `demo` and reload all go through [`load`]. Every semantic problem is
 //! collected and reported at once, each with file, line and key.
 
+pub mod dn;
 pub mod duration;
 mod issuer;
 mod limits;
@@ -95,6 +96,30 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let raw = parse_raw(text, file)?;
     validate(raw, text, file)
+}
+
+/// Default allowed clock skew on `exp` and `nbf`, in seconds (`signing.leeway`).
+pub const JWT_LEEWAY_SECS: u64 = 30;
+
+/// `TOLLGATE_MASTER_KEY`, when set and not blank: the master key, overriding any file.
+pub fn master_key_env() -> Option<String> {
+    std::env::var("TOLLGATE_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The URL with any password hidden, for messages: the user info and any query (where
+/// `redis+unix://…?pass=` keeps one).
+pub fn redacted_url(url: &str) -> String {
+    // The user info first (a password may hold a `?`), then the query.
+    let url = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    };
+    match url.find('?') {
+        Some(q) => format!("{}?***", &url[..q]),
+        None => url,
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub struct CertRequirement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubjectMatch {
     /// The whole subject, attribute by attribute, in certificate order.
-    Dn(Vec<crate::tls::dn::Attr>),
+    Dn(Vec<crate::config::dn::Attr>),
     /// The subject's CN.
     Cn(String),
 }
@@ -61,9 +61,9 @@ pub enum SubjectMatch {
 impl std::fmt::Display for SubjectMatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SubjectMatch::Dn(a) => f.write_str(&crate::tls::dn::render(a)),
+            SubjectMatch::Dn(a) => f.write_str(&crate::config::dn::render(a)),
             SubjectMatch::Cn(cn) => {
-                f.write_str(&crate::tls::dn::render(&[("CN".into(), cn.clone())]))
+                f.write_str(&crate::config::dn::render(&[("CN".into(), cn.clone())]))
             }
         }
     }

@@ -1,9 +1,9 @@
 //! The client certificate in the guard: `auth: client_cert` routes, `require.client_cert`,
 //! and tokens bound to a certificate (RFC 8705) presented over another connection.
 
-use super::principal::Principal;
+use crate::client_addr::ConnInfo;
 use crate::config::{CertRequirement, SubjectMatch};
-use crate::proxy::ConnInfo;
+use crate::principal::Principal;
 use crate::reject::{Invalid, Reject};
 use crate::tls::cert_info::ClientCert;
 
@@ -20,7 +20,7 @@ pub fn check<'a>(
     if let Some(req) = req {
         if let Some(subject) = &req.subject {
             let ok = match subject {
-                SubjectMatch::Dn(want) => crate::tls::dn::same(&cert.subject_attrs, want),
+                SubjectMatch::Dn(want) => crate::config::dn::same(&cert.subject_attrs, want),
                 SubjectMatch::Cn(cn) => cert.common_name.as_deref() == Some(cn.as_str()),
             };
             if !ok {

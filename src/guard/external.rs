@@ -4,10 +4,10 @@
 //! like tollgate's own (keyed by the token, carrying its issuer); every route still checks
 //! its own requirements against it.
 
-use super::principal::Principal;
 use crate::config::Origin;
 use crate::idp::introspect::Verdict;
 use crate::idp::{claims, Issuer, JwtCheck};
+use crate::principal::Principal;
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;

@@ -4,8 +4,6 @@
 pub mod bearer;
 pub mod client_cert;
 pub mod external;
-pub mod lookup;
-pub mod principal;
 pub mod require;
 pub mod verify;
 
@@ -13,12 +11,12 @@ pub mod verify;
 mod reload_tests;
 
 use crate::config::{AuthMode, Origin, Requirements, RouteMode};
+use crate::principal::Principal;
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::{CompiledRoute, Runtime};
 use bearer::Source;
 use http::request::Parts;
-use principal::Principal;
 use std::sync::Arc;
 
 /// Proof that the guard let a request through; `proxy::forward` takes one.
@@ -70,7 +68,7 @@ pub async fn check(
     route: &CompiledRoute,
     rt: &Runtime,
     shared: &Shared,
-    conn: &crate::proxy::ConnInfo,
+    conn: &crate::client_addr::ConnInfo,
     seen: &mut Option<Origin>,
 ) -> Result<Permit, Reject> {
     let mut permit = Permit::new();
@@ -100,7 +98,7 @@ async fn decide(
     route: &CompiledRoute,
     rt: &Runtime,
     shared: &Shared,
-    conn: &crate::proxy::ConnInfo,
+    conn: &crate::client_addr::ConnInfo,
     seen: &mut Option<Origin>,
     permit: &mut Permit,
 ) -> Result<(), Reject> {
@@ -200,7 +198,7 @@ async fn resource(
     // Facts are fetched only for a token that holds a grant at all.
     let facts = match (&route.lookup, &principal.grant) {
         (Some(l), Some(_)) => {
-            let credential = crate::proxy::credential::header(route, shared)?;
+            let credential = crate::state::credential::header(route, shared)?;
             let pool = &rt.upstreams[l.upstream()];
             Some(Box::pin(l.facts(&route.config.pattern, path, pool, credential)).await?)
         }

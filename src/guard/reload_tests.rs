@@ -3,10 +3,10 @@
 //! that it would. The oracle is written independently of the guard: it asks whether a fresh
 //! apply under the current config could have issued the token's grant, by brute force.
 
-use super::principal::Principal;
 use super::require;
 use crate::config::{App, AppSecret, Dialect, Level, ResourceRequirement, ValueRef};
 use crate::permission::{implies_same, Grant, Perm, Resource};
+use crate::principal::Principal;
 use crate::route::Pattern;
 use crate::secret::Secret;
 use proptest::prelude::*;

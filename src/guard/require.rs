@@ -3,12 +3,12 @@
 //! the resource and come only from the config or the route's lookup (SPEC §4). A refusal says
 //! which requirement is missing, never a fact the lookup returned.
 
-use super::lookup::Facts;
-use super::principal::Principal;
 use crate::config::{ResourceRequirement, ValueRef};
 use crate::permission::{satisfies, Need};
+use crate::principal::Principal;
 use crate::reject::Reject;
 use crate::route::Pattern;
+use crate::upstream::lookup::Facts;
 use http::request::Parts;
 use std::borrow::Cow;
 
@@ -56,7 +56,7 @@ pub fn resource_id<'a>(
             let mut spellings = parts
                 .headers
                 .iter()
-                .filter(|(k, _)| crate::proxy::headers::folds_to(k.as_str(), name.as_str()));
+                .filter(|(k, _)| crate::ident::folds_to(k.as_str(), name.as_str()));
             let first = spellings.next();
             if spellings.next().is_some() {
                 return Err(Reject::BadRequest(

@@ -3,8 +3,8 @@
 //! config (`Principal::held_to`) and remembered. A hot entry held to an older config is
 //! treated as a miss, so a reload reaches cached and uncached tokens alike.
 
-use super::principal::Principal;
 use crate::config::{Dialect, Level, Origin};
+use crate::principal::Principal;
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
@@ -192,7 +192,10 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
     let bound = claims
         .extra
         .get("cnf")
-        .map(|c| thumbprint(c.get("x5t#S256")).ok_or(Reject::InvalidToken(Invalid::Bad)))
+        .map(|c| {
+            crate::tls::cert_info::thumbprint(c.get("x5t#S256"))
+                .ok_or(Reject::InvalidToken(Invalid::Bad))
+        })
         .transpose()?;
     Ok(Principal::new(
         claims.client_id.into(),
@@ -203,17 +206,6 @@ fn from_jwt(token: &str, keys: &JwtKeys, shared: &Shared) -> Result<Principal, R
     .with_scopes(scopes)
     .with_level(level)
     .with_binding(bound))
-}
-
-/// The SHA-256 an `x5t#S256` value names (base64url, 32 bytes); a `cnf` it cannot read makes
-/// the token unusable rather than unbound.
-pub(crate) fn thumbprint(v: Option<&serde_json::Value>) -> Option<[u8; 32]> {
-    use base64::Engine as _;
-    let text = v?.as_str()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()?;
-    bytes.try_into().ok()
 }
 
 /// An opaque token we issued but is past its expiry (revocation sets it to now) is `Expired`;

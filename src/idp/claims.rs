@@ -2,7 +2,7 @@
 //! issuer's `claims:` says, and the claims a `claims_to_headers` mapping forwards, sanitised.
 
 use crate::config::IssuerConfig;
-use crate::guard::principal::Principal;
+use crate::principal::Principal;
 use crate::reject::Invalid;
 use http::HeaderValue;
 use serde_json::{Map, Value};
@@ -95,7 +95,7 @@ fn binding(claims: &Map<String, Value>) -> Result<Option<[u8; 32]>, Invalid> {
         return Ok(None);
     };
     let only_x5t = cnf.as_object().is_some_and(|o| o.len() == 1);
-    match crate::guard::verify::thumbprint(cnf.get("x5t#S256")) {
+    match crate::tls::cert_info::thumbprint(cnf.get("x5t#S256")) {
         Some(t) if only_x5t => Ok(Some(t)),
         _ => Err(Invalid::Bad),
     }

@@ -44,12 +44,12 @@ pub fn hash_secret(secret: &str) -> String {
 /// client address (`token_rate.per_ip`, IPv6 per /64), and failures lock the app id for that
 /// address only (`per_app_failures`), so a flood from one client locks out nobody else.
 pub async fn authenticate(
-    rt: &Runtime,
-    shared: &Shared,
+    ctx: &super::Ctx<'_>,
     app_id: &str,
     secret: &str,
 ) -> Result<Arc<App>, AuthError> {
-    super::note_claimed_app(app_id);
+    let (rt, shared) = (ctx.rt, ctx.shared);
+    ctx.note_claimed_app(app_id);
     let limit = rt.config.limits.token_rate;
     // An app's own budget: a client looping on a good secret slows only itself.
     let per_app = |app: Arc<App>| {
@@ -68,7 +68,7 @@ pub async fn authenticate(
     if let Some(app) = known_good(rt, shared, app_id, secret) {
         return per_app(app);
     }
-    let client = crate::client_addr::limit_key(super::client());
+    let client = crate::client_addr::limit_key(ctx.client);
     let now = std::time::Instant::now();
     let burst = limit.per_app_failures.tokens.ceil() as u32;
     let key = (crate::limit::app_key(app_id), client);

@@ -6,7 +6,7 @@
 use super::core::{authenticate, AuthError};
 use crate::body::{self, Body};
 use crate::config::App;
-use crate::issue::{Call, Reply};
+use crate::issue::{Call, Ctx, Reply};
 use crate::reject::{refused, Decision, Reject};
 use crate::shared::Shared;
 use crate::state::Runtime;
@@ -46,11 +46,11 @@ fn field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 }
 
 /// `{app_id, app_secret}` checked: 10003 for a missing field or unknown app, 10014 for a bad secret.
-async fn app_of(m: &Map<String, Value>, rt: &Runtime, shared: &Shared) -> Result<Arc<App>, Reject> {
+async fn app_of(m: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<Arc<App>, Reject> {
     let (Some(id), Some(secret)) = (field(m, "app_id"), field(m, "app_secret")) else {
         return Err(invalid_param());
     };
-    match authenticate(rt, shared, id, secret).await {
+    match authenticate(ctx, id, secret).await {
         Ok(app) => Ok(app),
         Err(AuthError::RateLimited(secs)) => Err(Reject::RateLimited(secs)),
         // Feishu answers an unknown app as a bad parameter; it is still a credential refused.
@@ -72,9 +72,9 @@ async fn app_of(m: &Map<String, Value>, rt: &Runtime, shared: &Shared) -> Result
 
 /// The JSON body and the app it authenticates (`{app_id, app_secret}`), or the flat refusal.
 async fn authed(call: Call<'_>) -> Result<(Map<String, Value>, Arc<App>), Reject> {
-    let (rt, shared) = (call.rt, call.shared);
+    let ctx = call.ctx;
     let m = json_body(call).await?.ok_or_else(invalid_param)?;
-    let app = app_of(&m, rt, shared).await?;
+    let app = app_of(&m, ctx).await?;
     Ok((m, app))
 }
 
@@ -147,7 +147,7 @@ pub async fn new_ticket(
 
 /// `POST app_access_token` `{app_id, app_secret, app_ticket}` (store apps).
 pub async fn app_access_token(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let (m, app) = authed(call).await?;
     let Some(ticket) = field(&m, "app_ticket") else {
         return Err(invalid_param());
@@ -184,7 +184,7 @@ pub async fn tenant_access_token_internal(call: Call<'_>) -> Reply {
 /// app (`feishu_type: store`, the default) must present its app_ticket: 10003 here, as Feishu
 /// answers a store app on the self-built endpoints.
 async fn internal(call: Call<'_>, with_app_token: bool) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let (_, app) = authed(call).await?;
     if !app.self_built {
         return Err(refuse(
@@ -207,7 +207,7 @@ async fn internal(call: Call<'_>, with_app_token: bool) -> Reply {
 
 /// `POST tenant_access_token` `{app_access_token, tenant_key}` (store apps).
 pub async fn tenant_access_token(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let m = json_body(call).await?.ok_or_else(invalid_param)?;
     let (Some(app_token), Some(tenant)) = (field(&m, "app_access_token"), field(&m, "tenant_key"))
     else {
@@ -239,7 +239,7 @@ pub async fn tenant_access_token(call: Call<'_>) -> Reply {
 
 /// `POST app_ticket/resend` `{app_id, app_secret}`: a new ticket, pushed to the app's event URL.
 pub async fn resend(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let (_, app) = authed(call).await?;
     let cfg = config(rt);
     let (ticket, _) = new_ticket(shared, &app.id, cfg.ticket_ttl).await?;

@@ -156,13 +156,13 @@ fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
 
 /// `POST getAccessToken` `{appKey, appSecurity}`.
 pub async fn get_access_token(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared, call_ctx) = (call.ctx.rt, call.ctx.shared, call.ctx);
     let doc = json_doc(call).await?;
     let (Some(key), Some(secret)) = (str_field(&doc, "appKey"), str_field(&doc, "appSecurity"))
     else {
         return Err(system_error("bad_request"));
     };
-    let app = match authenticate(rt, shared, key, secret).await {
+    let app = match authenticate(call_ctx, key, secret).await {
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => return Err(system_error("internal")),
@@ -285,7 +285,7 @@ fn rotate_in_memory(
 
 /// `POST refreshToken` (v3 shape, our own): JSON `{accessToken, refreshToken}`.
 pub async fn refresh_v3(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let doc = json_doc(call).await?;
     let (Some(access), Some(refresh)) = (
         str_field(&doc, "accessToken"),
@@ -302,7 +302,7 @@ pub async fn refresh_v3(call: Call<'_>) -> Reply {
 /// `POST /api/openapi/v2/auth/refreshToken?accessToken=..&refreshToken=..&powerCode=..`
 /// → `{"value": {accessToken, refreshToken, expireTime, corporationId}}`; HTTP 403 when refused.
 pub async fn refresh_v2(call: Call<'_>) -> Reply {
-    let (req, rt, shared) = (call.req, call.rt, call.shared);
+    let (req, rt, shared) = (call.req, call.ctx.rt, call.ctx.shared);
     let query = req.uri().query().unwrap_or("");
     let mut access = None;
     let mut refresh = None;

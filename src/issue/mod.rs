@@ -2,19 +2,17 @@
 
 pub mod bkflow;
 pub mod core;
-pub mod endpoint;
 pub mod feishu;
 pub mod hosecloud;
 pub mod oauth;
 pub mod revoke;
-pub mod verified;
 
 use crate::body::Body;
 use crate::reject::Reject;
 use crate::shared::Shared;
+use crate::state::endpoint::Endpoint;
 use crate::state::Runtime;
 use bytes::Bytes;
-use endpoint::Endpoint;
 use http::Response;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -26,53 +24,51 @@ pub struct Call<'a> {
     pub req: http::Request<Incoming>,
     /// The normalised path it matched on.
     pub path: &'a str,
+    /// What it is served with, and who asks.
+    pub ctx: &'a Ctx<'a>,
+    /// The client certificate the connection's handshake verified.
+    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+}
+
+/// What an issuing request is served with: the config in force, the process-wide state, who
+/// sent it (the address [`core::authenticate`] charges) and the app id it named (for the
+/// access log: the client's word, not yet checked).
+#[derive(Debug)]
+pub struct Ctx<'a> {
     /// The config in force.
     pub rt: &'a Runtime,
     /// Process-wide state.
     pub shared: &'a Shared,
-    /// The client certificate the connection's handshake verified.
-    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
+    /// The client address (a trusted proxy's forwarded one, if any).
+    pub client: std::net::IpAddr,
+    // A lock, not a cell: the request's future is sent between threads.
+    claimed: std::sync::Mutex<Option<Box<str>>>,
+}
+
+impl Ctx<'_> {
+    /// Notes the app id the request names (at most 64 bytes of it).
+    pub fn note_claimed_app(&self, id: &str) {
+        let mut end = id.len().min(64);
+        while !id.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Ok(mut c) = self.claimed.lock() {
+            *c = Some(id[..end].into());
+        }
+    }
 }
 
 impl Call<'_> {
     /// The request head and its whole body (within the token-endpoint limits).
     pub async fn read(self) -> Result<(http::request::Parts, Bytes), Reject> {
         let (parts, body) = self.req.into_parts();
-        let bytes = read_body(&parts, body, &self.rt.config.limits).await?;
+        let bytes = read_body(&parts, body, &self.ctx.rt.config.limits).await?;
         Ok((parts, bytes))
     }
 }
 
 /// What an issuing endpoint answers: its success, or a refusal in its envelope.
 pub type Reply = Result<Response<Body>, Reject>;
-
-/// What the issuing request being served carries beside its arguments: who sent it (for
-/// the limits [`core::authenticate`] charges) and the app id it named (for the access log).
-struct IssueScope {
-    client: std::net::IpAddr,
-    claimed: std::cell::RefCell<Option<Box<str>>>,
-}
-
-tokio::task_local! {
-    static SCOPE: IssueScope;
-}
-
-/// The client address of the issuing request being served (unspecified outside [`serve`]).
-pub fn client() -> std::net::IpAddr {
-    SCOPE
-        .try_with(|s| s.client)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-}
-
-/// Notes the app id an issuing request names, for its access-log line (at most 64 bytes of
-/// it: the id is the client's word, not yet checked). Outside [`serve`] it does nothing.
-pub fn note_claimed_app(id: &str) {
-    let mut end = id.len().min(64);
-    while !id.is_char_boundary(end) {
-        end -= 1;
-    }
-    let _ = SCOPE.try_with(|s| *s.claimed.borrow_mut() = Some(id[..end].into()));
-}
 
 /// Serves one issuing request (`path` is the normalised path it matched on) from `client`;
 /// also says which app id the request named, when it named one.
@@ -85,23 +81,21 @@ pub async fn serve(
     client: std::net::IpAddr,
     client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
 ) -> (Reply, Option<Box<str>>) {
+    let ctx = Ctx {
+        rt,
+        shared,
+        client,
+        claimed: std::sync::Mutex::new(None),
+    };
     let call = Call {
         req,
         path,
-        rt,
-        shared,
+        ctx: &ctx,
         client_cert,
     };
-    let scope = IssueScope {
-        client,
-        claimed: std::cell::RefCell::new(None),
-    };
-    SCOPE
-        .scope(scope, async move {
-            let reply = serve_endpoint(ep, call).await;
-            (reply, SCOPE.with(|s| s.claimed.take()))
-        })
-        .await
+    let reply = serve_endpoint(ep, call).await;
+    let claimed = ctx.claimed.lock().ok().and_then(|mut c| c.take());
+    (reply, claimed)
 }
 
 async fn serve_endpoint(ep: Endpoint, call: Call<'_>) -> Reply {

@@ -3,10 +3,8 @@
 
 use super::core::{authenticate, mint_jwt, AuthError, JwtSpec};
 use crate::body::{self, Body};
-use crate::issue::{Call, Reply};
+use crate::issue::{Call, Ctx, Reply};
 use crate::reject::{refused, Decision, Reject};
-use crate::shared::Shared;
-use crate::state::Runtime;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -29,7 +27,7 @@ fn seed_error(status: StatusCode, app_id: Option<&str>, msg: &str) -> Reject {
 
 /// Seed 003: JSON `{app_id, app_key | app_secret}` → camelCase envelope, status mirrored in HTTP.
 pub async fn seed(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared, call_ctx) = (call.ctx.rt, call.ctx.shared, call.ctx);
     let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
     let cert = bound_cert(dialect, &call);
     let (_, bytes) = call.read().await?;
@@ -63,7 +61,7 @@ pub async fn seed(call: Call<'_>) -> Reply {
             "app_key or app_secret is required",
         ));
     };
-    let app = match authenticate(rt, shared, app_id, secret).await {
+    let app = match authenticate(call_ctx, app_id, secret).await {
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
@@ -147,8 +145,7 @@ async fn client(
     parts: &http::request::Parts,
     body_id: Option<String>,
     body_secret: Option<String>,
-    rt: &Runtime,
-    shared: &Shared,
+    ctx: &Ctx<'_>,
 ) -> Result<std::sync::Arc<crate::config::App>, Reject> {
     let basic = basic_credentials(parts);
     let used_basic = basic.is_some();
@@ -182,7 +179,7 @@ async fn client(
             ));
         }
     };
-    let app = match authenticate(rt, shared, &id, &secret).await {
+    let app = match authenticate(ctx, &id, &secret).await {
         Ok(app) => app,
         Err(AuthError::RateLimited(secs)) => return Err(Reject::RateLimited(secs)),
         Err(AuthError::Internal) => {
@@ -209,7 +206,7 @@ async fn client(
 /// fields. An app revokes its own tokens; an unknown token, or another app's (which stays
 /// valid), is answered 200 all the same.
 pub async fn revoke(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared, call_ctx) = (call.ctx.rt, call.ctx.shared, call.ctx);
     let (parts, bytes) = call.read().await?;
     let (mut token, mut body_id, mut body_secret) = (None, None, None);
     for (k, v) in form_urlencoded::parse(&bytes) {
@@ -220,7 +217,7 @@ pub async fn revoke(call: Call<'_>) -> Reply {
             _ => {}
         }
     }
-    let app = client(&parts, body_id, body_secret, rt, shared).await?;
+    let app = client(&parts, body_id, body_secret, call_ctx).await?;
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(rfc_error(
             StatusCode::BAD_REQUEST,
@@ -266,7 +263,7 @@ fn basic_credentials(parts: &http::request::Parts) -> Option<Result<(String, Str
 
 /// RFC 6749 §4.4: form `grant_type=client_credentials`, Basic or body client authentication.
 pub async fn rfc(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared, call_ctx) = (call.ctx.rt, call.ctx.shared, call.ctx);
     let dialect = rt.config.dialects.oauth.as_ref().ok_or(Reject::NotFound)?;
     let cert = bound_cert(dialect, &call);
     let (parts, bytes) = call.read().await?;
@@ -310,7 +307,7 @@ pub async fn rfc(call: Call<'_>) -> Reply {
             ));
         }
     }
-    let app = client(&parts, body_id, body_secret, rt, shared).await?;
+    let app = client(&parts, body_id, body_secret, call_ctx).await?;
     let scopes: Vec<String> = match scope.as_deref() {
         None => app.oauth_scopes.clone(),
         Some(s) => {

@@ -3,11 +3,13 @@
 //! Labels come only from route patterns, configured upstream names, dialect names and the
 //! decision enum: never from tokens, app ids or raw paths.
 
+pub use decision::Decision;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
 
+mod decision;
 mod route;
 pub use route::RouteMetrics;
 

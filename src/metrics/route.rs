@@ -1,8 +1,8 @@
 //! Pre-resolved metric handles of one route: a request takes no lock on the metric vectors.
 
+use super::Decision;
 use super::DIALECT_LABELS;
 use crate::config::Origin;
-use crate::reject::Decision;
 use http::Method;
 use prometheus::{Histogram, IntCounter, IntCounterVec};
 use std::sync::OnceLock;

@@ -5,6 +5,7 @@
 use crate::config::Origin;
 use crate::guard::bearer::{is_token_key, BKFLOW_TOKEN};
 use crate::guard::Permit;
+use crate::ident::folds_to;
 use crate::proxy::ConnInfo;
 use crate::state::CompiledRoute;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -115,15 +116,6 @@ const OURS: [&str; 6] = [
     "x-bkapi-authorization",
     "bkflow-token",
 ];
-
-/// `name` with `_` read as `-` equals `target` (names are lower-case already).
-pub(crate) fn folds_to(name: &str, target: &str) -> bool {
-    name.len() == target.len()
-        && name
-            .bytes()
-            .zip(target.bytes())
-            .all(|(c, t)| c == t || (c == b'_' && t == b'-'))
-}
 
 /// True for a name an upstream may read as one of ours: many frameworks (CGI, WSGI, PHP,
 /// Rack) fold `_` into `-`, so `X_Tollgate_App` is forged identity too.

@@ -1,11 +1,10 @@
 //! Forwarding what the guard let through to the upstream, bodies streamed both ways.
 
-pub mod client_body;
-pub mod credential;
 pub mod headers;
 mod token_watch;
-pub mod tunnel;
-pub mod upstream;
+
+pub use crate::client_addr::ConnInfo;
+use crate::upstream::tunnel;
 
 use crate::body::Body;
 use crate::config::Protocol;
@@ -17,61 +16,6 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use std::sync::Arc;
-
-/// What the connection tells about the client.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// Socket peer address.
-    pub peer: std::net::SocketAddr,
-    /// The client: the PROXY protocol header's source when `listen.proxy_protocol` is on,
-    /// else the socket peer.
-    pub client: std::net::IpAddr,
-    /// Whether `client` is one of `listen.trusted_proxies` (its forwarding headers are read).
-    pub trusted: bool,
-    /// Whether it came over TLS.
-    pub tls: bool,
-    /// The client certificate the TLS handshake verified, if any.
-    pub client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
-    /// `client` as a header value, made once per connection for `X-Forwarded-For`.
-    pub peer_ip: HeaderValue,
-}
-
-impl ConnInfo {
-    /// What a connection from `peer` tells; `client` is who it speaks for.
-    pub fn new(
-        peer: std::net::SocketAddr,
-        client: std::net::IpAddr,
-        trusted: bool,
-        tls: bool,
-        client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
-    ) -> Self {
-        let ip = client.to_string();
-        let peer_ip = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
-            .expect("an IP address is a valid header value");
-        ConnInfo {
-            peer,
-            client,
-            trusted,
-            tls,
-            client_cert,
-            peer_ip,
-        }
-    }
-
-    /// The client address of one request: from a trusted proxy, the hop its forwarding
-    /// headers name; otherwise the connection's client.
-    pub fn request_client(
-        &self,
-        headers: &http::HeaderMap,
-        trusted: &[ipnet::IpNet],
-    ) -> std::net::IpAddr {
-        if self.trusted {
-            crate::client_addr::forwarded_client(headers, self.client, trusted)
-        } else {
-            self.client
-        }
-    }
-}
 
 /// Sends the request to the route's upstream and returns its response; an upgrade the
 /// upstream accepts (101) becomes a tunnel in `gw.tunnels`, which lives no longer than the

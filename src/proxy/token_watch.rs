@@ -3,9 +3,9 @@
 //! cannot answer keeps the tunnel; only a verdict of invalid ends it.
 
 use crate::config::Origin;
-use crate::proxy::tunnel::StillValid;
 use crate::reject::Reject;
 use crate::state::Gateway;
+use crate::upstream::tunnel::StillValid;
 use std::sync::Arc;
 
 /// A check of `token` (accepted for the route's `admitted` dialects) against `gw`'s state.

@@ -19,13 +19,6 @@ pub static X_BKAPI_AUTHORIZATION: http::HeaderName =
 /// The mask every answer shows instead of a secret.
 pub const MASK: &str = "*********";
 
-/// `TOLLGATE_MASTER_KEY`, when set and not blank: the master key, overriding any file.
-pub fn master_key_env() -> Option<String> {
-    std::env::var("TOLLGATE_MASTER_KEY")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-}
-
 /// The key that seals stored secrets (and, derived from it, a MAC key for stored fingerprints).
 pub struct MasterKey(LessSafeKey, aws_lc_rs::hmac::Key);
 

@@ -8,7 +8,7 @@
 //! itself is never kept. Opaque tokens are also indexed by their SHA-256, which is how the
 //! store names them when another replica revokes one.
 
-use crate::guard::principal::{Holdings, Principal};
+use crate::principal::{Holdings, Principal};
 use crate::token::opaque::TokenHash;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use dashmap::DashMap;

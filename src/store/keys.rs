@@ -16,7 +16,7 @@ pub(crate) fn master_key(config: &Config) -> Result<Arc<MasterKey>, ConfigError>
         .path
         .parent()
         .unwrap_or(std::path::Path::new("."));
-    let env = crate::store::credentials::master_key_env();
+    let env = crate::config::master_key_env();
     MasterKey::load(
         env,
         config.store.master_key_file.as_deref(),

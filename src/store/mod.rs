@@ -217,3 +217,8 @@ impl Store {
         }
     }
 }
+impl From<StoreError> for crate::reject::Reject {
+    fn from(_: StoreError) -> Self {
+        crate::reject::Reject::StoreUnavailable
+    }
+}

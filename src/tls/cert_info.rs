@@ -17,7 +17,7 @@ pub struct CertSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {
     /// Its subject, attribute by attribute in certificate order (empty when not text).
-    pub subject_attrs: Vec<super::dn::Attr>,
+    pub subject_attrs: Vec<crate::config::dn::Attr>,
     /// Its subject as forwarded: those attributes, values escaped as RFC 4514 says.
     pub subject: String,
     /// Its subject's CN, when it has one.
@@ -87,13 +87,13 @@ pub fn client_cert(der: &[u8]) -> Result<ClientCert, String> {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
     let mut sha256 = [0u8; 32];
     sha256.copy_from_slice(digest.as_ref());
-    let subject_attrs = super::dn::of_subject(cert.subject()).unwrap_or_default();
-    let subject = super::dn::render(&subject_attrs);
+    let subject_attrs = crate::config::dn::of_subject(cert.subject()).unwrap_or_default();
+    let subject = crate::config::dn::render(&subject_attrs);
     let sans = sans(&cert, true);
     let value = |s: &str| http::HeaderValue::from_str(s).ok();
     let headers = [
         value(&subject),
-        value(&super::dn::sans_header(&sans)),
+        value(&crate::config::dn::sans_header(&sans)),
         value(&hex::encode(sha256)),
     ];
     Ok(ClientCert {
@@ -104,4 +104,14 @@ pub fn client_cert(der: &[u8]) -> Result<ClientCert, String> {
         sha256,
         headers,
     })
+}
+/// The SHA-256 an `x5t#S256` value names (base64url, 32 bytes); a `cnf` it cannot read makes
+/// the token unusable rather than unbound.
+pub fn thumbprint(v: Option<&serde_json::Value>) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let text = v?.as_str()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    bytes.try_into().ok()
 }

@@ -2,7 +2,6 @@
 //! certificates by SNI, client certificates) and the upstream client's, all on aws-lc-rs.
 
 pub mod cert_info;
-pub mod dn;
 pub mod sni;
 
 use crate::config::{ClientAuthMode, TlsFiles, UpstreamTls};

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Default allowed clock skew on `exp` and `nbf`, in seconds (`signing.leeway`).
-pub const LEEWAY_SECS: u64 = 30;
+pub use crate::config::JWT_LEEWAY_SECS as LEEWAY_SECS;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -70,7 +70,7 @@ pub(super) fn check_route(
                 if !t.contains('=') {
                     return Some(SubjectMatch::Cn(t.clone()));
                 }
-                match crate::tls::dn::parse(t) {
+                match crate::config::dn::parse(t) {
                     Ok(attrs) => Some(SubjectMatch::Dn(attrs)),
                     Err(e) => {
                         c.fail(format!("{key}.require.client_cert.subject"), e);

@@ -37,7 +37,7 @@ pub(super) fn check_store(raw: &RawConfig, c: &mut Checker) -> StoreConfig {
     if let Some(p) = &store.master_key_file {
         c.readable("store.master_key_file", p);
     }
-    if crate::store::credentials::master_key_env().is_none() {
+    if crate::config::master_key_env().is_none() {
         let data_dir = store.path.parent();
         let key = store
             .master_key_file
@@ -69,7 +69,7 @@ fn check_redis(raw: &RawConfig, c: &mut Checker) -> RedisSettings {
             "store.url",
             format!(
                 "{:?} is not a redis:// or rediss:// URL",
-                crate::store::redis::redacted(u)
+                crate::config::redacted_url(u)
             ),
         ),
         _ => {}
@@ -140,7 +140,7 @@ fn check_redis(raw: &RawConfig, c: &mut Checker) -> RedisSettings {
         }
     }
     // Replicas must share the keys: nothing may be generated per process.
-    if s.master_key_file.is_none() && crate::store::credentials::master_key_env().is_none() {
+    if s.master_key_file.is_none() && crate::config::master_key_env().is_none() {
         c.fail("store.master_key_file", "store.kind redis needs a master key shared by the replicas (file or TOLLGATE_MASTER_KEY)");
     }
     RedisSettings {
@@ -183,7 +183,7 @@ pub(super) fn check_signing(raw: &RawConfig, c: &mut Checker) -> Signing {
         leeway: raw
             .signing
             .leeway
-            .map_or(Duration::from_secs(crate::token::jwt::LEEWAY_SECS), |d| d.0),
+            .map_or(Duration::from_secs(crate::config::JWT_LEEWAY_SECS), |d| d.0),
         rotate_every: raw.signing.rotate_every.map(|d| d.0),
     };
     if signing

@@ -94,7 +94,7 @@ pub fn write_error(e: &CredentialError, name: &str) -> FieldError {
 
 /// `POST {prefix}/space/{space_id}/create_credential/`.
 pub async fn create(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let SpaceCall {
         space,
         trace,

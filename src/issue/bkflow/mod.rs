@@ -10,7 +10,6 @@ use crate::body::{self, Body};
 use crate::config::{App, TimeFormat};
 use crate::issue::core::{authenticate, AuthError};
 use crate::reject::{refused, Decision, Reject};
-use crate::shared::Shared;
 use crate::state::Runtime;
 use crate::token::opaque;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
@@ -147,8 +146,7 @@ pub fn credentials(parts: &http::request::Parts, body: Option<&Value>) -> Creden
 
 /// Authenticates the app the way the API gateway does (HTTP 400 envelopes on failure).
 pub async fn authenticate_app(
-    rt: &Runtime,
-    shared: &Shared,
+    ctx: &crate::issue::Ctx<'_>,
     c: &Credentials,
 ) -> Result<Arc<App>, Reject> {
     let Some(code) = c.app_code.as_deref() else {
@@ -166,7 +164,7 @@ pub async fn authenticate_app(
             "please provide bk_app_secret or bk_signature to verify app",
         ));
     };
-    match authenticate(rt, shared, code, secret).await {
+    match authenticate(ctx, code, secret).await {
         Ok(app) => Ok(app),
         Err(AuthError::RateLimited(secs)) => Err(Reject::RateLimited(secs)),
         Err(AuthError::UnknownApp) => Err(bad_credentials("app not found")),
@@ -205,14 +203,14 @@ pub struct SpaceCall {
 
 /// Reads the body and authenticates the app (the gateway's refusal otherwise).
 pub async fn open_call(call: crate::issue::Call<'_>) -> Result<SpaceCall, Reject> {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, call_ctx) = (call.ctx.rt, call.ctx);
     let space = space_of(call.path).ok_or(Reject::NotFound)?;
     let (parts, body) = call.req.into_parts();
     let trace = trace_id(&parts);
     let bytes = crate::issue::read_body(&parts, body, &rt.config.limits).await?;
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
     let creds = credentials(&parts, doc.as_ref());
-    let app = authenticate_app(rt, shared, &creds).await?;
+    let app = authenticate_app(call_ctx, &creds).await?;
     Ok(SpaceCall {
         space,
         trace,

@@ -58,7 +58,7 @@ fn json_object(bytes: &[u8], trace: &str) -> Result<Map<String, Value>, Reject> 
 
 /// `POST {prefix}/space/{space_id}/apply_token/`.
 pub async fn apply(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let Some(cfg) = &rt.config.dialects.bkflow else {
         return Err(Reject::NotFound);
     };
@@ -205,7 +205,7 @@ pub async fn apply(call: Call<'_>) -> Reply {
 /// `POST {prefix}/space/{space_id}/revoke_token/`: every still-valid token of the space that
 /// matches all given fields expires now; `{}` revokes the whole space.
 pub async fn revoke(call: Call<'_>) -> Reply {
-    let (rt, shared) = (call.rt, call.shared);
+    let (rt, shared) = (call.ctx.rt, call.ctx.shared);
     let SpaceCall {
         space,
         trace,

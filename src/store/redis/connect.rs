@@ -25,7 +25,7 @@ fn shown(s: &RedisSettings) -> String {
             s.sentinel_master.as_deref().unwrap_or(""),
             s.sentinels.join(",")
         ),
-        Some(u) => super::redacted(u),
+        Some(u) => crate::config::redacted_url(u),
         None => String::new(),
     }
 }
@@ -69,7 +69,7 @@ fn info(s: &RedisSettings) -> Result<ConnectionInfo, String> {
     let url = s.url.as_deref().unwrap_or("redis://127.0.0.1:6379/0");
     let mut info = url
         .into_connection_info()
-        .map_err(|e| format!("{}: {e}", super::redacted(url)))?;
+        .map_err(|e| format!("{}: {e}", crate::config::redacted_url(url)))?;
     if let Some(pw) = password(s)? {
         let settings = info.redis_settings().clone().set_password(pw);
         info = info.set_redis_settings(settings);

@@ -99,20 +99,6 @@ fn cfg() -> redis::aio::ConnectionManagerConfig {
 /// How long `WAIT` may take before a write counts as not confirmed.
 const WAIT_MS: u64 = 1000;
 
-/// The URL with any password hidden, for messages: the user info and any query (where
-/// `redis+unix://…?pass=` keeps one).
-pub fn redacted(url: &str) -> String {
-    // The user info first (a password may hold a `?`), then the query.
-    let url = match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_owned(),
-    };
-    match url.find('?') {
-        Some(q) => format!("{}?***", &url[..q]),
-        None => url,
-    }
-}
-
 /// Connections to `client`: writer, reader and `appenders` more.
 async fn open(client: redis::Client, appenders: usize) -> Result<Conns, String> {
     let connect = || async {
@@ -327,19 +313,19 @@ mod tests {
     #[test]
     fn passwords_never_reach_messages() {
         assert_eq!(
-            super::redacted("redis://:hunter2@10.0.0.1:6379/0"),
+            crate::config::redacted_url("redis://:hunter2@10.0.0.1:6379/0"),
             "redis://***@10.0.0.1:6379/0"
         );
         assert_eq!(
-            super::redacted("redis://127.0.0.1:6379"),
+            crate::config::redacted_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
         assert_eq!(
-            super::redacted("redis://u:pa?ss@10.0.0.1:6379/0"),
+            crate::config::redacted_url("redis://u:pa?ss@10.0.0.1:6379/0"),
             "redis://***@10.0.0.1:6379/0"
         );
         assert_eq!(
-            super::redacted("redis+unix:///run/redis.sock?db=0&pass=hunter2"),
+            crate::config::redacted_url("redis+unix:///run/redis.sock?db=0&pass=hunter2"),
             "redis+unix:///run/redis.sock?***"
         );
     }

@@ -5,7 +5,7 @@ use super::client::{self, Failure};
 use super::retry::Plan;
 use super::target::{ms_since, Outcome, Target};
 use super::{ProxyBody, ServedBy, UpstreamBody, UpstreamPool};
-use crate::proxy::client_body::{BodyFault, FaultFlag};
+use crate::body::client::{BodyFault, FaultFlag};
 use crate::reject::Reject;
 use http::request::Parts;
 use http::uri::PathAndQuery;

@@ -1,9 +1,14 @@
-//! The response body type shared by proxied and locally generated answers.
+//! Bodies, at the bottom of the layers: the response body shared by proxied and locally
+//! generated answers, the client's request body on its way upstream (`client`), and the
+//! upstream's answer body (`upstream`).
 
-use crate::proxy::upstream::h1::UpstreamBody;
+pub mod client;
+pub mod upstream;
+
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
+use upstream::UpstreamBody;
 
 /// A body streamed from the upstream, or generated here in one piece.
 pub type Body = Either<UpstreamBody, Full<Bytes>>;

@@ -8,7 +8,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client, ResponseFuture}
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::error::Error as StdError;
 
-pub use crate::proxy::client_body::ProxyBody;
+pub use crate::body::client::ProxyBody;
 
 /// A pool's client: plain targets keep the bare TCP connector (no TLS layer on the hot
 /// path), `https://` ones go through rustls.

@@ -5,9 +5,9 @@
 //! unknown (403), any other failure fails closed (503).
 
 use crate::config::{LookupConfig, PathPart, ResourceRequirement, ValueRef};
-use crate::proxy::upstream::UpstreamPool;
 use crate::reject::Reject;
 use crate::route::Pattern;
+use crate::upstream::UpstreamPool;
 use dashmap::DashMap;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, StatusCode};

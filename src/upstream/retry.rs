@@ -3,8 +3,8 @@
 //! and never beyond the retry budget.
 
 use super::client::{Failure, ProxyBody};
+use crate::body::client::ClientBody;
 use crate::config::{Retries, RetryOn, UpstreamConfig};
-use crate::proxy::client_body::ClientBody;
 use crate::reject::Reject;
 use http::Method;
 use http_body::Body as _;

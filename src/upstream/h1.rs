@@ -4,17 +4,13 @@
 //! (otherwise it is closed: no request ever waits on another's body). No pool mutex, no hash lookup, no task
 //! spawned per request: one task per *connection* drives its socket.
 
-use crate::proxy::client_body::{BodyFault, FaultFlag, ProxyBody};
-use bytes::Bytes;
+use crate::body::client::{FaultFlag, ProxyBody};
+use crate::body::upstream::{Checkin, UpstreamBody};
 use crossbeam_queue::ArrayQueue;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How long a kept connection may take to be ready before it is dropped for a new one.
@@ -131,15 +127,6 @@ impl Conns {
         None
     }
 
-    fn checkin(&self, tx: SendRequest<ProxyBody>) {
-        if tx.is_closed() {
-            return;
-        }
-        let since_ms = crate::token::recent_millis();
-        // Full: the connection is dropped, which closes it.
-        let _ = self.idle.push(Idle { tx, since_ms });
-    }
-
     /// Closes kept connections unused for longer than the idle timeout.
     pub fn reap(&self) {
         let now = crate::token::recent_millis();
@@ -182,70 +169,13 @@ impl Conns {
     }
 }
 
-/// A response body from an upstream; one from a kept connection gives the connection back
-/// when it has been read to its end and the request's own body was sent whole (a body dropped
-/// half-read, or a request body still streaming, closes it instead).
-#[derive(Debug)]
-pub struct UpstreamBody {
-    inner: Incoming,
-    back: Option<(SendRequest<ProxyBody>, Arc<Conns>, FaultFlag)>,
-}
-
-impl UpstreamBody {
-    /// A body whose connection is not pooled here (HTTP/2, TLS, upgrades).
-    pub fn unpooled(inner: Incoming) -> Self {
-        UpstreamBody { inner, back: None }
-    }
-
-    fn pooled(
-        inner: Incoming,
-        tx: SendRequest<ProxyBody>,
-        home: Arc<Conns>,
-        sent: FaultFlag,
-    ) -> Self {
-        let mut b = UpstreamBody {
-            inner,
-            back: Some((tx, home, sent)),
-        };
-        if b.inner.is_end_stream() {
-            b.give_back();
+impl Checkin for Conns {
+    fn checkin(&self, tx: SendRequest<ProxyBody>) {
+        if tx.is_closed() {
+            return;
         }
-        b
-    }
-
-    fn give_back(&mut self) {
-        if let Some((tx, home, sent)) = self.back.take() {
-            if sent.get() == BodyFault::Finished {
-                home.checkin(tx);
-            }
-        }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.give_back(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.give_back(),
-            Poll::Ready(Some(Err(_))) => this.back = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let since_ms = crate::token::recent_millis();
+        // Full: the connection is dropped, which closes it.
+        let _ = self.idle.push(Idle { tx, since_ms });
     }
 }
