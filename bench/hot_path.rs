@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tollgate::guard;
 use tollgate::proxy::ConnInfo;
 use tollgate::route::{normalise, Match};
+use tollgate::state::exchange::Exchange;
 use tollgate::state::{Gateway, Target};
 
 const YAML: &str = r#"
@@ -176,18 +177,19 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let peer: std::net::SocketAddr = "127.0.0.1:5555".parse().unwrap();
     let conn = ConnInfo::new(peer, peer.ip(), false, true, None);
-    let permit = one_shot
-        .block_on(guard::check(
-            &parts,
-            "/product/get",
-            route,
-            &rt,
-            shared,
-            &conn,
-            &mut None,
-        ))
-        .unwrap();
     let rid = HeaderValue::from_static("0123456789abcdef0123456789abcdef");
+    let gw = Arc::new(gw);
+    let ex = Exchange {
+        route,
+        rt: &rt,
+        gw: &gw,
+        conn: &conn,
+        request_id: &rid,
+    };
+    let permit = one_shot
+        .block_on(guard::check(ex, &parts, "/product/get"))
+        .permit
+        .unwrap();
     let mut g = c.benchmark_group("headers");
     let headers: HeaderMap = parts.headers.clone();
     g.bench_function("clone_baseline", |b| b.iter(|| black_box(headers.clone())));
@@ -196,7 +198,7 @@ fn bench(c: &mut Criterion) {
             let mut p = Request::new(());
             *p.headers_mut() = headers.clone();
             let (mut p, ()) = p.into_parts();
-            tollgate::proxy::headers::prepare(&mut p, route, &permit, &conn, &rid, &rt);
+            tollgate::proxy::headers::prepare(&mut p, ex, &permit);
             black_box(p)
         })
     });

@@ -17,6 +17,7 @@ use crate::principal::Principal;
 use crate::proxy::{self, headers::X_REQUEST_ID, ConnInfo};
 use crate::reject::{Decision, Reject};
 use crate::route::{self, Match};
+use crate::state::exchange::Exchange;
 use crate::state::{Gateway, Handler, Runtime, Target};
 use crate::upstream::ServedBy;
 use http::uri::PathAndQuery;
@@ -28,7 +29,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Per-request context, created first and finished at the one exit.
-struct RequestCtx {
+struct RequestCtx<'rt> {
+    /// What the request matched (an issuing endpoint, a route), once it matched.
+    handler: Option<&'rt Handler>,
     started: Instant,
     request_id: HeaderValue,
     style: ErrorStyle,
@@ -41,7 +44,7 @@ struct RequestCtx {
     client: std::net::IpAddr,
 }
 
-impl RequestCtx {
+impl RequestCtx<'_> {
     fn start<B>(req: &Request<B>, client: std::net::IpAddr) -> Self {
         let sent = req.headers().get(&X_REQUEST_ID).filter(|v| {
             let b = v.as_bytes();
@@ -52,6 +55,7 @@ impl RequestCtx {
             None => crate::request_id::next(),
         };
         RequestCtx {
+            handler: None,
             started: Instant::now(),
             request_id,
             style: ErrorStyle::Oauth,
@@ -80,8 +84,8 @@ pub async fn handle(
     let user_agent = tracing::enabled!(target: "tollgate::access", tracing::Level::INFO)
         .then(|| req.headers().get(header::USER_AGENT).cloned())
         .flatten();
-    let mut handler: Option<&Handler> = None;
-    let result = serve(req, &conn, &rt, &gw, &mut ctx, &mut handler).await;
+    let result = serve(req, &conn, &rt, &gw, &mut ctx).await;
+    let handler = ctx.handler;
     let metrics: &RouteMetrics = handler.map_or(&rt.unmatched, |h| &h.metrics);
     let mut res = match result {
         Ok(res) => res,
@@ -164,7 +168,7 @@ pub async fn handle(
 fn record_shadow(
     outcome: Result<(), &Reject>,
     metrics: &RouteMetrics,
-    ctx: &RequestCtx,
+    ctx: &RequestCtx<'_>,
     route: &str,
 ) {
     let decision = match outcome {
@@ -282,8 +286,7 @@ async fn serve<'rt>(
     conn: &ConnInfo,
     rt: &'rt Runtime,
     gw: &Arc<Gateway>,
-    ctx: &mut RequestCtx,
-    handler_out: &mut Option<&'rt Handler>,
+    ctx: &mut RequestCtx<'rt>,
 ) -> Result<Response<Body>, Reject> {
     let shared = &gw.shared;
     crate::request_head::check(&req, conn.tls)?;
@@ -295,7 +298,7 @@ async fn serve<'rt>(
         Match::Found(e) => &e.value,
         Match::MethodNotAllowed { first, allow } => {
             // Counted and styled as the route the path belongs to.
-            *handler_out = Some(&first.value);
+            ctx.handler = Some(&first.value);
             ctx.style = first.value.errors;
             let allow = allow
                 .iter()
@@ -307,7 +310,7 @@ async fn serve<'rt>(
         }
         Match::NotFound => return Err(Reject::NotFound),
     };
-    *handler_out = Some(handler);
+    ctx.handler = Some(handler);
     ctx.style = handler.errors;
     let route = match handler.target {
         Target::Proxy(i) => &rt.routes[i],
@@ -316,9 +319,9 @@ async fn serve<'rt>(
             ctx.dialect = Some(Origin::Own(ep.dialect()));
             // Limits are charged where a secret is verified (`issue::core::authenticate`).
             let cert = conn.client_cert.clone();
-            let (reply, claimed) =
-                crate::issue::serve(ep, req, &path, rt, shared, ctx.client, cert).await;
-            ctx.claimed_app = claimed;
+            let asked = crate::issue::Ctx::new(rt, shared, ctx.client);
+            let reply = crate::issue::serve(ep, req, &path, &asked, cert).await;
+            ctx.claimed_app = asked.claimed();
             return reply;
         }
         Target::Metadata => {
@@ -346,7 +349,16 @@ async fn serve<'rt>(
         l.admit(&who, Instant::now())
             .map_err(Reject::RouteLimited)?;
     }
-    let permit = guard::check(&parts, &path, route, rt, shared, conn, &mut ctx.dialect).await?;
+    let ex = Exchange {
+        route,
+        rt,
+        gw,
+        conn,
+        request_id: &ctx.request_id,
+    };
+    let verdict = guard::check(ex, &parts, &path).await;
+    ctx.dialect = verdict.dialect;
+    let permit = verdict.permit?;
     let shadow_route = route.config.mode == crate::config::RouteMode::Shadow;
     if permit.principal().is_some() {
         // A shadow route enforces nothing: its decisions are counted as shadow ones only.
@@ -376,15 +388,5 @@ async fn serve<'rt>(
         && uri.query().is_some_and(guard::bearer::holds_token);
     let pq = upstream_path(&uri, &path, strip_token)?;
     drop(path);
-    proxy::forward(
-        Request::from_parts(parts, body),
-        pq,
-        route,
-        &permit,
-        rt,
-        conn,
-        &ctx.request_id,
-        gw,
-    )
-    .await
+    proxy::forward(ex, Request::from_parts(parts, body), pq, &permit).await
 }

@@ -3,6 +3,7 @@
 
 pub mod credential;
 pub mod endpoint;
+pub mod exchange;
 
 use crate::config::{App, Config, ConfigError, ErrorStyle, RouteConfig};
 use crate::metrics::RouteMetrics;

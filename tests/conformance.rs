@@ -44,6 +44,18 @@ fn finals(case: &Case) -> usize {
     }
 }
 
+/// Fails the corpus test on a panic in the gateway's log or on any failed case.
+fn verdict(gw: &Proc, side: &str, failures: &[String], cases: usize) {
+    let panicked = panics(gw);
+    assert!(panicked.is_empty(), "the gateway panicked: {panicked:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} {side}-side cases failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Panic lines the gateway printed since the last look.
 fn panics(gw: &Proc) -> Vec<String> {
     gw.lines
@@ -214,15 +226,7 @@ async fn request_side_corpus() {
         judge(&wrong, &got, &seen).is_err(),
         "an unexpected forward is a failure"
     );
-    let panicked = panics(&gw);
-    assert!(panicked.is_empty(), "the gateway panicked: {panicked:?}");
-    assert!(
-        failures.is_empty(),
-        "{} of {} request-side cases failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    verdict(&gw, "request", &failures, cases.len());
     assert!(cases.len() >= 200, "{} request-side cases", cases.len());
 }
 
@@ -299,15 +303,7 @@ async fn response_side_corpus() {
             ));
         }
     }
-    let panicked = panics(&gw);
-    assert!(panicked.is_empty(), "the gateway panicked: {panicked:?}");
-    assert!(
-        failures.is_empty(),
-        "{} of {} response-side cases failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    verdict(&gw, "response", &failures, cases.len());
 }
 
 #[path = "../fuzz/checks/bearer.rs"]

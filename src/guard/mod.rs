@@ -14,7 +14,8 @@ use crate::config::{AuthMode, Origin, Requirements, RouteMode};
 use crate::principal::Principal;
 use crate::reject::{Invalid, Reject};
 use crate::shared::Shared;
-use crate::state::{CompiledRoute, Runtime};
+use crate::state::exchange::Exchange;
+use crate::state::Runtime;
 use bearer::Source;
 use http::request::Parts;
 use std::sync::Arc;
@@ -58,26 +59,29 @@ impl Permit {
     }
 }
 
-/// Decides whether the request in `parts` (whose normalised path is `path`) may use `route`.
-/// `seen` receives the dialect of a verified token, allowed or not (the metric's label). On a
-/// shadow route a refusal for the token is kept in the permit instead of answered; a
+/// The guard's answer: the permit or the refusal, and the dialect of the token it verified,
+/// allowed or not (the decision metric's label).
+#[derive(Debug)]
+pub struct Verdict {
+    /// Let through, or refused.
+    pub permit: Result<Permit, Reject>,
+    /// The verified token's dialect, if a token was verified.
+    pub dialect: Option<Origin>,
+}
+
+/// Decides whether the request in `parts` (whose normalised path is `path`) may use its route.
+/// On a shadow route a refusal for the token is kept in the permit instead of answered; a
 /// `require_shadow` is tried on what passes.
-pub async fn check(
-    parts: &Parts,
-    path: &str,
-    route: &CompiledRoute,
-    rt: &Runtime,
-    shared: &Shared,
-    conn: &crate::client_addr::ConnInfo,
-    seen: &mut Option<Origin>,
-) -> Result<Permit, Reject> {
+pub async fn check(ex: Exchange<'_>, parts: &Parts, path: &str) -> Verdict {
+    let route = ex.route;
     let mut permit = Permit::new();
-    match decide(parts, path, route, rt, shared, conn, seen, &mut permit).await {
+    let decided = decide(ex, parts, path, &mut permit).await;
+    let dialect = permit.principal.as_ref().map(|p| p.origin);
+    let permit = match decided {
         Ok(()) => {
             if let (Some(reqs), Some(p)) = (&route.config.shadow, &permit.principal) {
                 let p = Arc::clone(p);
-                permit.shadow =
-                    Some(Box::pin(meets(reqs, parts, path, route, rt, shared, &p)).await);
+                permit.shadow = Some(Box::pin(meets(reqs, ex, parts, path, &p)).await);
             } else if route.config.mode == RouteMode::Shadow {
                 permit.shadow = Some(Ok(()));
             }
@@ -88,20 +92,17 @@ pub async fn check(
             Ok(permit)
         }
         Err(rej) => Err(rej),
-    }
+    };
+    Verdict { permit, dialect }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn decide(
+    ex: Exchange<'_>,
     parts: &Parts,
     path: &str,
-    route: &CompiledRoute,
-    rt: &Runtime,
-    shared: &Shared,
-    conn: &crate::client_addr::ConnInfo,
-    seen: &mut Option<Origin>,
     permit: &mut Permit,
 ) -> Result<(), Reject> {
+    let (route, rt, shared, conn) = (ex.route, ex.rt, ex.shared(), ex.conn);
     match route.config.auth {
         AuthMode::None => return Ok(()),
         // The certificate alone authenticates; its identity goes upstream in headers.
@@ -129,8 +130,7 @@ async fn decide(
             .await?
         }
     };
-    *seen = Some(principal.origin);
-    // Kept in the permit from here on: a shadow route forwards a refused request with its
+    // Kept in the permit (its dialect is the metric's label, allowed or not) from here on: a shadow route forwards a refused request with its
     // identity.
     permit.source = Some(source);
     let principal: &Principal = permit.principal.insert(principal);
@@ -143,26 +143,15 @@ async fn decide(
             return Err(Reject::InvalidToken(Invalid::WrongDialect));
         }
     }
-    meets(
-        &route.config.require,
-        parts,
-        path,
-        route,
-        rt,
-        shared,
-        principal,
-    )
-    .await
+    meets(&route.config.require, ex, parts, path, principal).await
 }
 
 /// `Ok` when `principal` meets `reqs` on this request, else the refusal naming what is missing.
 async fn meets(
     reqs: &Requirements,
+    ex: Exchange<'_>,
     parts: &Parts,
     path: &str,
-    route: &CompiledRoute,
-    rt: &Runtime,
-    shared: &Shared,
     principal: &Principal,
 ) -> Result<(), Reject> {
     if let Some(scope) = &reqs.oauth_scope {
@@ -179,7 +168,7 @@ async fn meets(
         }
     }
     if let Some(req) = &reqs.resource {
-        resource(req, parts, path, route, rt, shared, principal).await?;
+        resource(req, ex, parts, path, principal).await?;
     }
     Ok(())
 }
@@ -187,13 +176,12 @@ async fn meets(
 /// A bkflow resource permission, its facts read from the route's lookup when it has one.
 async fn resource(
     req: &crate::config::ResourceRequirement,
+    ex: Exchange<'_>,
     parts: &Parts,
     path: &str,
-    route: &CompiledRoute,
-    rt: &Runtime,
-    shared: &Shared,
     principal: &Principal,
 ) -> Result<(), Reject> {
+    let (route, rt, shared) = (ex.route, ex.rt, ex.shared());
     let id = require::resource_id(req, parts, path, &route.config.pattern)?;
     // Facts are fetched only for a token that holds a grant at all.
     let facts = match (&route.lookup, &principal.grant) {

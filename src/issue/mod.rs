@@ -45,7 +45,22 @@ pub struct Ctx<'a> {
     claimed: std::sync::Mutex<Option<Box<str>>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The surroundings of one issuing request from `client`.
+    pub fn new(rt: &'a Runtime, shared: &'a Shared, client: std::net::IpAddr) -> Self {
+        Ctx {
+            rt,
+            shared,
+            client,
+            claimed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The app id the request named, if it named one (taken: for the access log).
+    pub fn claimed(&self) -> Option<Box<str>> {
+        self.claimed.lock().ok().and_then(|mut c| c.take())
+    }
+
     /// Notes the app id the request names (at most 64 bytes of it).
     pub fn note_claimed_app(&self, id: &str) {
         let mut end = id.len().min(64);
@@ -70,32 +85,22 @@ impl Call<'_> {
 /// What an issuing endpoint answers: its success, or a refusal in its envelope.
 pub type Reply = Result<Response<Body>, Reject>;
 
-/// Serves one issuing request (`path` is the normalised path it matched on) from `client`;
-/// also says which app id the request named, when it named one.
+/// Serves one issuing request (`path` is the normalised path it matched on); `ctx` then
+/// holds the app id it named, if it named one.
 pub async fn serve(
     ep: Endpoint,
     req: http::Request<Incoming>,
     path: &str,
-    rt: &Runtime,
-    shared: &Shared,
-    client: std::net::IpAddr,
+    ctx: &Ctx<'_>,
     client_cert: Option<std::sync::Arc<crate::tls::cert_info::ClientCert>>,
-) -> (Reply, Option<Box<str>>) {
-    let ctx = Ctx {
-        rt,
-        shared,
-        client,
-        claimed: std::sync::Mutex::new(None),
-    };
+) -> Reply {
     let call = Call {
         req,
         path,
-        ctx: &ctx,
+        ctx,
         client_cert,
     };
-    let reply = serve_endpoint(ep, call).await;
-    let claimed = ctx.claimed.lock().ok().and_then(|mut c| c.take());
-    (reply, claimed)
+    serve_endpoint(ep, call).await
 }
 
 async fn serve_endpoint(ep: Endpoint, call: Call<'_>) -> Reply {

@@ -6,8 +6,7 @@ use crate::config::Origin;
 use crate::guard::bearer::{is_token_key, BKFLOW_TOKEN};
 use crate::guard::Permit;
 use crate::ident::folds_to;
-use crate::proxy::ConnInfo;
-use crate::state::CompiledRoute;
+use crate::state::exchange::Exchange;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 
@@ -149,14 +148,14 @@ fn strip_forged(headers: &mut HeaderMap, allow_underscores: bool, claim_headers:
 }
 
 /// Rewrites the request head for the upstream.
-pub fn prepare(
-    parts: &mut Parts,
-    route: &CompiledRoute,
-    permit: &Permit,
-    conn: &ConnInfo,
-    request_id: &HeaderValue,
-    rt: &crate::state::Runtime,
-) {
+pub fn prepare(parts: &mut Parts, ex: Exchange<'_>, permit: &Permit) {
+    let Exchange {
+        route,
+        rt,
+        conn,
+        request_id,
+        ..
+    } = ex;
     let original_host = parts
         .uri
         .authority()

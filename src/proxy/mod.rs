@@ -10,29 +10,24 @@ use crate::body::Body;
 use crate::config::Protocol;
 use crate::guard::Permit;
 use crate::reject::Reject;
-use crate::state::{CompiledRoute, Gateway, Runtime};
+use crate::state::exchange::Exchange;
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use std::sync::Arc;
 
 /// Sends the request to the route's upstream and returns its response; an upgrade the
 /// upstream accepts (101) becomes a tunnel in `gw.tunnels`, which lives no longer than the
 /// token that opened it.
 ///
 /// `pq` is the normalised path (and filtered query): exactly what was matched and checked.
-#[allow(clippy::too_many_arguments)]
 pub async fn forward(
+    ex: Exchange<'_>,
     mut req: Request<Incoming>,
     pq: PathAndQuery,
-    route: &CompiledRoute,
     permit: &Permit,
-    rt: &Runtime,
-    conn: &ConnInfo,
-    request_id: &HeaderValue,
-    gw: &Arc<Gateway>,
 ) -> Result<Response<Body>, Reject> {
+    let Exchange { route, rt, gw, .. } = ex;
     let tunnels = &gw.tunnels;
     let pool = &rt.upstreams[route.config.upstream];
     let protocol = pool.config().protocol;
@@ -64,7 +59,7 @@ pub async fn forward(
         }),
         _ => None,
     };
-    headers::prepare(&mut parts, route, permit, conn, request_id, rt);
+    headers::prepare(&mut parts, ex, permit);
     if let Some(proto) = &upgrade {
         tunnel::mark_upgrade(&mut parts.headers, proto.clone());
     }
