@@ -72,6 +72,20 @@ pub struct Shared {
     following: std::sync::atomic::AtomicBool,
 }
 
+/// What opening a store gave back, from which `Shared` is assembled.
+struct Opened<'a> {
+    /// The key that seals stored secrets.
+    master: Arc<MasterKey>,
+    /// The server keys bkflow and feishu tokens are derived under.
+    token_keys: (&'a [u8], &'a [u8]),
+    /// The signing-key ring, when the store keeps one.
+    ring: Option<KeyRing>,
+    /// The store itself.
+    backend: Backend,
+    /// The live records, in order.
+    ops: &'a [Op],
+}
+
 impl Shared {
     /// State for `config` with the embedded store (opens the file, loads what is live).
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
@@ -122,11 +136,13 @@ impl Shared {
         ops.extend(snap.credentials.into_iter().map(Op::Cred));
         Ok(Self::assemble(
             config,
-            master,
-            (&bk, &fs),
-            signing,
-            Backend::Embedded(db),
-            &ops,
+            Opened {
+                master,
+                token_keys: (&bk, &fs),
+                ring: signing,
+                backend: Backend::Embedded(db),
+                ops: &ops,
+            },
         ))
     }
 
@@ -177,24 +193,26 @@ impl Shared {
             .map_err(err)?;
         let shared = Self::assemble(
             config,
-            master,
-            (&keys[0], &keys[1]),
-            signing,
-            Backend::Redis(Box::new(redis)),
-            &ops,
+            Opened {
+                master,
+                token_keys: (&keys[0], &keys[1]),
+                ring: signing,
+                backend: Backend::Redis(Box::new(redis)),
+                ops: &ops,
+            },
         );
         shared.count_rejected();
         Ok(shared)
     }
 
-    fn assemble(
-        config: &Config,
-        master: Arc<MasterKey>,
-        (bk, fs): (&[u8], &[u8]),
-        ring: Option<KeyRing>,
-        backend: Backend,
-        ops: &[Op],
-    ) -> Self {
+    fn assemble(config: &Config, opened: Opened<'_>) -> Self {
+        let Opened {
+            master,
+            token_keys: (bk, fs),
+            ring,
+            backend,
+            ops,
+        } = opened;
         let shared = Shared {
             metrics: Metrics::new(),
             hot: HotTokens::new(config.store.hot_tokens),

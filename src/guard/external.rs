@@ -88,19 +88,36 @@ pub async fn from_jwt(
     }
 }
 
+/// A token the hot map does not hold, and who asks about it.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdToken<'a> {
+    /// The token.
+    pub token: &'a str,
+    /// Its hot-map key.
+    pub key: HotKey,
+    /// The origins the route admits (all when `None`).
+    pub admitted: Option<&'a [Origin]>,
+    /// The client address an introspection is charged to; `None` for the operator's own
+    /// questions (admin introspection).
+    pub client: Option<std::net::IpAddr>,
+}
+
 /// The principal of an opaque token one of the admitted introspecting issuers says is
 /// active (asked in config order; the first active answer wins). Only issuers whose declared
 /// token shape fits are asked; a token no answer is cached for costs `client` one token of
 /// `limits.introspection_rate` (none left: 401 without asking). `client` is `None` for the
 /// operator's own questions (admin introspection).
 pub async fn introspected(
-    token: &str,
-    key: HotKey,
-    admitted: Option<&[Origin]>,
+    cold: ColdToken<'_>,
     rt: &Runtime,
     shared: &Shared,
-    client: Option<std::net::IpAddr>,
 ) -> Result<Arc<Principal>, Reject> {
+    let ColdToken {
+        token,
+        key,
+        admitted,
+        client,
+    } = cold;
     let hash = opaque::hash(token);
     let now_ms = shared.clock.now_millis();
     let asked: Vec<_> = rt

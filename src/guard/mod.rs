@@ -17,6 +17,7 @@ use crate::shared::Shared;
 use crate::state::exchange::Exchange;
 use crate::state::Runtime;
 use bearer::Source;
+use external::ColdToken;
 use http::request::Parts;
 use std::sync::Arc;
 
@@ -119,15 +120,13 @@ async fn decide(
         // Boxed, as is the lookup below: the rare paths keep the usual request's future small.
         None => {
             let client = conn.request_client(&parts.headers, &rt.config.listen.trusted_proxies);
-            Box::pin(resolve_cold(
-                &token,
+            let cold = ColdToken {
+                token: &token,
                 key,
-                route.config.dialects.as_deref(),
-                rt,
-                shared,
-                Some(client),
-            ))
-            .await?
+                admitted: route.config.dialects.as_deref(),
+                client: Some(client),
+            };
+            Box::pin(resolve_cold(cold, rt, shared)).await?
         }
     };
     // Kept in the permit (its dialect is the metric's label, allowed or not) from here on: a shadow route forwards a refused request with its
@@ -206,7 +205,15 @@ pub async fn resolve(
     let key = shared.hot.key(token);
     match verify::hot(&key, rt, shared) {
         Some(r) => r,
-        None => resolve_cold(token, key, admitted, rt, shared, None).await,
+        None => {
+            let cold = ColdToken {
+                token,
+                key,
+                admitted,
+                client: None,
+            };
+            resolve_cold(cold, rt, shared).await
+        }
     }
 }
 
@@ -214,13 +221,16 @@ pub async fn resolve(
 /// tollgate's own (after a catch-up with a shared store), then, when still unknown and
 /// opaque, asked about at the admitted introspection endpoints.
 async fn resolve_cold(
-    token: &str,
-    key: crate::store::hot::HotKey,
-    admitted: Option<&[Origin]>,
+    cold: ColdToken<'_>,
     rt: &Runtime,
     shared: &Shared,
-    client: Option<std::net::IpAddr>,
 ) -> Result<Arc<Principal>, Reject> {
+    let ColdToken {
+        token,
+        key,
+        admitted,
+        ..
+    } = cold;
     shared.metrics.cache_misses.inc();
     let jwt = crate::token::is_jwt(token);
     if jwt {
@@ -238,7 +248,7 @@ async fn resolve_cold(
     };
     match own {
         Err(Reject::InvalidToken(Invalid::Bad)) if !jwt && external::introspects(admitted, rt) => {
-            external::introspected(token, key, admitted, rt, shared, client).await
+            external::introspected(cold, rt, shared).await
         }
         other => other,
     }

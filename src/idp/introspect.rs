@@ -101,10 +101,12 @@ impl Introspector {
         token: &str,
         hash: &TokenHash,
         cfg: &IssuerConfig,
-        spec: &Introspection,
         client: &IdpClient,
         now_ms: u64,
     ) -> Result<(Arc<Verdict>, bool), String> {
+        let Some(spec) = &cfg.introspection else {
+            return Err("the issuer has no introspection endpoint".into());
+        };
         if let Some(v) = self.cached(hash, now_ms) {
             return Ok((v, false));
         }

@@ -235,12 +235,12 @@ impl Issuer {
         hash: &crate::token::opaque::TokenHash,
         now_ms: u64,
     ) -> Result<Arc<introspect::Verdict>, Reject> {
-        let Some(spec) = &self.cfg.introspection else {
+        if self.cfg.introspection.is_none() {
             return Err(Reject::InvalidToken(Invalid::Bad));
-        };
+        }
         match self
             .introspector
-            .verdict(token, hash, &self.cfg, spec, &self.client, now_ms)
+            .verdict(token, hash, &self.cfg, &self.client, now_ms)
             .await
         {
             Ok((v, fresh)) => {

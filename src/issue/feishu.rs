@@ -97,14 +97,11 @@ async fn obtain(
     let cfg = config(rt);
     shared.catch_up().await?;
     let now = shared.clock.now_millis();
-    let got = shared.feishu.obtain(
-        app,
-        kind,
-        prefix,
-        cfg.ttl.as_millis() as u64,
-        cfg.renew_before.as_millis() as u64,
-        now,
-    );
+    let life = crate::store::feishu::Life {
+        ttl_ms: cfg.ttl.as_millis() as u64,
+        renew_before_ms: cfg.renew_before.as_millis() as u64,
+    };
+    let got = shared.feishu.obtain(app, kind, prefix, life, now);
     if got.fresh {
         let row = FsRow {
             token_hash: opaque::hash(&got.token),

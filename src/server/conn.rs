@@ -105,11 +105,10 @@ async fn opens_with_h2_preface(tcp: &TcpStream, within: Duration) -> Option<bool
 }
 
 /// Serves an HTTP/1.1 connection (with upgrades) or, when `h2`, any version through the auto
-/// builder; `None` when the connection ended cleanly.
+/// builder, with the limits in force as it starts; `None` when the connection ended cleanly.
 async fn serve_http<I>(
     io: I,
     h2: bool,
-    limits: &Limits,
     conn: ConnInfo,
     gw: Arc<Gateway>,
     stop: watch::Receiver<bool>,
@@ -117,6 +116,8 @@ async fn serve_http<I>(
 where
     I: Read + Write + Unpin + Send + 'static,
 {
+    let limits = gw.runtime().config.limits.clone();
+    let limits = &limits;
     let service = service_fn(move |req| dispatch::handle(req, conn.clone(), Arc::clone(&gw)));
     if h2 {
         let builder = auto_builder(limits);
@@ -205,7 +206,7 @@ pub(super) async fn serve(
     );
     let Some(config) = tls else {
         let conn = ConnInfo::new(peer, client, trusted, false, None);
-        let error = serve_http(TokioIo::new(tcp), plain_h2, &limits, conn, gw, stop).await;
+        let error = serve_http(TokioIo::new(tcp), plain_h2, conn, gw, stop).await;
         log_end(peer, error);
         return;
     };
@@ -234,7 +235,7 @@ pub(super) async fn serve(
         .and_then(|leaf| crate::tls::cert_info::client_cert(leaf).ok())
         .map(Arc::new);
     let conn = ConnInfo::new(peer, client, trusted, true, client_cert);
-    let error = serve_http(TokioIo::new(stream), h2, &limits, conn, gw, stop).await;
+    let error = serve_http(TokioIo::new(stream), h2, conn, gw, stop).await;
     log_end(peer, error);
 }
 

@@ -24,6 +24,15 @@ pub struct FsRecord {
     pub expires_ms: u64,
 }
 
+/// How long a feishu token lives, and how long before its end asking again renews it.
+#[derive(Debug, Clone, Copy)]
+pub struct Life {
+    /// Lifetime of a new token, in milliseconds.
+    pub ttl_ms: u64,
+    /// A current token with less than this left is renewed.
+    pub renew_before_ms: u64,
+}
+
 /// A token handed out, and how long it has left.
 #[derive(Debug, Clone)]
 pub struct Obtained {
@@ -150,17 +159,13 @@ impl FeishuTokens {
         format!("{prefix}{}", alnum22(tag.as_ref()))
     }
 
-    /// The app's current token of `kind` while it has at least `renew_before_ms` left;
+    /// The app's current token of `kind` while it has at least `life.renew_before_ms` left;
     /// otherwise a new one (the old stays valid until its own expiry).
-    pub fn obtain(
-        &self,
-        app: &str,
-        kind: &str,
-        prefix: &str,
-        ttl_ms: u64,
-        renew_before_ms: u64,
-        now_ms: u64,
-    ) -> Obtained {
+    pub fn obtain(&self, app: &str, kind: &str, prefix: &str, life: Life, now_ms: u64) -> Obtained {
+        let Life {
+            ttl_ms,
+            renew_before_ms,
+        } = life;
         let mut slot = self
             .current
             .entry((app.to_owned(), kind.to_owned()))
@@ -310,44 +315,5 @@ impl FeishuTokens {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const H: u64 = 3_600_000;
-
-    #[test]
-    fn the_same_token_while_enough_life_is_left_then_a_new_one_and_both_valid() {
-        let f = FeishuTokens::default();
-        let a = f.obtain("cli", "app", "a-", 2 * H, H / 2, 0);
-        assert!(a.fresh && a.token.starts_with("a-") && a.token.len() == 24);
-        let again = f.obtain("cli", "app", "a-", 2 * H, H / 2, H);
-        assert_eq!(again.token, a.token);
-        assert!(!again.fresh);
-        let b = f.obtain("cli", "app", "a-", 2 * H, H / 2, 2 * H - H / 2 + 1);
-        assert_ne!(b.token, a.token, "under 30 min left: a new token");
-        assert!(
-            f.lookup(&opaque::hash(&a.token), 2 * H - 1).is_some(),
-            "the old one lives until its own expiry"
-        );
-        assert!(f.lookup(&opaque::hash(&a.token), 2 * H).is_none());
-    }
-
-    #[test]
-    fn the_sweep_forgets_expired_current_tokens() {
-        let f = FeishuTokens::default();
-        f.obtain("cli", "tenant:a", "t-", H, H / 2, 0);
-        f.obtain("cli", "tenant:b", "t-", 3 * H, H / 2, 0);
-        f.sweep(2 * H);
-        assert_eq!(f.current_len(), 1);
-    }
-
-    #[test]
-    fn tickets_are_per_app_and_expire() {
-        let f = FeishuTokens::default();
-        let (t, _) = f.issue_ticket("cli", H, 0);
-        assert!(f.ticket_valid("cli", &t, 10));
-        assert!(!f.ticket_valid("other", &t, 10));
-        assert!(!f.ticket_valid("cli", &t, H));
-        assert!(!f.ticket_valid("cli", "guess", 10));
-    }
-}
+#[path = "feishu_tests.rs"]
+mod tests;

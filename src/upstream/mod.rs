@@ -133,29 +133,31 @@ impl UpstreamPool {
         &self.cfg
     }
 
-    /// The request for target `t`: origin-form on a plain HTTP/1.1 connection of our own,
-    /// absolute-form for hyper-util's client.
+    /// The target URI for `t`: origin-form on a plain HTTP/1.1 connection of our own
+    /// (`direct`), absolute-form for hyper-util's client.
+    fn uri(&self, t: &Target, direct: bool, pq: &PathAndQuery) -> Uri {
+        if direct {
+            return Uri::from(pq.clone());
+        }
+        Uri::from_parts({
+            let mut u = http::uri::Parts::default();
+            u.scheme = Some(self.scheme.clone());
+            u.authority = Some(t.authority.clone());
+            u.path_and_query = Some(pq.clone());
+            u
+        })
+        .expect("scheme, authority and path make a URI")
+    }
+
+    /// The request for target `t` at `uri`, with `parts`' method and `headers`.
     fn request(
         &self,
         t: &Target,
-        direct: bool,
+        uri: Uri,
         parts: &Parts,
         headers: http::HeaderMap,
-        pq: &PathAndQuery,
         body: ProxyBody,
     ) -> Request<ProxyBody> {
-        let uri = if direct {
-            Uri::from(pq.clone())
-        } else {
-            Uri::from_parts({
-                let mut u = http::uri::Parts::default();
-                u.scheme = Some(self.scheme.clone());
-                u.authority = Some(t.authority.clone());
-                u.path_and_query = Some(pq.clone());
-                u
-            })
-            .expect("scheme, authority and path make a URI")
-        };
         let mut req = Request::new(body);
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = uri;
@@ -286,11 +288,11 @@ impl UpstreamPool {
     ) -> Result<Response<UpstreamBody>, SendError> {
         match &t.h1 {
             Some(conns) if !headers.contains_key(header::UPGRADE) => {
-                let req = self.request(t, true, parts, headers, pq, body);
+                let req = self.request(t, self.uri(t, true, pq), parts, headers, body);
                 conns.send(req).await.map_err(SendError::Direct)
             }
             _ => {
-                let mut req = self.request(t, false, parts, headers, pq, body);
+                let mut req = self.request(t, self.uri(t, false, pq), parts, headers, body);
                 // hyper-util gives a connection back to its pool on its own; a refused
                 // answer's connection is poisoned so that it never is.
                 let conn = hyper_util::client::legacy::connect::capture_connection(&mut req);

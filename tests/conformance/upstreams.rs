@@ -140,10 +140,12 @@ impl Recorder {
     }
 
     /// What arrived since the last call, once no request is partly read and at least `want`
-    /// requests arrived (at most 2 s: a request the gateway abandoned may still be on its way
-    /// when the client already has its answer).
+    /// requests arrived (at most 6 s: a request the gateway abandoned may still be on its way
+    /// when the client already has its answer; its connection is closed when the client's body
+    /// fails, at the latest when the body watchdog gives up on it — `body_read_timeout`, 1 s
+    /// here — or the upstream `timeout`, 3 s here).
     pub async fn take(&self, want: usize) -> Vec<Seen> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
         while (self.busy.load(Ordering::SeqCst) > 0 || self.seen.lock().unwrap().len() < want)
             && std::time::Instant::now() < deadline
         {
@@ -152,7 +154,7 @@ impl Recorder {
         let mut seen = std::mem::take(&mut *self.seen.lock().unwrap());
         if self.busy.load(Ordering::SeqCst) > 0 {
             seen.push(Seen::Garbage(
-                b"(a request still partly read after 2 s)".to_vec(),
+                b"(a request still partly read after 6 s)".to_vec(),
             ));
         }
         seen

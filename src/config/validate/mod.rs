@@ -121,7 +121,14 @@ pub fn validate(raw: RawConfig, text: &str, file: &Path) -> Result<Config, Confi
         .routes
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| routes::check_route(i, r, &by_name, &issuers, mtls, &mut c))
+        .filter_map(|(i, r)| {
+            let known = routes::Known {
+                by_name: &by_name,
+                issuers: &issuers,
+                mtls,
+            };
+            routes::check_route(i, r, &known, &mut c)
+        })
         .collect::<Vec<_>>();
     shadow::warn_shadowed(&routes, &mut c);
     issuers::warn_shared_introspection(&issuers, &routes, &mut c);

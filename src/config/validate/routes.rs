@@ -8,15 +8,29 @@ use http::Method;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// What every route is checked against: the upstreams by name, the issuers, and whether the
+/// listener asks for client certificates.
+pub(super) struct Known<'a> {
+    /// `upstreams:` names and their indexes.
+    pub by_name: &'a HashMap<String, usize>,
+    /// `issuers:`.
+    pub issuers: &'a [IssuerConfig],
+    /// `listen.tls.client_auth` is set.
+    pub mtls: bool,
+}
+
 /// One entry of `routes:`; `None` when it cannot be compiled (problems are recorded).
 pub(super) fn check_route(
     i: usize,
     r: &RawRoute,
-    by_name: &HashMap<String, usize>,
-    issuers: &[IssuerConfig],
-    mtls: bool,
+    known: &Known<'_>,
     c: &mut Checker,
 ) -> Option<RouteConfig> {
+    let Known {
+        by_name,
+        issuers,
+        mtls,
+    } = *known;
     let key = format!("routes[{i}]");
     let pattern = Pattern::parse(&r.path)
         .map_err(|e| c.fail(format!("{key}.path"), e))
